@@ -1,0 +1,157 @@
+/*
+ * Copyright (c) 2026 The natguard authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include "config.h"
+
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "natguard.h"
+
+/*
+ * The commands a mail administrator runs by hand.  `check` runs exactly the
+ * daemon's decision on one request, so that what it prints is what Postfix
+ * would have been told.
+ */
+
+static void
+json_print(json_t *o)
+{
+	char	*s;
+
+	if ((s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL)
+		fatalx("json_dumps");
+	printf("%s\n", s);
+	free(s);
+	json_decref(o);
+}
+
+/* A request block on standard input, as Postfix would send it. */
+static int
+read_request(struct request *req)
+{
+	char		*line = NULL;
+	const char	*why;
+	size_t		 cap = 0;
+	ssize_t		 n;
+	int		 lineno = 0;
+
+	while ((n = getline(&line, &cap, stdin)) != -1) {
+		lineno++;
+		if (n > 0 && line[n - 1] == '\n')
+			n--;
+		if (n == 0 && request_count(req) == 0)
+			continue;
+		switch (request_add_line(req, line, (size_t)n, &why)) {
+		case REQ_ERROR:
+			fprintf(stderr, "natguard: stdin:%d: %s\n", lineno,
+			    why);
+			free(line);
+			return (-1);
+		case REQ_DONE:
+			free(line);
+			return (0);
+		case REQ_MORE:
+			break;
+		}
+	}
+	free(line);
+	return (0);
+}
+
+int
+cmd_check(const struct config *cfg, int json, int argc, char **argv)
+{
+	struct request	*req;
+	struct gwset	*gs;
+	struct decision	*d;
+	const char	*why;
+	int		 i;
+
+	req = request_new();
+	for (i = 0; i < argc; i++) {
+		if (request_set(req, argv[i], &why) != 0) {
+			fprintf(stderr, "natguard: check: \"%s\": %s\n",
+			    argv[i], why);
+			request_free(req);
+			return (2);
+		}
+	}
+	if (argc == 0 && read_request(req) != 0) {
+		request_free(req);
+		return (2);
+	}
+	/* What Postfix always sends, so that a short command line works. */
+	if (request_get(req, "request") == NULL)
+		(void)request_set(req, "request=smtpd_access_policy", &why);
+	if (request_get(req, "protocol_state") == NULL)
+		(void)request_set(req, "protocol_state=RCPT", &why);
+
+	gs = gateway_scan(cfg);
+	d = decide(cfg, gs, req);
+	if (json)
+		json_print(report_json(d));
+	else {
+		printf("action=%s\n", d->reply);
+		printf("reason: %s\n", d->reason);
+		if (d->explanation != NULL)
+			printf("explanation: %s\n", d->explanation);
+	}
+	decision_free(d);
+	gwset_free(gs);
+	request_free(req);
+	return (0);
+}
+
+int
+cmd_gateways(const struct config *cfg, int json)
+{
+	struct gwset		*gs;
+	const struct gateway	*g;
+	char			 buf[INET6_ADDRSTRLEN];
+	size_t			 i;
+
+	gs = gateway_scan(cfg);
+	if (json)
+		json_print(gwset_json(gs));
+	else if (gwset_count(gs) == 0)
+		printf("no gateways%s\n", cfg->gateways_auto ? " detected" :
+		    " (gateways = none)");
+	else {
+		printf("%-40s %-6s %-16s %s\n", "ADDRESS", "PREFIX", "SOURCE",
+		    "INTERFACE");
+		for (i = 0; i < gwset_count(gs); i++) {
+			g = gwset_get(gs, i);
+			addr_format(&g->net.addr, buf, sizeof(buf));
+			printf("%-40s %-6d %-16s %s\n", buf, g->net.prefix,
+			    gw_source_name(g->source),
+			    g->iface[0] ? g->iface : "-");
+		}
+	}
+	gwset_free(gs);
+	return (0);
+}
+
+int
+cmd_config(const struct config *cfg)
+{
+	config_print(cfg, stdout);
+	return (0);
+}

@@ -1,0 +1,328 @@
+/*
+ * Copyright (c) 2026 The natguard authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include "config.h"
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "natguard.h"
+
+/*
+ * One client connection.  Postfix keeps a policy connection open across
+ * many messages and sends one request per recipient; a connection reads
+ * requests, answers each in order, and is freed only once every reply it
+ * owes has been written.
+ *
+ *	READING  --bad input, EOF, idle-->  DRAINING  --flushed-->  freed
+ *	READING  --output backlog-->  READING, paused until flushed
+ */
+
+enum conn_state {
+	CONN_READING,
+	CONN_DRAINING
+};
+
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;
+	struct bufferevent	*bev;
+	char			 peer[128];
+	enum conn_state		 state;
+	int			 paused;	/* output backlog */
+	struct request		*req;
+	struct decision		*last;		/* for the same instance */
+};
+
+/* Bound memory per connection: input past this is not read. */
+#define CONN_INPUT_MAX	(REQ_MAX_BYTES + REQ_MAX_LINE + 2)
+/* A client that does not read its replies stops being read from. */
+#define CONN_OUTPUT_MAX	(256 * 1024)
+
+static TAILQ_HEAD(, conn) conns = TAILQ_HEAD_INITIALIZER(conns);
+static size_t		conns_n;
+
+static void	conn_read(struct bufferevent *, void *);
+static void	conn_write(struct bufferevent *, void *);
+static void	conn_event(struct bufferevent *, short, void *);
+
+size_t
+conn_count(void)
+{
+	return (conns_n);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	TAILQ_REMOVE(&conns, c, entry);
+	conns_n--;
+	bufferevent_free(c->bev);
+	request_free(c->req);
+	decision_free(c->last);
+	free(c);
+	server_conn_closed();
+}
+
+/* Stop reading; free now, or once the replies owed are written. */
+static void
+conn_drain(struct conn *c)
+{
+	c->state = CONN_DRAINING;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_free(c);
+}
+
+/* Bad input: a log line naming the peer and the fault, then close. */
+static void
+conn_fail(struct conn *c, const char *why)
+{
+	log_warnx("%s: %s; closing connection", c->peer, why);
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	conn_drain(c);
+}
+
+static void
+conn_answer(struct conn *c)
+{
+	struct decision	*d;
+	const char	*inst;
+	char		*line, *p;
+
+	inst = request_get(c->req, "instance");
+	if (c->last != NULL && c->last->instance != NULL && inst != NULL &&
+	    strcmp(c->last->instance, inst) == 0)
+		d = decision_repeat(c->last);
+	else
+		d = decide(server_config(), server_gateways(), c->req);
+	if (d->warning != NULL)
+		log_warnx("%s: %s", c->peer, d->warning);
+	line = report_logline(d, c->req);
+	log_plain(line);
+	free(line);
+	audit_write(d, c->req);
+
+	/* One reply line, whatever the text: the protocol is line based. */
+	for (p = d->reply; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	evbuffer_add_printf(bufferevent_get_output(c->bev), "action=%s\n\n",
+	    d->reply);
+	decision_free(c->last);
+	c->last = d;
+}
+
+/*
+ * Take whole lines from the input and answer each complete request, until
+ * the input runs dry, the output backs up or the input is bad.  Returns -1
+ * when the connection was failed.
+ */
+static int
+conn_process(struct conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct evbuffer_ptr	 eol;
+	char			 line[REQ_MAX_LINE + 2];
+	const char		*why;
+	size_t			 eol_len, len;
+
+	while (!c->paused) {
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			/* +1 for a CR before the LF that is still to come. */
+			if (evbuffer_get_length(in) > REQ_MAX_LINE + 1) {
+				conn_fail(c, "line longer than 8192 bytes");
+				return (-1);
+			}
+			return (0);
+		}
+		len = (size_t)eol.pos;
+		if (len > REQ_MAX_LINE + 1) {
+			conn_fail(c, "line longer than 8192 bytes");
+			return (-1);
+		}
+		if (evbuffer_remove(in, line, len) != (int)len)
+			fatalx("evbuffer_remove");
+		evbuffer_drain(in, eol_len);
+		switch (request_add_line(c->req, line, len, &why)) {
+		case REQ_ERROR:
+			conn_fail(c, why);
+			return (-1);
+		case REQ_DONE:
+			conn_answer(c);
+			request_reset(c->req);
+			break;
+		case REQ_MORE:
+			break;
+		}
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+		    CONN_OUTPUT_MAX) {
+			c->paused = 1;
+			bufferevent_disable(c->bev, EV_READ);
+		}
+	}
+	return (0);
+}
+
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)bev;
+	if (c->state == CONN_READING)
+		(void)conn_process(c);
+}
+
+/* The output is empty: resume reading, or finish draining. */
+static void
+conn_write(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->state == CONN_DRAINING) {
+		conn_free(c);
+		return;
+	}
+	if (c->paused) {
+		c->paused = 0;
+		if (conn_process(c) == 0 && !c->paused)
+			bufferevent_enable(bev, EV_READ);
+	}
+}
+
+static int
+conn_midrequest(struct conn *c)
+{
+	return (request_count(c->req) > 0 ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0);
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF) {
+		if (c->state == CONN_READING && conn_midrequest(c))
+			log_warnx("%s: client closed the connection in the "
+			    "middle of a request", c->peer);
+		else
+			log_debug("%s: client closed the connection",
+			    c->peer);
+		conn_drain(c);
+	} else if (what & BEV_EVENT_ERROR) {
+		log_warnx("%s: connection error: %s", c->peer,
+		    strerror(EVUTIL_SOCKET_ERROR()));
+		conn_free(c);
+	} else if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
+		log_warnx("%s: client does not read its replies; closing "
+		    "connection", c->peer);
+		conn_free(c);
+	} else if (what & BEV_EVENT_TIMEOUT) {
+		if (conn_midrequest(c))
+			log_warnx("%s: idle timeout in the middle of a "
+			    "request; closing connection", c->peer);
+		else
+			log_info("%s: idle timeout; closing connection",
+			    c->peer);
+		conn_drain(c);
+	}
+}
+
+/* A connection accepted by a listener; the conn owns fd from here on. */
+void
+conn_accept(struct event_base *base, int fd, const char *peer)
+{
+	const struct config	*cfg = server_config();
+	struct timeval		 tv;
+	struct conn		*c;
+
+	if (conns_n >= cfg->max_connections) {
+		log_warnx("%s: too many connections (max_connections = %llu); "
+		    "closing connection", peer,
+		    (unsigned long long)cfg->max_connections);
+		close(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->req = request_new();
+	c->state = CONN_READING;
+	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		fatalx("bufferevent_socket_new");
+	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_MAX);
+	tv.tv_sec = (time_t)cfg->idle_timeout;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&conns, c, entry);
+	conns_n++;
+	log_debug("%s: connected", c->peer);
+}
+
+/*
+ * Shutting down: answer every request already read in full, then close
+ * each connection once its replies are written.
+ */
+void
+conn_shutdown(void)
+{
+	struct conn	*c, *next;
+	int		 rc;
+
+	for (c = TAILQ_FIRST(&conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state != CONN_READING)
+			continue;
+		/*
+		 * What the client sent before we were told to stop is in
+		 * the socket buffer even if no read event has fired yet.
+		 */
+		while (evbuffer_get_length(bufferevent_get_input(c->bev)) <
+		    CONN_INPUT_MAX && evbuffer_read(bufferevent_get_input(
+		    c->bev), bufferevent_getfd(c->bev), 4096) > 0)
+			;
+		do {
+			c->paused = 0;
+			rc = conn_process(c);
+		} while (rc == 0 && c->paused);
+		if (rc == 0)
+			conn_drain(c);
+	}
+}
+
+/* Exit: close whatever is left, written or not. */
+void
+conn_close_all(void)
+{
+	while (!TAILQ_EMPTY(&conns))
+		conn_free(TAILQ_FIRST(&conns));
+}

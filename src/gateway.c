@@ -1,0 +1,414 @@
+/*
+ * Copyright (c) 2026 The natguard authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "natguard.h"
+
+/*
+ * The gateway set: addresses that, seen as an SMTP client address, mean a
+ * NAT or proxy stood between the real client and Postfix.  Entries come
+ * from the configuration (static) and, with "auto", from this host's
+ * routing table and interfaces.  An address is listed once, under the first
+ * source that found it, in the order of enum gw_source.
+ */
+
+struct gwset {
+	struct gateway	*v;
+	size_t		 n;
+	struct netlist	*nets;	/* same order as v, for matching */
+};
+
+#define RTF_UP_		0x0001
+#define RTF_GATEWAY_	0x0002
+
+static const char *gw_source_names[] = {
+	[GW_STATIC] = "static",
+	[GW_DEFAULT_ROUTE] = "default-route",
+	[GW_BRIDGE] = "bridge-interface",
+	[GW_SUBNET] = "subnet-gateway",
+};
+
+const char *
+gw_source_name(enum gw_source s)
+{
+	return (gw_source_names[s]);
+}
+
+struct gwset *
+gwset_new(void)
+{
+	struct gwset	*gs;
+
+	gs = xcalloc(1, sizeof(*gs));
+	gs->nets = netlist_new();
+	return (gs);
+}
+
+void
+gwset_free(struct gwset *gs)
+{
+	if (gs == NULL)
+		return;
+	netlist_free(gs->nets);
+	free(gs->v);
+	free(gs);
+}
+
+static int
+net_equal(const struct net *a, const struct net *b)
+{
+	return (a->prefix == b->prefix && a->addr.family == b->addr.family &&
+	    memcmp(a->addr.bytes, b->addr.bytes, sizeof(a->addr.bytes)) == 0);
+}
+
+/* Add an entry; returns 0, or -1 when the network is listed already. */
+int
+gwset_add(struct gwset *gs, const struct net *n, enum gw_source source,
+    const char *iface)
+{
+	size_t	i;
+
+	for (i = 0; i < gs->n; i++)
+		if (net_equal(&gs->v[i].net, n))
+			return (-1);
+	gs->v = xreallocarray(gs->v, gs->n + 1, sizeof(*gs->v));
+	memset(&gs->v[gs->n], 0, sizeof(gs->v[gs->n]));
+	gs->v[gs->n].net = *n;
+	gs->v[gs->n].source = source;
+	if (iface != NULL)
+		snprintf(gs->v[gs->n].iface, sizeof(gs->v[gs->n].iface), "%s",
+		    iface);
+	gs->n++;
+	netlist_add(gs->nets, n);
+	return (0);
+}
+
+size_t
+gwset_count(const struct gwset *gs)
+{
+	return (gs == NULL ? 0 : gs->n);
+}
+
+const struct gateway *
+gwset_get(const struct gwset *gs, size_t i)
+{
+	return (&gs->v[i]);
+}
+
+const struct gateway *
+gwset_find(const struct gwset *gs, const struct addr *a)
+{
+	int	i;
+
+	if (gs == NULL || (i = netlist_find(gs->nets, a)) < 0)
+		return (NULL);
+	return (&gs->v[i]);
+}
+
+json_t *
+gwset_json(const struct gwset *gs)
+{
+	json_t	*list, *o;
+	char	 buf[INET6_ADDRSTRLEN];
+	size_t	 i;
+
+	list = json_array();
+	for (i = 0; i < gwset_count(gs); i++) {
+		addr_format(&gs->v[i].net.addr, buf, sizeof(buf));
+		o = json_pack("{s:s, s:i, s:s, s:o}",
+		    "address", buf,
+		    "prefix", gs->v[i].net.prefix,
+		    "source", gw_source_name(gs->v[i].source),
+		    "interface", gs->v[i].iface[0] != '\0' ?
+		    json_string(gs->v[i].iface) : json_null());
+		if (o == NULL)
+			fatalx("json_pack");
+		json_array_append_new(list, o);
+	}
+	return (json_pack("{s:o}", "gateways", list));
+}
+
+static void
+gwset_add_host(struct gwset *gs, const struct addr *a, enum gw_source source,
+    const char *iface)
+{
+	struct net	n;
+
+	n.addr = *a;
+	n.prefix = a->family == AF_INET ? 32 : 128;
+	(void)gwset_add(gs, &n, source, iface);
+}
+
+/*
+ * /proc/net/route: a header, then "Iface Destination Gateway Flags ..." in
+ * hex, addresses as the kernel's in_addr printed as a host-order word.  The
+ * default route has destination and mask 0 and the gateway flag.  Returns
+ * the number of gateways added.
+ */
+int
+gateway_parse_route(struct gwset *gs, const char *text)
+{
+	const char	*p, *nl;
+	char		 line[512], iface[IF_NAMESIZE + 1];
+	unsigned int	 dst, gw, flags, mask, refcnt, use, metric;
+	struct addr	 a;
+	int		 added = 0;
+
+	for (p = text; p != NULL && *p != '\0'; p = nl ? nl + 1 : NULL) {
+		nl = strchr(p, '\n');
+		snprintf(line, sizeof(line), "%.*s",
+		    (int)(nl ? nl - p : (ptrdiff_t)strlen(p)), p);
+		if (sscanf(line, "%16s %x %x %x %u %u %u %x", iface, &dst, &gw,
+		    &flags, &refcnt, &use, &metric, &mask) != 8)
+			continue;	/* the header, or garbage */
+		if (dst != 0 || mask != 0 || !(flags & RTF_UP_) ||
+		    !(flags & RTF_GATEWAY_) || gw == 0)
+			continue;
+		memset(&a, 0, sizeof(a));
+		a.family = AF_INET;
+		memcpy(a.bytes, &gw, 4);
+		gwset_add_host(gs, &a, GW_DEFAULT_ROUTE, iface);
+		added++;
+	}
+	return (added);
+}
+
+static int
+hex128(const char *s, unsigned char *out)
+{
+	unsigned int	b;
+	int		i;
+
+	for (i = 0; i < 16; i++) {
+		if (sscanf(s + 2 * i, "%2x", &b) != 1)
+			return (-1);
+		out[i] = (unsigned char)b;
+	}
+	return (0);
+}
+
+/*
+ * /proc/net/ipv6_route: "dst plen src plen nexthop metric refcnt use flags
+ * iface", addresses as 32 hex digits in network order.
+ */
+int
+gateway_parse_route6(struct gwset *gs, const char *text)
+{
+	const char	*p, *nl;
+	char		 line[512], dst[33], src[33], hop[33];
+	char		 iface[IF_NAMESIZE + 1];
+	unsigned int	 dplen, splen, metric, refcnt, use, flags;
+	static const unsigned char zero[16];
+	struct addr	 a;
+	int		 added = 0;
+
+	for (p = text; p != NULL && *p != '\0'; p = nl ? nl + 1 : NULL) {
+		nl = strchr(p, '\n');
+		snprintf(line, sizeof(line), "%.*s",
+		    (int)(nl ? nl - p : (ptrdiff_t)strlen(p)), p);
+		if (sscanf(line, "%32s %x %32s %x %32s %x %x %x %x %16s", dst,
+		    &dplen, src, &splen, hop, &metric, &refcnt, &use, &flags,
+		    iface) != 10)
+			continue;
+		if (strlen(dst) != 32 || strlen(hop) != 32 || dplen != 0 ||
+		    !(flags & RTF_GATEWAY_) || !(flags & RTF_UP_))
+			continue;
+		memset(&a, 0, sizeof(a));
+		a.family = AF_INET6;
+		if (hex128(dst, a.bytes) != 0 ||
+		    memcmp(a.bytes, zero, 16) != 0)
+			continue;
+		if (hex128(hop, a.bytes) != 0 ||
+		    memcmp(a.bytes, zero, 16) == 0)
+			continue;
+		gwset_add_host(gs, &a, GW_DEFAULT_ROUTE, iface);
+		added++;
+	}
+	return (added);
+}
+
+/* A small /proc file, whole; NULL when it cannot be read. */
+static char *
+read_small(const char *path)
+{
+	char	*buf;
+	size_t	 len = 0, size = 16384;
+	ssize_t	 n;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (NULL);
+	buf = xmalloc(size + 1);
+	while (len < size) {
+		n = read(fd, buf + len, size - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == size && size < 4 * 1024 * 1024) {
+			size *= 2;
+			buf = xreallocarray(buf, size + 1, 1);
+		}
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (buf);
+}
+
+static int
+is_bridge(const char *iface)
+{
+	char		path[128];
+	struct stat	st;
+
+	if (strcmp(iface, "docker0") == 0 || strncmp(iface, "br-", 3) == 0)
+		return (1);
+	snprintf(path, sizeof(path), "/sys/class/net/%s/bridge", iface);
+	return (stat(path, &st) == 0);
+}
+
+static int
+is_link_local(const struct addr *a)
+{
+	return (a->family == AF_INET6 && a->bytes[0] == 0xfe &&
+	    (a->bytes[1] & 0xc0) == 0x80);
+}
+
+static int
+sockaddr_addr(const struct sockaddr *sa, struct addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa == NULL)
+		return (-1);
+	if (sa->sa_family == AF_INET) {
+		a->family = AF_INET;
+		memcpy(a->bytes, &((const struct sockaddr_in *)sa)->sin_addr,
+		    4);
+		return (0);
+	}
+	if (sa->sa_family == AF_INET6) {
+		a->family = AF_INET6;
+		memcpy(a->bytes,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return (0);
+	}
+	return (-1);
+}
+
+/*
+ * The first host of the interface's subnet: what Docker's IPAM hands the
+ * gateway.  Subnets too small to have one (/31, /32, /127, /128) have none.
+ */
+static int
+first_host(const struct addr *a, const struct addr *mask, struct addr *out)
+{
+	int	i, len = a->family == AF_INET ? 4 : 16, bits = 0;
+
+	for (i = 0; i < len; i++)
+		bits += __builtin_popcount(mask->bytes[i]);
+	if (bits > len * 8 - 2)
+		return (-1);
+	*out = *a;
+	for (i = 0; i < len; i++)
+		out->bytes[i] &= mask->bytes[i];
+	for (i = len - 1; i >= 0; i--)
+		if (++out->bytes[i] != 0)
+			break;
+	return (0);
+}
+
+/* bridge-interface and subnet-gateway, from the interfaces' addresses. */
+static void
+scan_interfaces(struct gwset *gs)
+{
+	struct ifaddrs	*ifa, *i;
+	struct addr	 a, mask, gw;
+	int		 pass;
+
+	if (getifaddrs(&ifa) == -1) {
+		log_warnx("getifaddrs: %s", strerror(errno));
+		return;
+	}
+	/* Bridges first: their source is the more telling one. */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = ifa; i != NULL; i = i->ifa_next) {
+			if ((i->ifa_flags & IFF_LOOPBACK) ||
+			    sockaddr_addr(i->ifa_addr, &a) != 0 ||
+			    is_link_local(&a))
+				continue;
+			if (pass == 0) {
+				if (is_bridge(i->ifa_name))
+					gwset_add_host(gs, &a, GW_BRIDGE,
+					    i->ifa_name);
+				continue;
+			}
+			/*
+			 * Where this host is itself the first host, it is
+			 * the gateway, and its own address is no NAT sign.
+			 */
+			if (sockaddr_addr(i->ifa_netmask, &mask) != 0 ||
+			    mask.family != a.family ||
+			    first_host(&a, &mask, &gw) != 0 ||
+			    memcmp(gw.bytes, a.bytes, sizeof(a.bytes)) == 0)
+				continue;
+			gwset_add_host(gs, &gw, GW_SUBNET, i->ifa_name);
+		}
+	}
+	freeifaddrs(ifa);
+}
+
+/* The gateway set the configuration asks for, scanned now. */
+struct gwset *
+gateway_scan(const struct config *cfg)
+{
+	struct gwset	*gs;
+	char		*text;
+	size_t		 i;
+
+	gs = gwset_new();
+	for (i = 0; i < netlist_count(cfg->gateways); i++)
+		(void)gwset_add(gs, netlist_get(cfg->gateways, i), GW_STATIC,
+		    NULL);
+	if (!cfg->gateways_auto)
+		return (gs);
+	if ((text = read_small("/proc/net/route")) != NULL) {
+		gateway_parse_route(gs, text);
+		free(text);
+	}
+	if ((text = read_small("/proc/net/ipv6_route")) != NULL) {
+		gateway_parse_route6(gs, text);
+		free(text);
+	}
+	scan_interfaces(gs);
+	return (gs);
+}

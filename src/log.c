@@ -1,0 +1,201 @@
+/*
+ * Copyright (c) 2026 The natguard authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "natguard.h"
+
+/*
+ * Until log_open() is called everything goes to stderr, so that start-up
+ * errors are seen by whoever started us.  Severity is written as Postfix
+ * writes it ("warning: ..."), which is what mail administrators grep for.
+ */
+static int		log_syslog;
+static int		log_echo;	/* syslog, and stderr too */
+static enum log_level	log_max = LOG_LVL_INFO;
+
+static const struct {
+	const char	*name;
+	const char	*prefix;
+	int		 priority;
+} log_levels[] = {
+	[LOG_LVL_ERROR] = { "error", "error: ", LOG_ERR },
+	[LOG_LVL_WARNING] = { "warning", "warning: ", LOG_WARNING },
+	[LOG_LVL_NOTICE] = { "notice", "", LOG_NOTICE },
+	[LOG_LVL_INFO] = { "info", "", LOG_INFO },
+	[LOG_LVL_DEBUG] = { "debug", "debug: ", LOG_DEBUG },
+};
+
+void
+log_open(int to_stderr, enum log_level level, int echo)
+{
+	log_max = level;
+	if (to_stderr) {
+		log_syslog = 0;
+		return;
+	}
+	openlog("natguard", LOG_PID | LOG_NDELAY, LOG_MAIL);
+	log_syslog = 1;
+	log_echo = echo;
+}
+
+void
+log_set_level(enum log_level level)
+{
+	log_max = level;
+}
+
+void
+log_close(void)
+{
+	if (log_syslog)
+		closelog();
+	log_syslog = 0;
+}
+
+int
+log_level_parse(const char *s, enum log_level *out)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]); i++) {
+		if (strcmp(s, log_levels[i].name) == 0) {
+			*out = i;
+			return (0);
+		}
+	}
+	return (-1);
+}
+
+const char *
+log_level_name(enum log_level level)
+{
+	return (log_levels[level].name);
+}
+
+/* One write(2) per line, so that lines from a busy daemon never interleave. */
+static void
+log_stderr(const char *prefix, const char *msg)
+{
+	char	buf[8192];
+	int	n;
+
+	n = snprintf(buf, sizeof(buf), "natguard[%ld]: %s%s\n",
+	    (long)getpid(), prefix, msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf)) {
+		n = sizeof(buf) - 1;
+		buf[n - 1] = '\n';
+	}
+	(void)write(STDERR_FILENO, buf, n);
+}
+
+static void
+log_emit(enum log_level level, const char *msg)
+{
+	if (level > log_max)
+		return;
+	if (log_syslog) {
+		syslog(log_levels[level].priority, "%s%s",
+		    log_levels[level].prefix, msg);
+		if (!log_echo)
+			return;
+	}
+	log_stderr(log_levels[level].prefix, msg);
+}
+
+static void
+log_vemit(enum log_level level, const char *fmt, va_list ap)
+{
+	char	*msg;
+
+	if (level > log_max)
+		return;
+	if (vasprintf(&msg, fmt, ap) == -1)
+		return;
+	log_emit(level, msg);
+	free(msg);
+}
+
+#define LOG_FUNC(fn, level)				\
+void							\
+fn(const char *fmt, ...)				\
+{							\
+	va_list	ap;					\
+							\
+	va_start(ap, fmt);				\
+	log_vemit(level, fmt, ap);			\
+	va_end(ap);					\
+}
+LOG_FUNC(log_error, LOG_LVL_ERROR)
+LOG_FUNC(log_warnx, LOG_LVL_WARNING)
+LOG_FUNC(log_notice, LOG_LVL_NOTICE)
+LOG_FUNC(log_info, LOG_LVL_INFO)
+LOG_FUNC(log_debug, LOG_LVL_DEBUG)
+
+/* A decision line: info level, no severity prefix (SPEC section 7). */
+void
+log_plain(const char *msg)
+{
+	log_emit(LOG_LVL_INFO, msg);
+}
+
+static NG_DEAD void
+vfatal(int with_errno, const char *fmt, va_list ap)
+{
+	char	*msg, *full;
+	int	 saved = errno;
+
+	if (vasprintf(&msg, fmt, ap) == -1)
+		exit(1);
+	if (with_errno) {
+		if (asprintf(&full, "%s: %s", msg, strerror(saved)) == -1)
+			exit(1);
+		free(msg);
+		msg = full;
+	}
+	if (log_syslog)
+		syslog(LOG_CRIT, "fatal: %s", msg);
+	log_stderr("fatal: ", msg);
+	free(msg);
+	exit(1);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vfatal(1, fmt, ap);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vfatal(0, fmt, ap);
+}

@@ -1,0 +1,182 @@
+/*
+ * Copyright (c) 2026 The natguard authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "natguard.h"
+
+#ifndef NATGUARD_CONF
+#define NATGUARD_CONF	"/etc/natguard/natguard.conf"
+#endif
+
+static NG_DEAD void
+usage(int status)
+{
+	FILE	*f = status == 0 ? stdout : stderr;
+
+	fprintf(f,
+	    "usage: natguard [-c FILE] [-l ENDPOINT]... [-d] [-v]...\n"
+	    "       natguard check [-c FILE] [--json] [NAME=VALUE ...]\n"
+	    "       natguard gateways [-c FILE] [--json]\n"
+	    "       natguard config [-c FILE]\n"
+	    "       natguard -V | --version | -h | --help\n"
+	    "default configuration file: %s\n", NATGUARD_CONF);
+	exit(status);
+}
+
+/*
+ * The configuration: -c FILE must exist; the default file may be missing,
+ * which means built-in defaults.  Errors exit 2 with FILE:LINE.
+ */
+static struct config *
+load(const char *path, const char **used)
+{
+	struct config	*cfg;
+	char		*err;
+
+	if (path == NULL && access(NATGUARD_CONF, F_OK) == -1 &&
+	    errno == ENOENT) {
+		*used = NULL;
+		return (config_new());
+	}
+	*used = path ? path : NATGUARD_CONF;
+	if ((cfg = config_load(*used, &err)) == NULL) {
+		fprintf(stderr, "natguard: %s\n", err);
+		free(err);
+		exit(2);
+	}
+	return (cfg);
+}
+
+enum { OPT_JSON = 256 };
+
+static const struct option longopts[] = {
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* natguard check|gateways|config [-c FILE] [--json] [ARGS] */
+static int
+subcommand(const char *name, int argc, char **argv)
+{
+	struct config	*cfg;
+	const char	*path = NULL, *used;
+	int		 ch, json = 0, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case OPT_JSON:
+			if (strcmp(name, "config") == 0)
+				usage(2);
+			json = 1;
+			break;
+		case 'h':
+			usage(0);
+		default:
+			usage(2);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 0 && strcmp(name, "check") != 0)
+		usage(2);
+	cfg = load(path, &used);
+	log_set_level(LOG_LVL_WARNING);
+	if (strcmp(name, "check") == 0)
+		rc = cmd_check(cfg, json, argc, argv);
+	else if (strcmp(name, "gateways") == 0)
+		rc = cmd_gateways(cfg, json);
+	else
+		rc = cmd_config(cfg);
+	config_free(cfg);
+	return (rc);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config	*cfg;
+	const char	*path = NULL, *used;
+	char		*listen = NULL, *t, *err;
+	const char	*why;
+	int		 ch, daemonize = 0, verbose = 0, rc;
+
+	if (argc > 1 && (strcmp(argv[1], "check") == 0 ||
+	    strcmp(argv[1], "gateways") == 0 ||
+	    strcmp(argv[1], "config") == 0))
+		return (subcommand(argv[1], argc - 1, argv + 1));
+
+	while ((ch = getopt_long(argc, argv, "c:l:dvVh", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'l':
+			if (endpoint_check(optarg, &why) != 0) {
+				fprintf(stderr, "natguard: -l %s: %s\n",
+				    optarg, why);
+				exit(2);
+			}
+			if (listen == NULL)
+				listen = xstrdup(optarg);
+			else {
+				xasprintf(&t, "%s, %s", listen, optarg);
+				free(listen);
+				listen = t;
+			}
+			break;
+		case 'd':
+			daemonize = 1;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'V':
+			printf("natguard %s\n", PACKAGE_VERSION);
+			return (0);
+		case 'h':
+			usage(0);
+		default:
+			usage(2);
+		}
+	}
+	if (optind != argc)
+		usage(2);
+
+	cfg = load(path, &used);
+	if (listen != NULL) {
+		if (config_override(cfg, "listen", listen, &err) != 0) {
+			fprintf(stderr, "natguard: -l: %s\n", err);
+			exit(2);
+		}
+	}
+	rc = server_main(cfg, used, daemonize, verbose > 0, listen);
+	free(listen);
+	return (rc);
+}

@@ -1,0 +1,286 @@
+/*
+ * Copyright (c) 2026 The natguard authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#ifndef NATGUARD_H
+#define NATGUARD_H
+
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define NG_PRINTF(f, a)	__attribute__((format(printf, f, a)))
+#define NG_DEAD		__attribute__((noreturn))
+
+/* Limits of the policy protocol (SPEC section 4). */
+#define REQ_MAX_LINE	8192
+#define REQ_MAX_BYTES	65536
+#define REQ_MAX_ATTRS	256
+
+struct event_base;
+typedef struct json_t json_t;
+
+/* xmalloc.c: allocation that cannot fail, strict number parsing. */
+void		*xmalloc(size_t);
+void		*xcalloc(size_t, size_t);
+void		*xreallocarray(void *, size_t, size_t);
+char		*xstrdup(const char *);
+char		*xstrndup(const char *, size_t);
+int		 xasprintf(char **, const char *, ...) NG_PRINTF(2, 3);
+int		 parse_u64(const char *, uint64_t, uint64_t, uint64_t *);
+int		 parse_duration(const char *, uint64_t *);
+
+/* log.c: syslog or stderr, Postfix-style "warning: " prefixes. */
+enum log_level {
+	LOG_LVL_ERROR,
+	LOG_LVL_WARNING,
+	LOG_LVL_NOTICE,
+	LOG_LVL_INFO,
+	LOG_LVL_DEBUG
+};
+void		 log_open(int, enum log_level, int);
+void		 log_set_level(enum log_level);
+int		 log_level_parse(const char *, enum log_level *);
+const char	*log_level_name(enum log_level);
+void		 log_close(void);
+void		 log_error(const char *, ...) NG_PRINTF(1, 2);
+void		 log_warnx(const char *, ...) NG_PRINTF(1, 2);
+void		 log_notice(const char *, ...) NG_PRINTF(1, 2);
+void		 log_info(const char *, ...) NG_PRINTF(1, 2);
+void		 log_debug(const char *, ...) NG_PRINTF(1, 2);
+void		 log_plain(const char *);
+NG_DEAD void	 fatal(const char *, ...) NG_PRINTF(1, 2);
+NG_DEAD void	 fatalx(const char *, ...) NG_PRINTF(1, 2);
+
+/* netaddr.c: addresses and networks; the only user of libcidr. */
+struct addr {
+	int		family;		/* AF_INET or AF_INET6 */
+	unsigned char	bytes[16];	/* IPv4 in bytes[0..3] */
+};
+struct net {
+	struct addr	addr;
+	int		prefix;
+};
+struct netlist;
+int		 addr_parse(const char *, struct addr *);
+void		 addr_format(const struct addr *, char *, size_t);
+int		 net_parse(const char *, struct net *, const char **);
+void		 net_format(const struct net *, char *, size_t);
+struct netlist	*netlist_new(void);
+void		 netlist_free(struct netlist *);
+void		 netlist_add(struct netlist *, const struct net *);
+size_t		 netlist_count(const struct netlist *);
+const struct net *netlist_get(const struct netlist *, size_t);
+int		 netlist_find(const struct netlist *, const struct addr *);
+
+/* config.c: the configuration file (SPEC section 3). */
+enum nat_action {
+	NAT_DEFER,
+	NAT_DEFER_IF_PERMIT,
+	NAT_WARN
+};
+enum spf_header {
+	SPF_HEADER_RECEIVED,
+	SPF_HEADER_AR,
+	SPF_HEADER_NONE
+};
+/* SPF results, in the order of RFC 7208 section 2.6; bit sets use 1 << r. */
+enum spf_result {
+	SPF_R_NONE,
+	SPF_R_NEUTRAL,
+	SPF_R_PASS,
+	SPF_R_FAIL,
+	SPF_R_SOFTFAIL,
+	SPF_R_TEMPERROR,
+	SPF_R_PERMERROR
+};
+#define SPF_R_COUNT	7
+struct strlist {
+	char		**v;
+	size_t		  n;
+};
+struct config {
+	char		*file;		/* NULL: built-in defaults */
+	struct strlist	 listen;
+	unsigned int	 unix_socket_mode;
+	char		*user;
+	char		*pidfile;
+	int		 log_stderr;
+	enum log_level	 log_level;
+	char		*audit_log;
+	struct netlist	*gateways;	/* static entries */
+	int		 gateways_auto;
+	uint64_t	 gateway_scan_interval;
+	enum nat_action	 nat_action;
+	char		*nat_reply;
+	int		 nat_spf_probe;
+	struct netlist	*skip_addresses;
+	int		 skip_authenticated;
+	int		 spf;
+	int		 spf_helo;
+	unsigned int	 spf_reject;	/* bit set of enum spf_result */
+	unsigned int	 spf_defer;
+	enum spf_header	 spf_header;
+	char		*authserv_id;
+	struct netlist	*spf_whitelist;
+	struct strlist	 spf_domain_whitelist;
+	struct strlist	 dns_servers;
+	uint64_t	 dns_timeout;
+	uint64_t	 spf_timeout;
+	uint64_t	 dns_cache_size;
+	uint64_t	 max_connections;
+	uint64_t	 idle_timeout;
+	char		*metrics_listen;
+	struct config_text *text;	/* private to config.c */
+};
+struct config	*config_new(void);
+void		 config_free(struct config *);
+struct config	*config_load(const char *, char **);
+struct config	*config_parse(const char *, const char *, size_t, char **);
+void		 config_print(const struct config *, FILE *);
+int		 config_override(struct config *, const char *, const char *,
+		    char **);
+const char	*spf_result_name(enum spf_result);
+int		 spf_result_parse(const char *, enum spf_result *);
+const char	*nat_action_name(enum nat_action);
+void		 strlist_add(struct strlist *, const char *);
+void		 strlist_clear(struct strlist *);
+int		 strlist_contains(const struct strlist *, const char *);
+
+
+/* request.c: one policy request, parsed line by line. */
+enum req_status {
+	REQ_MORE,	/* attribute stored, the request goes on */
+	REQ_DONE,	/* the empty line: the request is complete */
+	REQ_ERROR	/* malformed: close the connection */
+};
+struct request;
+struct request	*request_new(void);
+void		 request_free(struct request *);
+void		 request_reset(struct request *);
+enum req_status	 request_add_line(struct request *, const char *, size_t,
+		    const char **);
+int		 request_set(struct request *, const char *, const char **);
+const char	*request_get(const struct request *, const char *);
+size_t		 request_count(const struct request *);
+
+/* gateway.c: the set of addresses that stand for a NAT/proxy gateway. */
+enum gw_source {
+	GW_STATIC,
+	GW_DEFAULT_ROUTE,
+	GW_BRIDGE,
+	GW_SUBNET
+};
+struct gateway {
+	struct net	net;
+	enum gw_source	source;
+	char		iface[32];	/* empty: none */
+};
+struct gwset;
+struct gwset	*gwset_new(void);
+void		 gwset_free(struct gwset *);
+int		 gwset_add(struct gwset *, const struct net *, enum gw_source,
+		    const char *);
+size_t		 gwset_count(const struct gwset *);
+const struct gateway *gwset_get(const struct gwset *, size_t);
+const struct gateway *gwset_find(const struct gwset *, const struct addr *);
+json_t		*gwset_json(const struct gwset *);
+const char	*gw_source_name(enum gw_source);
+struct gwset	*gateway_scan(const struct config *);
+int		 gateway_parse_route(struct gwset *, const char *);
+int		 gateway_parse_route6(struct gwset *, const char *);
+
+/* decide.c: request + config + gateway set -> decision, nothing else. */
+enum action {
+	ACT_DUNNO,
+	ACT_DEFER,
+	ACT_DEFER_IF_PERMIT,
+	ACT_WARN,
+	ACT_REJECT,
+	ACT_PREPEND
+};
+enum client_class {
+	CLIENT_EXTERNAL,
+	CLIENT_SKIP,
+	CLIENT_GATEWAY
+};
+struct decision {
+	enum action		 action;
+	char			*reply;		/* what follows "action=" */
+	const char		*reason;	/* static */
+	char			*explanation;	/* NULL: none */
+	enum client_class	 class;
+	char			*client;	/* normalised, or as sent */
+	int			 has_gateway;
+	struct gateway		 gateway;
+	int			 has_spf;
+	enum spf_result		 spf_result;
+	const char		*spf_identity;	/* "helo" or "mailfrom" */
+	char			*spf_domain;
+	int			 spf_probe;
+	char			*spf_explanation;
+	char			*instance;	/* NULL: none */
+	char			*warning;	/* for the log; NULL: none */
+};
+struct decision	*decision_new(void);
+void		 decision_free(struct decision *);
+struct decision	*decide(const struct config *, const struct gwset *,
+		    const struct request *);
+struct decision	*decision_repeat(const struct decision *);
+const char	*action_name(enum action);
+const char	*client_class_name(enum client_class);
+
+/* report.c: a decision as a log line, an audit record, a JSON object. */
+char		*report_logline(const struct decision *, const struct request *);
+json_t		*report_audit(const struct decision *, const struct request *,
+		    time_t);
+json_t		*report_json(const struct decision *);
+void		 report_quote(char **, size_t *, size_t *, const char *);
+
+/* audit.c: the audit_log file, one JSON object per decision. */
+void		 audit_open(const char *);
+void		 audit_close(void);
+void		 audit_write(const struct decision *, const struct request *);
+
+/* notify.c: readiness and status for a supervisor ($NOTIFY_SOCKET). */
+void		 notify(const char *, ...) NG_PRINTF(1, 2);
+
+/* endpoint.c: the listen endpoints. */
+int		 endpoint_check(const char *, const char **);
+int		 endpoint_bind(const char *, unsigned int, char **);
+char		*endpoint_name(int);
+
+/* conn.c: one client connection of the policy protocol. */
+void		 conn_accept(struct event_base *, int, const char *);
+void		 conn_shutdown(void);
+void		 conn_close_all(void);
+size_t		 conn_count(void);
+
+/* server.c: the daemon, its listeners, signals and timers. */
+int		 server_main(struct config *, const char *, int, int,
+		    const char *);
+const struct config *server_config(void);
+const struct gwset *server_gateways(void);
+void		 server_conn_closed(void);
+
+/* cmd.c: the subcommands a mail administrator runs by hand. */
+int		 cmd_check(const struct config *, int, int, char **);
+int		 cmd_gateways(const struct config *, int);
+int		 cmd_config(const struct config *);
+
+#endif /* NATGUARD_H */

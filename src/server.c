@@ -1,0 +1,516 @@
+/*
+ * Copyright (c) 2026 The natguard authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "natguard.h"
+
+/*
+ * The daemon: listeners, signals and timers on one libevent loop.  The loop
+ * owns every socket; the configuration and the gateway set are replaced
+ * whole on reload, between events, never while a request is being decided.
+ */
+
+#define BACKOFF_SECONDS		1
+#define SHUTDOWN_SECONDS	10
+
+struct listener {
+	struct evconnlistener	*lev;
+	int			 fd;	/* until the event base exists */
+	char			*name;
+	char			*unix_path;	/* to unlink at exit */
+};
+
+static struct event_base	*base;
+static struct config		*cfg;
+static struct gwset		*gws;
+static const char		*cfg_path;	/* NULL: built-in defaults */
+static const char		*opt_listen;	/* -l, kept across reloads */
+static int			 opt_debug;	/* -v, likewise */
+static struct listener		*listeners;
+static size_t			 nlisteners;
+static int			 accepting_paused;
+static int			 shutting_down;
+static struct event		*ev_sig[3];
+static struct event		*ev_scan;
+static struct event		*ev_backoff;
+static struct event		*ev_deadline;
+
+const struct config *
+server_config(void)
+{
+	return (cfg);
+}
+
+const struct gwset *
+server_gateways(void)
+{
+	return (gws);
+}
+
+/* "ADDR:PORT" of an inet peer, the listener's name for a unix one. */
+static void
+peer_name(const struct sockaddr *sa, const struct listener *l, char *buf,
+    size_t len)
+{
+	char	host[INET6_ADDRSTRLEN];
+
+	switch (sa->sa_family) {
+	case AF_INET:
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host,
+		    ntohs(((const struct sockaddr_in *)sa)->sin_port));
+		break;
+	case AF_INET6:
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
+		    sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host,
+		    ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+		break;
+	default:
+		snprintf(buf, len, "%s", l->name);
+		break;
+	}
+}
+
+static void
+listeners_enable(int on)
+{
+	size_t	i;
+
+	for (i = 0; i < nlisteners; i++) {
+		if (on)
+			evconnlistener_enable(listeners[i].lev);
+		else
+			evconnlistener_disable(listeners[i].lev);
+	}
+	accepting_paused = !on;
+}
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int slen, void *arg)
+{
+	char	peer[128];
+
+	(void)lev;
+	(void)slen;
+	peer_name(sa, arg, peer, sizeof(peer));
+	conn_accept(base, fd, peer);
+}
+
+/*
+ * Out of descriptors: stop accepting for a moment instead of spinning on a
+ * listener that stays readable.  Accepting resumes when a connection
+ * closes or after BACKOFF_SECONDS, whichever comes first.
+ */
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct timeval	tv = { BACKOFF_SECONDS, 0 };
+	int		err = EVUTIL_SOCKET_ERROR();
+
+	(void)lev;
+	(void)arg;
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		if (!accepting_paused)
+			log_warnx("accept: %s; pausing new connections",
+			    strerror(err));
+		listeners_enable(0);
+		evtimer_add(ev_backoff, &tv);
+		return;
+	}
+	log_warnx("accept: %s", strerror(err));
+}
+
+static void
+backoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (accepting_paused && !shutting_down) {
+		log_info("resuming new connections");
+		listeners_enable(1);
+	}
+}
+
+void
+server_conn_closed(void)
+{
+	if (shutting_down && conn_count() == 0 && base != NULL)
+		event_base_loopbreak(base);
+	else if (accepting_paused && !shutting_down && ev_backoff != NULL)
+		event_active(ev_backoff, EV_TIMEOUT, 0);
+}
+
+/* A line per gateway, when the set changed. */
+static char *
+gwset_describe(const struct gwset *gs)
+{
+	const struct gateway	*g;
+	char			*s = xstrdup(""), *t, buf[INET6_ADDRSTRLEN + 8];
+	size_t			 i;
+
+	for (i = 0; i < gwset_count(gs); i++) {
+		g = gwset_get(gs, i);
+		net_format(&g->net, buf, sizeof(buf));
+		xasprintf(&t, "%s%s%s (%s%s%s)", s, i ? ", " : "", buf,
+		    gw_source_name(g->source), g->iface[0] ? " on " : "",
+		    g->iface);
+		free(s);
+		s = t;
+	}
+	return (s);
+}
+
+static void
+gateways_rescan(void)
+{
+	struct gwset	*next;
+	char		*was, *now;
+	struct timeval	 tv;
+
+	next = gateway_scan(cfg);
+	was = gwset_describe(gws);
+	now = gwset_describe(next);
+	if (gws == NULL || strcmp(was, now) != 0)
+		log_info("gateways: %s", gwset_count(next) ? now : "none");
+	free(was);
+	free(now);
+	gwset_free(gws);
+	gws = next;
+	if (cfg->gateways_auto) {
+		tv.tv_sec = (time_t)cfg->gateway_scan_interval;
+		tv.tv_usec = 0;
+		evtimer_add(ev_scan, &tv);
+	} else
+		evtimer_del(ev_scan);
+}
+
+static void
+scan_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	gateways_rescan();
+}
+
+static int
+strlist_equal(const struct strlist *a, const struct strlist *b)
+{
+	size_t	i;
+
+	if (a->n != b->n)
+		return (0);
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return (0);
+	return (1);
+}
+
+/* SIGHUP: a new configuration if it parses, and a gateway re-scan. */
+static void
+reload(void)
+{
+	struct config	*next;
+	char		*err;
+
+	notify("RELOADING=1");
+	if (cfg_path == NULL)
+		next = config_new();
+	else
+		next = config_load(cfg_path, &err);
+	if (next != NULL && opt_listen != NULL &&
+	    config_override(next, "listen", opt_listen, &err) != 0) {
+		config_free(next);
+		next = NULL;
+	}
+	if (next == NULL) {
+		log_error("reload: %s; keeping the running configuration",
+		    err);
+		free(err);
+	} else {
+		if (opt_debug)
+			next->log_level = LOG_LVL_DEBUG;
+		if (!strlist_equal(&next->listen, &cfg->listen) ||
+		    strcmp(next->user, cfg->user) != 0 ||
+		    next->log_stderr != cfg->log_stderr)
+			log_warnx("reload: listen, user and log take effect "
+			    "at the next restart");
+		config_free(cfg);
+		cfg = next;
+		log_set_level(cfg->log_level);
+		audit_open(cfg->audit_log);
+		log_info("reload: configuration %s loaded",
+		    cfg_path ? cfg_path : "(built-in defaults)");
+	}
+	gateways_rescan();
+	notify("READY=1");
+}
+
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_warnx("shutdown: %zu connections still open after %ds; closing "
+	    "them", conn_count(), SHUTDOWN_SECONDS);
+	event_base_loopbreak(base);
+}
+
+static void
+shutdown_begin(void)
+{
+	struct timeval	tv = { SHUTDOWN_SECONDS, 0 };
+
+	if (shutting_down)
+		return;
+	shutting_down = 1;
+	notify("STOPPING=1");
+	log_info("shutting down");
+	listeners_enable(0);
+	evtimer_del(ev_scan);
+	evtimer_del(ev_backoff);
+	conn_shutdown();
+	if (conn_count() == 0)
+		event_base_loopbreak(base);
+	else
+		evtimer_add(ev_deadline, &tv);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	if (sig == SIGHUP && !shutting_down)
+		reload();
+	else if (sig == SIGTERM || sig == SIGINT)
+		shutdown_begin();
+}
+
+static void
+listen_all(void)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 slen = sizeof(sun);
+	char			*err;
+	size_t			 i;
+	int			 fd;
+
+	nlisteners = cfg->listen.n;
+	listeners = xcalloc(nlisteners, sizeof(*listeners));
+	for (i = 0; i < nlisteners; i++) {
+		if ((fd = endpoint_bind(cfg->listen.v[i],
+		    cfg->unix_socket_mode, &err)) == -1)
+			fatalx("cannot listen on %s", err);
+		listeners[i].name = endpoint_name(fd);
+		if (getsockname(fd, (struct sockaddr *)&sun, &slen) == 0 &&
+		    sun.sun_family == AF_UNIX)
+			listeners[i].unix_path = xstrdup(sun.sun_path);
+		listeners[i].fd = fd;
+	}
+}
+
+static void
+listen_start(void)
+{
+	size_t	i;
+
+	for (i = 0; i < nlisteners; i++) {
+		listeners[i].lev = evconnlistener_new(base, accept_cb,
+		    &listeners[i], LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+		    -1, listeners[i].fd);
+		if (listeners[i].lev == NULL)
+			fatalx("evconnlistener_new");
+		evconnlistener_set_error_cb(listeners[i].lev,
+		    accept_error_cb);
+	}
+}
+
+static void
+listen_close(void)
+{
+	size_t	i;
+
+	for (i = 0; i < nlisteners; i++) {
+		if (listeners[i].lev != NULL)
+			evconnlistener_free(listeners[i].lev);
+		else
+			close(listeners[i].fd);
+		if (listeners[i].unix_path != NULL)
+			(void)unlink(listeners[i].unix_path);
+		free(listeners[i].unix_path);
+		free(listeners[i].name);
+	}
+	free(listeners);
+	listeners = NULL;
+	nlisteners = 0;
+}
+
+/* After binding: become "user" and its groups, or refuse to go on. */
+static void
+drop_privileges(const char *user)
+{
+	struct passwd	*pw;
+
+	if (*user == '\0')
+		return;
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("user %s: no such user", user);
+	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
+		fatal("cannot drop privileges to %s", user);
+	if (pw->pw_uid != 0 && (setuid(0) != -1 || geteuid() == 0))
+		fatalx("privileges to %s were not dropped", user);
+}
+
+static void
+pidfile_write(const char *path)
+{
+	FILE	*f;
+
+	if (*path == '\0')
+		return;
+	if ((f = fopen(path, "w")) == NULL)
+		fatal("pidfile %s", path);
+	fprintf(f, "%ld\n", (long)getpid());
+	if (fclose(f) == EOF)
+		fatal("pidfile %s", path);
+}
+
+static char *
+listen_names(void)
+{
+	char	*s = xstrdup(""), *t;
+	size_t	 i;
+
+	for (i = 0; i < nlisteners; i++) {
+		xasprintf(&t, "%s%s%s", s, i ? " " : "", listeners[i].name);
+		free(s);
+		s = t;
+	}
+	return (s);
+}
+
+static void
+events_setup(void)
+{
+	static const int	 sigs[3] = { SIGHUP, SIGTERM, SIGINT };
+	int			 i;
+
+	for (i = 0; i < 3; i++) {
+		ev_sig[i] = evsignal_new(base, sigs[i], signal_cb, NULL);
+		if (ev_sig[i] == NULL || evsignal_add(ev_sig[i], NULL) == -1)
+			fatalx("evsignal_new");
+	}
+	ev_scan = evtimer_new(base, scan_cb, NULL);
+	ev_backoff = evtimer_new(base, backoff_cb, NULL);
+	ev_deadline = evtimer_new(base, deadline_cb, NULL);
+	if (ev_scan == NULL || ev_backoff == NULL || ev_deadline == NULL)
+		fatalx("evtimer_new");
+}
+
+static void
+events_free(void)
+{
+	int	i;
+
+	for (i = 0; i < 3; i++)
+		event_free(ev_sig[i]);
+	event_free(ev_scan);
+	event_free(ev_backoff);
+	event_free(ev_deadline);
+}
+
+/*
+ * Run the daemon.  Takes ownership of the configuration; path is the file
+ * to re-read on SIGHUP, NULL for built-in defaults; debug and listen are
+ * the command line's -v and -l, which outlive reloads.
+ */
+int
+server_main(struct config *config, const char *path, int daemonize,
+    int debug, const char *listen)
+{
+	char	*names;
+	int	 echo;
+
+	cfg = config;
+	cfg_path = path;
+	opt_debug = debug;
+	opt_listen = listen;
+	if (debug)
+		cfg->log_level = LOG_LVL_DEBUG;
+	signal(SIGPIPE, SIG_IGN);
+	listen_all();
+	if (daemonize && daemon(0, 0) == -1)
+		fatal("daemon");
+	echo = !daemonize && isatty(STDERR_FILENO);
+	log_open(cfg->log_stderr, cfg->log_level, echo);
+	pidfile_write(cfg->pidfile);
+	drop_privileges(cfg->user);
+
+	if ((base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	listen_start();
+	events_setup();
+	audit_open(cfg->audit_log);
+	gateways_rescan();
+
+	names = listen_names();
+	log_info("listening on %s", names);
+	notify("READY=1\nSTATUS=listening on %s\nMAINPID=%ld", names,
+	    (long)getpid());
+	free(names);
+
+	event_base_dispatch(base);
+
+	conn_close_all();
+	listen_close();
+	events_free();
+	if (*cfg->pidfile != '\0')
+		(void)unlink(cfg->pidfile);
+	log_info("exiting");
+	gwset_free(gws);
+	config_free(cfg);
+	event_base_free(base);
+	libevent_global_shutdown();
+	audit_close();
+	log_close();
+	return (0);
+}

@@ -1,0 +1,791 @@
+/*
+ * The daemon, started for real, spoken to over inet (IPv4, IPv6) and unix
+ * sockets: requests, pipelining, every kind of malformed input, limits,
+ * timeouts, signals.  After each bad input the daemon must still answer,
+ * and it must exit 0 with no sanitizer report.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define NELEMS(a)	(sizeof(a) / sizeof((a)[0]))
+#define T		5000	/* ms: a reply that takes longer is lost */
+
+static const char *base_config =
+    "listen = inet:127.0.0.1:0, inet:[::1]:0\n"
+    "gateways = 172.20.0.1, fd00:cafe::1\n";
+
+static const char *defer_reply = "action=DEFER 4.3.5 Client address hidden "
+    "by NAT on this server; please try again later";
+
+static struct daemon	D;
+
+static void
+start(const char *extra)
+{
+	char	*text;
+
+	ck_assert(asprintf(&text, "%s%s", base_config, extra) != -1);
+	memset(&D, 0, sizeof(D));
+	ck_assert_msg(daemon_start(&D, text) == 0, "daemon did not start");
+	free(text);
+}
+
+static void
+stop(void)
+{
+	ck_assert_msg(daemon_stop(&D) == 0, "daemon did not exit cleanly");
+}
+
+/* One request on a connection, its reply. */
+static char *
+ask(int fd, const char *client, const char *instance)
+{
+	char	*req = policy_request(client, instance), *reply;
+
+	ck_assert_int_eq(send_str(fd, req), 0);
+	free(req);
+	reply = read_reply(fd, T);
+	ck_assert_msg(reply != NULL, "no reply for %s", client);
+	return (reply);
+}
+
+static void
+assert_serves(const char *endpoint)
+{
+	int	 fd = conn_open(endpoint);
+	char	*r;
+
+	ck_assert_msg(fd != -1, "cannot connect to %s", endpoint);
+	r = ask(fd, "172.20.0.1", "i1");
+	ck_assert_str_eq(r, defer_reply);
+	free(r);
+	close(fd);
+}
+
+/* The transports: each answers the same way. */
+static const struct {
+	const char	*label;
+	const char	*client;
+	const char	*reply;
+} transport_cases[] = {
+	{ "gateway IPv4", "172.20.0.1", NULL },
+	{ "gateway IPv4-mapped", "::ffff:172.20.0.1", NULL },
+	{ "gateway IPv6", "fd00:cafe::1", NULL },
+	{ "external client", "192.0.2.10", "action=DUNNO" },
+	{ "loopback skipped", "127.0.0.1", "action=DUNNO" },
+};
+
+START_TEST(test_transport)
+{
+	const char	*kind[] = { "inet:127.", "inet:[::1]", "unix:" };
+	char		*extra, *r, inst[16];
+	size_t		 i;
+	int		 fd, k;
+
+	ck_assert(asprintf(&extra, "listen = inet:127.0.0.1:0, "
+	    "inet:[::1]:0, unix:%s/ng.sock\n", harness_dir()) != -1);
+	memset(&D, 0, sizeof(D));
+	/* listen is given twice otherwise: build the file by hand. */
+	{
+		char	*text;
+
+		ck_assert(asprintf(&text, "%sgateways = 172.20.0.1, "
+		    "fd00:cafe::1\n", extra) != -1);
+		ck_assert(daemon_start(&D, text) == 0);
+		free(text);
+	}
+	free(extra);
+	ck_assert_int_eq(D.nlisten, 3);
+	for (k = 0; k < 3; k++) {
+		const char	*ep = NULL;
+
+		for (i = 0; i < (size_t)D.nlisten; i++)
+			if (strncmp(D.listen[i], kind[k], strlen(kind[k])) == 0)
+				ep = D.listen[i];
+		ck_assert_msg(ep != NULL, "no %s listener", kind[k]);
+		fd = conn_open(ep);
+		ck_assert_msg(fd != -1, "connect %s", ep);
+		/* Many requests on one connection, as Postfix sends them. */
+		for (i = 0; i < NELEMS(transport_cases); i++) {
+			snprintf(inst, sizeof(inst), "%d.%zu", k, i);
+			r = ask(fd, transport_cases[i].client, inst);
+			ck_assert_msg(strcmp(r, transport_cases[i].reply ?
+			    transport_cases[i].reply : defer_reply) == 0,
+			    "%s over %s: %s", transport_cases[i].label, ep, r);
+			free(r);
+		}
+		close(fd);
+	}
+	ck_assert(log_has(&D, "NOQUEUE: action=DEFER reason=nat-gateway "
+	    "client=172.20.0.1 gateway_source=static helo=mail.example.org "
+	    "from=<a@example.org> to=<b@example.com> instance=0.0 "
+	    "explanation=\"client address 172.20.0.1 is listed in the "
+	    "gateways setting"));
+	ck_assert(log_has(&D, "action=DEFER reason=nat-gateway "
+	    "client=fd00:cafe::1 gateway_source=static"));
+	ck_assert(log_has(&D, "action=DUNNO reason=skip-address "
+	    "client=127.0.0.1"));
+	stop();
+}
+END_TEST
+
+START_TEST(test_unix_mode)
+{
+	struct stat	 st;
+	char		*text, path[300];
+
+	snprintf(path, sizeof(path), "%s/mode.sock", harness_dir());
+	ck_assert(asprintf(&text, "listen = unix:%s\nunix_socket_mode = 0660\n"
+	    "gateways = 172.20.0.1\n", path) != -1);
+	memset(&D, 0, sizeof(D));
+	ck_assert(daemon_start(&D, text) == 0);
+	free(text);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 0777, 0660);
+	stop();
+	/* Removed at exit. */
+	ck_assert_int_eq(stat(path, &st), -1);
+}
+END_TEST
+
+/* Several requests in one write are answered in order. */
+START_TEST(test_pipelined)
+{
+	static const char *clients[] = {
+		"172.20.0.1", "192.0.2.1", "fd00:cafe::1", "127.0.0.1",
+		"172.20.0.1",
+	};
+	static const int deferred[] = { 1, 0, 1, 0, 1 };
+	char	*all = strdup(""), *req, *tmp, *r, inst[8];
+	size_t	 i;
+	int	 fd;
+
+	start("");
+	for (i = 0; i < NELEMS(clients); i++) {
+		snprintf(inst, sizeof(inst), "p%zu", i);
+		req = policy_request(clients[i], inst);
+		ck_assert(asprintf(&tmp, "%s%s", all, req) != -1);
+		free(all);
+		free(req);
+		all = tmp;
+	}
+	fd = conn_open(D.listen[0]);
+	ck_assert_int_eq(send_str(fd, all), 0);
+	for (i = 0; i < NELEMS(clients); i++) {
+		r = read_reply(fd, T);
+		ck_assert_msg(r != NULL, "reply %zu missing", i);
+		ck_assert_str_eq(r, deferred[i] ? defer_reply : "action=DUNNO");
+		free(r);
+	}
+	free(all);
+	close(fd);
+	stop();
+}
+END_TEST
+
+/* A request dribbled in one byte at a time. */
+START_TEST(test_byte_by_byte)
+{
+	char	*req = policy_request("172.20.0.1", "b1"), *r;
+	size_t	 i;
+	int	 fd;
+
+	start("");
+	fd = conn_open(D.listen[1]);
+	for (i = 0; req[i] != '\0'; i++)
+		ck_assert_int_eq(send_buf(fd, req + i, 1), 0);
+	r = read_reply(fd, T);
+	ck_assert_ptr_ne(r, NULL);
+	ck_assert_str_eq(r, defer_reply);
+	free(r);
+	free(req);
+	close(fd);
+	stop();
+}
+END_TEST
+
+/* Recipients of one message (same instance): the same decision. */
+START_TEST(test_instance)
+{
+	char	*r1, *r2, *r3;
+	int	 fd;
+
+	start("nat_action = warn\n");
+	fd = conn_open(D.listen[0]);
+	r1 = ask(fd, "172.20.0.1", "5B6A.6F1C2E.8A1F5.0");
+	r2 = ask(fd, "172.20.0.1", "5B6A.6F1C2E.8A1F5.0");
+	r3 = ask(fd, "192.0.2.1", "5B6A.6F1C2E.8A1F5.1");
+	ck_assert(strncmp(r1, "action=WARN client address 172.20.0.1", 37) ==
+	    0);
+	ck_assert_str_eq(r1, r2);
+	ck_assert_str_eq(r3, "action=DUNNO");
+	free(r1);
+	free(r2);
+	free(r3);
+	close(fd);
+	stop();
+}
+END_TEST
+
+/*
+ * Malformed input: no reply, a log line naming the peer and the fault, the
+ * connection closed, and the daemon still serving.  "prefix" is sent
+ * first and must be answered (a reply is never lost to a later fault).
+ */
+static char *
+repeat(const char *unit, size_t n, const char *tail)
+{
+	size_t	 ul = strlen(unit), i;
+	char	*s = malloc(ul * n + strlen(tail) + 1);
+
+	for (i = 0; i < n; i++)
+		memcpy(s + i * ul, unit, ul);
+	strcpy(s + ul * n, tail);
+	return (s);
+}
+
+enum bad_kind {
+	BAD_NOEQ, BAD_NUL, BAD_LONGLINE, BAD_LONGLINE_NOEOL, BAD_BIG,
+	BAD_ATTRS, BAD_BINARY, BAD_AFTER_GOOD, BAD_EMPTY, BAD_NONAME
+};
+
+static const struct {
+	const char	*label;
+	enum bad_kind	 kind;
+	const char	*fault;
+} bad_cases[] = {
+	{ "line without =", BAD_NOEQ, "line without \"=\"" },
+	{ "NUL byte", BAD_NUL, "NUL byte in request" },
+	{ "line over 8 KiB", BAD_LONGLINE, "line longer than 8192 bytes" },
+	{ "line over 8 KiB, no newline yet", BAD_LONGLINE_NOEOL,
+	    "line longer than 8192 bytes" },
+	{ "request over 64 KiB", BAD_BIG, "request larger than 65536 bytes" },
+	{ "257 attributes", BAD_ATTRS, "more than 256 attributes" },
+	{ "binary garbage", BAD_BINARY, "NUL byte in request" },
+	{ "fault after a good request", BAD_AFTER_GOOD,
+	    "line without \"=\"" },
+	{ "empty request", BAD_EMPTY, "empty request" },
+	{ "attribute without a name", BAD_NONAME,
+	    "attribute without a name" },
+};
+
+static size_t
+bad_input(enum bad_kind kind, char **out)
+{
+	char	*s, *line, *req;
+	size_t	 i, len;
+
+	switch (kind) {
+	case BAD_NOEQ:
+		s = strdup("request=smtpd_access_policy\nhello world\n\n");
+		break;
+	case BAD_NUL:
+		s = strdup("request=smtpd_access_policy\nsender=a@b#c\n\n");
+		len = strlen(s);
+		s[strchr(s, '#') - s] = '\0';
+		*out = s;
+		return (len);
+	case BAD_LONGLINE:
+		line = repeat("x", 9000, "\n\n");
+		memcpy(line, "sender=", 7);
+		s = line;
+		break;
+	case BAD_LONGLINE_NOEOL:
+		s = repeat("y", 20000, "");
+		memcpy(s, "helo_name=", 10);
+		break;
+	case BAD_BIG:
+		line = repeat("z", 8000, "\n");
+		s = strdup("");
+		for (i = 0; i < 9; i++) {
+			line[0] = 'a' + i;
+			line[1] = '=';
+			req = s;
+			if (asprintf(&s, "%s%s", req, line) == -1)
+				abort();
+			free(req);
+		}
+		free(line);
+		break;
+	case BAD_ATTRS:
+		s = strdup("");
+		for (i = 0; i < 257; i++) {
+			req = s;
+			if (asprintf(&s, "%sx%zu=1\n", req, i) == -1)
+				abort();
+			free(req);
+		}
+		break;
+	case BAD_BINARY:
+		s = malloc(512);
+		for (i = 0; i < 512; i++)
+			s[i] = (char)((i * 7919) & 0xff);
+		*out = s;
+		return (512);
+	case BAD_AFTER_GOOD:
+		req = policy_request("172.20.0.1", "g1");
+		if (asprintf(&s, "%sgarbage\n\n", req) == -1)
+			abort();
+		free(req);
+		break;
+	case BAD_EMPTY:
+		s = strdup("\n");
+		break;
+	case BAD_NONAME:
+		s = strdup("=value\n\n");
+		break;
+	default:
+		abort();
+	}
+	*out = s;
+	return (strlen(s));
+}
+
+START_TEST(test_bad_input)
+{
+	char	*buf, *peer, *want, *r;
+	size_t	 len;
+	int	 fd;
+
+	start("");
+	fd = conn_open(D.listen[_i % 2]);
+	peer = local_name(fd);
+	len = bad_input(bad_cases[_i].kind, &buf);
+	/* The daemon may close before all is sent: that is fine. */
+	(void)send_buf(fd, buf, len);
+	if (bad_cases[_i].kind == BAD_AFTER_GOOD) {
+		r = read_reply(fd, T);
+		ck_assert_msg(r != NULL, "%s: good reply lost",
+		    bad_cases[_i].label);
+		ck_assert_str_eq(r, defer_reply);
+		free(r);
+	}
+	ck_assert_msg(wait_closed(fd, T) == 1, "%s: not closed, or replied",
+	    bad_cases[_i].label);
+	close(fd);
+	ck_assert(asprintf(&want, "warning: %s: %s; closing connection", peer,
+	    bad_cases[_i].fault) != -1);
+	ck_assert_msg(log_has(&D, want), "%s: log lacks \"%s\"",
+	    bad_cases[_i].label, want);
+	free(want);
+	free(peer);
+	free(buf);
+	assert_serves(D.listen[0]);
+	assert_serves(D.listen[1]);
+	stop();
+}
+END_TEST
+
+/* Odd but well-formed requests: DUNNO and a warning, never a crash. */
+static const struct {
+	const char	*label;
+	const char	*request;
+	const char	*warning;
+} odd_cases[] = {
+	{ "unknown request type", "request=junk_policy\nclient_address="
+	    "172.20.0.1\n\n", "unknown request=junk_policy" },
+	{ "no request attribute", "client_address=172.20.0.1\n\n",
+	    "unknown request=(none)" },
+	{ "unparsable client", "request=smtpd_access_policy\n"
+	    "client_address=300.1.1.1\n\n",
+	    "unparsable client_address=300.1.1.1" },
+	{ "no client address", "request=smtpd_access_policy\n"
+	    "sender=a@example.org\n\n", "unparsable client_address=(none)" },
+	{ "unknown attributes", "request=smtpd_access_policy\nfoo=bar\n"
+	    "client_address=192.0.2.3\nccert_subject=\n\n", NULL },
+};
+
+START_TEST(test_odd_request)
+{
+	char	*r;
+	int	 fd;
+
+	start("");
+	fd = conn_open(D.listen[0]);
+	ck_assert_int_eq(send_str(fd, odd_cases[_i].request), 0);
+	r = read_reply(fd, T);
+	ck_assert_msg(r != NULL, "%s: no reply", odd_cases[_i].label);
+	ck_assert_str_eq(r, "action=DUNNO");
+	free(r);
+	if (odd_cases[_i].warning != NULL)
+		ck_assert_msg(log_has(&D, odd_cases[_i].warning), "%s",
+		    odd_cases[_i].label);
+	/* The connection goes on. */
+	free(ask(fd, "192.0.2.1", "o2"));
+	close(fd);
+	stop();
+}
+END_TEST
+
+START_TEST(test_closed_midrequest)
+{
+	char	*peer, *want;
+	int	 fd;
+
+	start("");
+	fd = conn_open(D.listen[0]);
+	peer = local_name(fd);
+	ck_assert_int_eq(send_str(fd, "request=smtpd_access_policy\n"
+	    "client_address=172.20.0.1\n"), 0);
+	shutdown(fd, SHUT_WR);
+	ck_assert_int_eq(wait_closed(fd, T), 1);
+	close(fd);
+	ck_assert(asprintf(&want, "warning: %s: client closed the connection "
+	    "in the middle of a request", peer) != -1);
+	ck_assert_msg(log_has(&D, want), "log lacks %s", want);
+	free(want);
+	free(peer);
+	assert_serves(D.listen[0]);
+	stop();
+}
+END_TEST
+
+/* Half a request, then silence: closed at idle_timeout. */
+START_TEST(test_idle_timeout)
+{
+	char	*peer, *want;
+	int	 fd, idle;
+
+	start("idle_timeout = 1s\n");
+	fd = conn_open(D.listen[0]);
+	idle = conn_open(D.listen[1]);
+	peer = local_name(fd);
+	ck_assert_int_eq(send_str(fd, "request=smtpd_access_policy\n"), 0);
+	ck_assert_int_eq(wait_closed(fd, T), 1);
+	ck_assert_int_eq(wait_closed(idle, T), 1);
+	ck_assert(asprintf(&want, "warning: %s: idle timeout in the middle "
+	    "of a request; closing connection", peer) != -1);
+	ck_assert_msg(log_has(&D, want), "log lacks %s", want);
+	ck_assert(log_has(&D, "idle timeout; closing connection"));
+	free(want);
+	free(peer);
+	close(fd);
+	close(idle);
+	assert_serves(D.listen[0]);
+	stop();
+}
+END_TEST
+
+START_TEST(test_max_connections)
+{
+	int	 fds[3], extra, again, i;
+	char	*r;
+
+	start("max_connections = 3\n");
+	for (i = 0; i < 3; i++) {
+		fds[i] = conn_open(D.listen[0]);
+		r = ask(fds[i], "192.0.2.1", "m");	/* accepted for sure */
+		free(r);
+	}
+	extra = conn_open(D.listen[0]);
+	ck_assert_int_ne(extra, -1);
+	ck_assert_int_eq(wait_closed(extra, T), 1);
+	close(extra);
+	ck_assert(log_has(&D, "too many connections (max_connections = 3); "
+	    "closing connection"));
+	/* The ones inside are still served. */
+	for (i = 0; i < 3; i++)
+		free(ask(fds[i], "192.0.2.1", "m2"));
+	/* One closed by the daemon makes room for one more. */
+	ck_assert_int_eq(send_str(fds[0], "junk\n"), 0);
+	ck_assert_int_eq(wait_closed(fds[0], T), 1);
+	close(fds[0]);
+	again = conn_open(D.listen[0]);
+	r = ask(again, "172.20.0.1", "m3");
+	ck_assert_str_eq(r, defer_reply);
+	free(r);
+	close(again);
+	close(fds[1]);
+	close(fds[2]);
+	stop();
+}
+END_TEST
+
+START_TEST(test_reload)
+{
+	char	*r, *text;
+	int	 fd;
+
+	start("");
+	fd = conn_open(D.listen[0]);
+	r = ask(fd, "172.20.0.1", "r1");
+	ck_assert_str_eq(r, defer_reply);
+	free(r);
+
+	/* A good file: takes effect, open connections included. */
+	ck_assert(asprintf(&text, "log = stderr\n%snat_action = warn\n",
+	    base_config) != -1);
+	daemon_write_config(&D, text);
+	free(text);
+	ck_assert_int_eq(daemon_reload(&D), 0);
+	ck_assert(log_has(&D, "reload: configuration"));
+	r = ask(fd, "172.20.0.1", "r2");
+	ck_assert(strncmp(r, "action=WARN ", 12) == 0);
+	free(r);
+
+	/* A broken file: logged with file and line, the running one kept. */
+	ck_assert(asprintf(&text, "log = stderr\n%snat_actoin = defer\n",
+	    base_config) != -1);
+	daemon_write_config(&D, text);
+	free(text);
+	ck_assert_int_eq(daemon_reload(&D), 0);
+	ck_assert(asprintf(&text, "error: reload: %s:4: unknown key "
+	    "\"nat_actoin\" (did you mean \"nat_action\"?); keeping the "
+	    "running configuration", D.conf) != -1);
+	ck_assert_msg(log_has(&D, text), "log lacks %s", text);
+	free(text);
+	r = ask(fd, "172.20.0.1", "r3");
+	ck_assert(strncmp(r, "action=WARN ", 12) == 0);
+	free(r);
+	close(fd);
+	stop();
+}
+END_TEST
+
+/* SIGTERM: stop accepting, answer what was read, close, exit 0. */
+START_TEST(test_sigterm)
+{
+	char	*req, *r;
+	int	 busy, idle;
+
+	start("");
+	idle = conn_open(D.listen[0]);
+	busy = conn_open(D.listen[1]);
+	free(ask(idle, "192.0.2.1", "t0"));
+	req = policy_request("172.20.0.1", "t1");
+	ck_assert_int_eq(send_str(busy, req), 0);
+	free(req);
+	ck_assert_int_eq(daemon_stop(&D), 0);
+	r = read_reply(busy, T);
+	ck_assert_msg(r != NULL, "request sent before SIGTERM not answered");
+	ck_assert_str_eq(r, defer_reply);
+	free(r);
+	ck_assert_int_eq(wait_closed(busy, T), 1);
+	ck_assert_int_eq(wait_closed(idle, T), 1);
+	ck_assert(log_has(&D, "shutting down"));
+	ck_assert(log_has(&D, "exiting"));
+	close(busy);
+	close(idle);
+}
+END_TEST
+
+START_TEST(test_audit_log)
+{
+	char		 path[300], *text, line[8192];
+	json_t		*o;
+	json_error_t	 jerr;
+	FILE		*f;
+	int		 fd;
+
+	snprintf(path, sizeof(path), "%s/audit.%d.json", harness_dir(),
+	    (int)getpid());
+	ck_assert(asprintf(&text, "audit_log = %s\n", path) != -1);
+	start(text);
+	free(text);
+	fd = conn_open(D.listen[0]);
+	free(ask(fd, "172.20.0.1", "a1"));
+	free(ask(fd, "192.0.2.5", "a2"));
+	close(fd);
+	stop();
+	ck_assert_ptr_ne(f = fopen(path, "r"), NULL);
+	ck_assert_ptr_ne(fgets(line, sizeof(line), f), NULL);
+	o = json_loads(line, 0, &jerr);
+	ck_assert_msg(o != NULL, "bad JSON: %s", jerr.text);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "action")),
+	    "DEFER");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "reason")),
+	    "nat-gateway");
+	ck_assert_str_eq(json_string_value(json_object_get(o,
+	    "gateway_source")), "static");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "queue_id")),
+	    "NOQUEUE");
+	ck_assert(json_is_string(json_object_get(o, "time")));
+	json_decref(o);
+	ck_assert_ptr_ne(fgets(line, sizeof(line), f), NULL);
+	ck_assert(strstr(line, "\"reason\":\"spf-unavailable\"") != NULL);
+	ck_assert_ptr_eq(fgets(line, sizeof(line), f), NULL);
+	fclose(f);
+}
+END_TEST
+
+/* Out of descriptors: accepting pauses, and resumes once one closes. */
+START_TEST(test_emfile)
+{
+	int	 fds[32], n = 0, i, closed = -1;
+	char	*r;
+
+	memset(&D, 0, sizeof(D));
+	D.nofile = 16;
+	ck_assert(daemon_start(&D, "listen = inet:127.0.0.1:0\n"
+	    "gateways = 172.20.0.1\n") == 0);
+	/* Connect until one is left waiting in the backlog, unanswered. */
+	for (n = 0; n < 32; n++) {
+		fds[n] = conn_open(D.listen[0]);
+		ck_assert_int_ne(fds[n], -1);
+		r = policy_request("172.20.0.1", "e");
+		send_str(fds[n], r);
+		free(r);
+		if ((r = read_reply(fds[n], 1000)) == NULL) {
+			n++;
+			break;
+		}
+		free(r);
+	}
+	ck_assert_msg(n < 32, "never ran out of descriptors");
+	ck_assert(log_has(&D, "accept: Too many open files; pausing new "
+	    "connections"));
+	/* Free one slot: the daemon closes a connection after bad input. */
+	send_str(fds[0], "junk\n");
+	ck_assert_int_eq(wait_closed(fds[0], T), 1);
+	closed = 0;
+	r = read_reply(fds[n - 1], T);
+	ck_assert_msg(r != NULL, "waiting connection never served");
+	ck_assert_str_eq(r, defer_reply);
+	free(r);
+	for (i = 0; i < n; i++)
+		if (i != closed)
+			close(fds[i]);
+	close(fds[closed]);
+	stop();
+}
+END_TEST
+
+/* The subcommands share the daemon's code and the SPEC's formats. */
+START_TEST(test_commands)
+{
+	char	*cmd, *out, conf[300];
+	json_t	*o;
+	int	 st;
+
+	snprintf(conf, sizeof(conf), "%s/cmd.%d.conf", harness_dir(),
+	    (int)getpid());
+	write_file(conf, "gateways = 172.20.0.1\nnat_action = warn\n");
+
+	ck_assert(asprintf(&cmd, "%s check -c %s --json client_address="
+	    "172.20.0.1 sender=a@example.org", getenv("NATGUARD"), conf) !=
+	    -1);
+	out = run_cmd(cmd, &st);
+	free(cmd);
+	ck_assert_int_eq(st, 0);
+	o = json_loads(out, 0, NULL);
+	ck_assert_msg(o != NULL, "not JSON: %s", out);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "action")),
+	    "WARN");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(o,
+	    "gateway"), "source")), "static");
+	json_decref(o);
+	free(out);
+
+	ck_assert(asprintf(&cmd, "printf 'request=smtpd_access_policy\\n"
+	    "client_address=192.0.2.1\\n\\n' | %s check -c %s",
+	    getenv("NATGUARD"), conf) != -1);
+	out = run_cmd(cmd, &st);
+	free(cmd);
+	ck_assert_int_eq(st, 0);
+	ck_assert(strncmp(out, "action=DUNNO\n", 13) == 0);
+	free(out);
+
+	ck_assert(asprintf(&cmd, "%s config -c %s", getenv("NATGUARD"), conf)
+	    != -1);
+	out = run_cmd(cmd, &st);
+	free(cmd);
+	ck_assert_int_eq(st, 0);
+	ck_assert(strstr(out, "nat_action = warn\n") != NULL);
+	ck_assert(strstr(out, "metrics_listen = \n") != NULL);
+	free(out);
+
+	ck_assert(asprintf(&cmd, "%s gateways -c %s --json",
+	    getenv("NATGUARD"), conf) != -1);
+	out = run_cmd(cmd, &st);
+	free(cmd);
+	ck_assert_int_eq(st, 0);
+	ck_assert(strstr(out, "\"source\": \"static\"") != NULL);
+	free(out);
+
+	/* Configuration errors: exit 2, FILE:LINE: on stderr. */
+	write_file(conf, "log = stderr\nidle_timeout = forever\n");
+	ck_assert(asprintf(&cmd, "%s -c %s 2>&1", getenv("NATGUARD"), conf) !=
+	    -1);
+	out = run_cmd(cmd, &st);
+	free(cmd);
+	ck_assert_int_eq(st, 2);
+	ck_assert(strstr(out, "natguard: ") == out);
+	ck_assert(strstr(out, ":2: idle_timeout: \"forever\"") != NULL);
+	free(out);
+	ck_assert(asprintf(&cmd, "%s check -c /nonexistent.conf 2>&1",
+	    getenv("NATGUARD")) != -1);
+	out = run_cmd(cmd, &st);
+	free(cmd);
+	ck_assert_int_eq(st, 2);
+	free(out);
+	ck_assert(asprintf(&cmd, "%s --bogus 2>/dev/null", getenv("NATGUARD"))
+	    != -1);
+	out = run_cmd(cmd, &st);
+	free(cmd);
+	ck_assert_int_eq(st, 2);
+	free(out);
+}
+END_TEST
+
+static Suite *
+daemon_suite(void)
+{
+	Suite	*s = suite_create("daemon");
+	TCase	*tc = tcase_create("protocol");
+	TCase	*tb = tcase_create("bad-input");
+	TCase	*tl = tcase_create("lifecycle");
+
+	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tb, 60);
+	tcase_set_timeout(tl, 60);
+	tcase_add_test(tc, test_transport);
+	tcase_add_test(tc, test_unix_mode);
+	tcase_add_test(tc, test_pipelined);
+	tcase_add_test(tc, test_byte_by_byte);
+	tcase_add_test(tc, test_instance);
+	tcase_add_test(tc, test_audit_log);
+	tcase_add_test(tc, test_commands);
+	tcase_add_loop_test(tb, test_bad_input, 0, NELEMS(bad_cases));
+	tcase_add_loop_test(tb, test_odd_request, 0, NELEMS(odd_cases));
+	tcase_add_test(tb, test_closed_midrequest);
+	tcase_add_test(tb, test_idle_timeout);
+	tcase_add_test(tb, test_max_connections);
+	tcase_add_test(tl, test_reload);
+	tcase_add_test(tl, test_sigterm);
+	tcase_add_test(tl, test_emfile);
+	suite_add_tcase(s, tc);
+	suite_add_tcase(s, tb);
+	suite_add_tcase(s, tl);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	if (getenv("NATGUARD") == NULL) {
+		fprintf(stderr, "NATGUARD (the binary to test) is not set\n");
+		return (99);
+	}
+	harness_init();
+	sr = srunner_create(daemon_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	harness_cleanup();
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
