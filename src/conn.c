@@ -61,6 +61,7 @@ struct conn {
 
 static TAILQ_HEAD(, conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static size_t		conns_n;
+static struct buf	logline;	/* reused for every decision */
 
 static void	conn_read(struct bufferevent *, void *);
 static void	conn_write(struct bufferevent *, void *);
@@ -110,8 +111,9 @@ static void
 conn_answer(struct conn *c)
 {
 	struct decision	*d;
+	struct evbuffer	*out;
 	const char	*inst;
-	char		*line, *p;
+	char		*p;
 
 	inst = request_get(c->req, "instance");
 	if (c->last != NULL && c->last->instance != NULL && inst != NULL &&
@@ -121,54 +123,55 @@ conn_answer(struct conn *c)
 		d = decide(server_config(), server_gateways(), c->req);
 	if (d->warning != NULL)
 		log_warnx("%s: %s", c->peer, d->warning);
-	line = report_logline(d, c->req);
-	log_plain(line);
-	free(line);
+	if (log_enabled(LOG_LVL_INFO)) {
+		buf_reset(&logline);
+		report_logline(d, c->req, &logline);
+		log_plain(logline.s, logline.len);
+	}
 	audit_write(d, c->req);
 
 	/* One reply line, whatever the text: the protocol is line based. */
 	for (p = d->reply; *p != '\0'; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	evbuffer_add_printf(bufferevent_get_output(c->bev), "action=%s\n\n",
-	    d->reply);
+	out = bufferevent_get_output(c->bev);
+	evbuffer_add(out, "action=", 7);
+	evbuffer_add(out, d->reply, strlen(d->reply));
+	evbuffer_add(out, "\n\n", 2);
 	decision_free(c->last);
 	c->last = d;
 }
 
 /*
  * Take whole lines from the input and answer each complete request, until
- * the input runs dry, the output backs up or the input is bad.  Returns -1
- * when the connection was failed.
+ * the input runs dry, the output backs up or the input is bad.  Lines are
+ * parsed in place in the input buffer, which is drained once at the end.
+ * Returns -1 when the connection was failed (and may be gone).
  */
 static int
 conn_process(struct conn *c)
 {
-	struct evbuffer		*in = bufferevent_get_input(c->bev);
-	struct evbuffer_ptr	 eol;
-	char			 line[REQ_MAX_LINE + 2];
-	const char		*why;
-	size_t			 eol_len, len;
+	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	const char	*why;
+	char		*data, *p, *end, *nl;
+	size_t		 len;
 
+	if ((len = evbuffer_get_length(in)) == 0)
+		return (0);
+	if ((data = (char *)evbuffer_pullup(in, -1)) == NULL)
+		fatalx("evbuffer_pullup");
+	p = data;
+	end = data + len;
 	while (!c->paused) {
-		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-		if (eol.pos == -1) {
-			/* +1 for a CR before the LF that is still to come. */
-			if (evbuffer_get_length(in) > REQ_MAX_LINE + 1) {
+		/* +1 for a CR before the LF. */
+		if ((nl = memchr(p, '\n', end - p)) == NULL) {
+			if ((size_t)(end - p) > REQ_MAX_LINE + 1) {
 				conn_fail(c, "line longer than 8192 bytes");
 				return (-1);
 			}
-			return (0);
+			break;
 		}
-		len = (size_t)eol.pos;
-		if (len > REQ_MAX_LINE + 1) {
-			conn_fail(c, "line longer than 8192 bytes");
-			return (-1);
-		}
-		if (evbuffer_remove(in, line, len) != (int)len)
-			fatalx("evbuffer_remove");
-		evbuffer_drain(in, eol_len);
-		switch (request_add_line(c->req, line, len, &why)) {
+		switch (request_add_line(c->req, p, nl - p, &why)) {
 		case REQ_ERROR:
 			conn_fail(c, why);
 			return (-1);
@@ -179,12 +182,14 @@ conn_process(struct conn *c)
 		case REQ_MORE:
 			break;
 		}
+		p = nl + 1;
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
 		    CONN_OUTPUT_MAX) {
 			c->paused = 1;
 			bufferevent_disable(c->bev, EV_READ);
 		}
 	}
+	evbuffer_drain(in, p - data);
 	return (0);
 }
 
@@ -325,4 +330,5 @@ conn_close_all(void)
 {
 	while (!TAILQ_EMPTY(&conns))
 		conn_free(TAILQ_FIRST(&conns));
+	buf_free(&logline);
 }

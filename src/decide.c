@@ -107,26 +107,48 @@ source_phrase(const struct gateway *gw)
 	return ("?");
 }
 
+/* Why the same address, over and over: the fix never changes. */
+static const char nat_fix[] = ": Docker's userland proxy or IPv6-to-IPv4 "
+    "NAT hid the real SMTP client address, so SPF cannot be trusted; fix: "
+    "IPv6 all the way to the container (/etc/docker/daemon.json "
+    "\"ip6tables\": true, \"experimental\": true; a compose network with "
+    "enable_ipv6: true and an IPv6 subnet) or \"userland-proxy\": false";
+
 /*
  * What happened and how to fix it, in words a mail administrator can act
- * on.  It is also the WARN text, so it stays on one line.
+ * on.  It is also the WARN text, so it stays on one line.  Built by
+ * concatenation: this runs for every request from a gateway.
  */
 static char *
 nat_explanation(const struct gateway *gw, const char *client)
 {
-	char	*s;
+	struct buf	b = { NULL, 0, 0 };
 
-	xasprintf(&s, "client address %s is %s (%s%s%s): Docker's userland "
-	    "proxy or its IPv6-to-IPv4 NAT replaced the real SMTP client "
-	    "address, so SPF and any address-based check cannot be trusted "
-	    "for this connection; fix: carry IPv6 all the way to the "
-	    "container (\"ipv6\": true, \"ip6tables\": true and "
-	    "\"experimental\": true in /etc/docker/daemon.json, a compose "
-	    "network with enable_ipv6: true and an IPv6 subnet) or disable "
-	    "the userland proxy (\"userland-proxy\": false)",
-	    client, source_phrase(gw), gw_source_name(gw->source),
-	    gw->iface[0] != '\0' ? " on " : "", gw->iface);
-	return (s);
+	buf_adds(&b, "client address ");
+	buf_adds(&b, client);
+	buf_adds(&b, " is ");
+	buf_adds(&b, source_phrase(gw));
+	buf_adds(&b, " (");
+	buf_adds(&b, gw_source_name(gw->source));
+	if (gw->iface[0] != '\0') {
+		buf_adds(&b, " on ");
+		buf_adds(&b, gw->iface);
+	}
+	buf_adds(&b, ")");
+	buf_add(&b, nat_fix, sizeof(nat_fix) - 1);
+	return (buf_take(&b));
+}
+
+/* "WORD text" without printf. */
+static char *
+words(const char *a, const char *b)
+{
+	struct buf	buf = { NULL, 0, 0 };
+
+	buf_adds(&buf, a);
+	buf_add(&buf, " ", 1);
+	buf_adds(&buf, b);
+	return (buf_take(&buf));
 }
 
 static struct decision *
@@ -141,15 +163,15 @@ decide_nat(const struct config *cfg, struct decision *d,
 	switch (cfg->nat_action) {
 	case NAT_DEFER:
 		d->action = ACT_DEFER;
-		xasprintf(&d->reply, "DEFER %s", cfg->nat_reply);
+		d->reply = words("DEFER", cfg->nat_reply);
 		break;
 	case NAT_DEFER_IF_PERMIT:
 		d->action = ACT_DEFER_IF_PERMIT;
-		xasprintf(&d->reply, "DEFER_IF_PERMIT %s", cfg->nat_reply);
+		d->reply = words("DEFER_IF_PERMIT", cfg->nat_reply);
 		break;
 	case NAT_WARN:
 		d->action = ACT_WARN;
-		xasprintf(&d->reply, "WARN %s", d->explanation);
+		d->reply = words("WARN", d->explanation);
 		break;
 	}
 	return (d);
@@ -191,8 +213,8 @@ decide(const struct config *cfg, const struct gwset *gws,
 	/* 3. Addresses never checked. */
 	if (netlist_find(cfg->skip_addresses, &a) >= 0) {
 		d->class = CLIENT_SKIP;
-		xasprintf(&s, "client address %s is in skip_addresses", buf);
-		return (dunno(d, "skip-address", s));
+		return (dunno(d, "skip-address",
+		    words(buf, "is in skip_addresses")));
 	}
 
 	/* 4. SASL-authenticated clients. */

@@ -16,6 +16,8 @@
 
 #include "config.h"
 
+#include <sys/uio.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,17 @@
 static int		log_syslog;
 static int		log_echo;	/* syslog, and stderr too */
 static enum log_level	log_max = LOG_LVL_INFO;
+static long		log_pid;	/* 0: ask getpid() */
+
+/*
+ * Decision lines to stderr may be held back until the end of an event loop
+ * iteration and written together: one write(2) for many requests.  Any
+ * other line writes them first, so the order in the log is kept.
+ */
+#define LOG_BATCH_MAX	65536
+static char		 log_pending[LOG_BATCH_MAX];
+static size_t		 log_npending;
+static void		(*log_kick)(void);
 
 static const struct {
 	const char	*name;
@@ -50,6 +63,7 @@ void
 log_open(int to_stderr, enum log_level level, int echo)
 {
 	log_max = level;
+	log_pid = (long)getpid();
 	if (to_stderr) {
 		log_syslog = 0;
 		return;
@@ -65,9 +79,17 @@ log_set_level(enum log_level level)
 	log_max = level;
 }
 
+int
+log_enabled(enum log_level level)
+{
+	return (level <= log_max);
+}
+
 void
 log_close(void)
 {
+	log_flush();
+	log_kick = NULL;
 	if (log_syslog)
 		closelog();
 	log_syslog = 0;
@@ -93,26 +115,95 @@ log_level_name(enum log_level level)
 	return (log_levels[level].name);
 }
 
-/* One write(2) per line, so that lines from a busy daemon never interleave. */
 static void
-log_stderr(const char *prefix, const char *msg)
+write_all(const char *buf, size_t len)
 {
-	char	buf[8192];
-	int	n;
+	ssize_t	n;
 
-	n = snprintf(buf, sizeof(buf), "natguard[%ld]: %s%s\n",
-	    (long)getpid(), prefix, msg);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(buf)) {
-		n = sizeof(buf) - 1;
-		buf[n - 1] = '\n';
+	while (len > 0) {
+		n = write(STDERR_FILENO, buf, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
 	}
-	(void)write(STDERR_FILENO, buf, n);
+}
+
+void
+log_flush(void)
+{
+	if (log_npending > 0)
+		write_all(log_pending, log_npending);
+	log_npending = 0;
+}
+
+/* kick is called when a line is held back; it must see to log_flush(). */
+void
+log_batch(void (*kick)(void))
+{
+	log_flush();
+	log_kick = kick;
+}
+
+/* "natguard[PID]: ", made once. */
+static const char *
+log_ident(size_t *len)
+{
+	static char	ident[64];
+	static long	pid;
+	long		now = log_pid ? log_pid : (long)getpid();
+
+	if (pid != now) {
+		pid = now;
+		snprintf(ident, sizeof(ident), "natguard[%ld]: ", pid);
+	}
+	*len = strlen(ident);
+	return (ident);
+}
+
+/*
+ * One line, written whole (one write(2), or a part of one batch), so that
+ * lines from a busy daemon never interleave.
+ */
+static void
+log_stderr(const char *prefix, const char *msg, size_t mlen, int batch)
+{
+	struct iovec	 iov[4];
+	const char	*ident;
+	size_t		 ilen, plen = strlen(prefix), total;
+	char		*p;
+
+	ident = log_ident(&ilen);
+	total = ilen + plen + mlen + 1;
+	if (!batch || log_kick == NULL || total > sizeof(log_pending)) {
+		log_flush();
+		iov[0].iov_base = (void *)ident;
+		iov[0].iov_len = ilen;
+		iov[1].iov_base = (void *)prefix;
+		iov[1].iov_len = plen;
+		iov[2].iov_base = (void *)msg;
+		iov[2].iov_len = mlen;
+		iov[3].iov_base = (void *)"\n";
+		iov[3].iov_len = 1;
+		(void)writev(STDERR_FILENO, iov, 4);
+		return;
+	}
+	if (log_npending + total > sizeof(log_pending))
+		log_flush();
+	if (log_npending == 0)
+		log_kick();
+	p = log_pending + log_npending;
+	memcpy(p, ident, ilen);
+	memcpy(p + ilen, prefix, plen);
+	memcpy(p + ilen + plen, msg, mlen);
+	p[total - 1] = '\n';
+	log_npending += total;
 }
 
 static void
-log_emit(enum log_level level, const char *msg)
+log_emit(enum log_level level, const char *msg, size_t len, int batch)
 {
 	if (level > log_max)
 		return;
@@ -122,7 +213,7 @@ log_emit(enum log_level level, const char *msg)
 		if (!log_echo)
 			return;
 	}
-	log_stderr(log_levels[level].prefix, msg);
+	log_stderr(log_levels[level].prefix, msg, len, batch);
 }
 
 static void
@@ -134,7 +225,7 @@ log_vemit(enum log_level level, const char *fmt, va_list ap)
 		return;
 	if (vasprintf(&msg, fmt, ap) == -1)
 		return;
-	log_emit(level, msg);
+	log_emit(level, msg, strlen(msg), 0);
 	free(msg);
 }
 
@@ -156,9 +247,9 @@ LOG_FUNC(log_debug, LOG_LVL_DEBUG)
 
 /* A decision line: info level, no severity prefix (SPEC section 7). */
 void
-log_plain(const char *msg)
+log_plain(const char *msg, size_t len)
 {
-	log_emit(LOG_LVL_INFO, msg);
+	log_emit(LOG_LVL_INFO, msg, len, 1);
 }
 
 static NG_DEAD void
@@ -177,7 +268,7 @@ vfatal(int with_errno, const char *fmt, va_list ap)
 	}
 	if (log_syslog)
 		syslog(LOG_CRIT, "fatal: %s", msg);
-	log_stderr("fatal: ", msg);
+	log_stderr("fatal: ", msg, strlen(msg), 0);
 	free(msg);
 	exit(1);
 }

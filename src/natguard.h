@@ -44,6 +44,17 @@ char		*xstrndup(const char *, size_t);
 int		 xasprintf(char **, const char *, ...) NG_PRINTF(2, 3);
 int		 parse_u64(const char *, uint64_t, uint64_t, uint64_t *);
 int		 parse_duration(const char *, uint64_t *);
+/* A growable string; keep one and buf_reset() it to avoid allocation. */
+struct buf {
+	char	*s;	/* NUL-terminated once anything was added */
+	size_t	 len;
+	size_t	 size;
+};
+void		 buf_add(struct buf *, const void *, size_t);
+void		 buf_adds(struct buf *, const char *);
+void		 buf_reset(struct buf *);
+char		*buf_take(struct buf *);
+void		 buf_free(struct buf *);
 
 /* log.c: syslog or stderr, Postfix-style "warning: " prefixes. */
 enum log_level {
@@ -55,15 +66,18 @@ enum log_level {
 };
 void		 log_open(int, enum log_level, int);
 void		 log_set_level(enum log_level);
+int		 log_enabled(enum log_level);
 int		 log_level_parse(const char *, enum log_level *);
 const char	*log_level_name(enum log_level);
 void		 log_close(void);
+void		 log_flush(void);
+void		 log_batch(void (*)(void));
 void		 log_error(const char *, ...) NG_PRINTF(1, 2);
 void		 log_warnx(const char *, ...) NG_PRINTF(1, 2);
 void		 log_notice(const char *, ...) NG_PRINTF(1, 2);
 void		 log_info(const char *, ...) NG_PRINTF(1, 2);
 void		 log_debug(const char *, ...) NG_PRINTF(1, 2);
-void		 log_plain(const char *);
+void		 log_plain(const char *, size_t);
 NG_DEAD void	 fatal(const char *, ...) NG_PRINTF(1, 2);
 NG_DEAD void	 fatalx(const char *, ...) NG_PRINTF(1, 2);
 
@@ -246,11 +260,12 @@ const char	*action_name(enum action);
 const char	*client_class_name(enum client_class);
 
 /* report.c: a decision as a log line, an audit record, a JSON object. */
-char		*report_logline(const struct decision *, const struct request *);
+void		 report_logline(const struct decision *, const struct request *,
+		    struct buf *);
 json_t		*report_audit(const struct decision *, const struct request *,
 		    time_t);
 json_t		*report_json(const struct decision *);
-void		 report_quote(char **, size_t *, size_t *, const char *);
+void		 report_quote(struct buf *, const char *);
 
 /* audit.c: the audit_log file, one JSON object per decision. */
 void		 audit_open(const char *);

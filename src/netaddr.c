@@ -163,7 +163,27 @@ net_format(const struct net *n, char *buf, size_t len)
 		snprintf(buf, len, "%s/%d", a, n->prefix);
 }
 
-/* A CIDR for an address, /32 or /128, in libcidr's own layout. */
+/*
+ * A host address as libcidr lays it out (IPv4 in the low 32 of 128 bits,
+ * the mask above it all ones), in caller's storage: matching a client
+ * costs no allocation.
+ */
+static void
+cidr_host(const struct addr *a, CIDR *c)
+{
+	memset(c, 0, sizeof(*c));
+	memset(c->mask, 0xff, sizeof(c->mask));
+	if (a->family == AF_INET) {
+		c->proto = CIDR_IPV4;
+		memcpy(c->addr, v4mapped, sizeof(v4mapped));
+		memcpy(c->addr + 12, a->bytes, 4);
+	} else {
+		c->proto = CIDR_IPV6;
+		memcpy(c->addr, a->bytes, 16);
+	}
+}
+
+/* A CIDR for an address, /32 or /128, from libcidr itself. */
 static CIDR *
 cidr_of(const struct addr *a)
 {
@@ -241,22 +261,18 @@ netlist_get(const struct netlist *nl, size_t i)
 int
 netlist_find(const struct netlist *nl, const struct addr *a)
 {
-	CIDR	*c;
-	size_t	 i;
-	int	 found = -1;
+	CIDR	c;
+	size_t	i;
 
 	if (nl == NULL || nl->n == 0)
 		return (-1);
-	c = cidr_of(a);
+	cidr_host(a, &c);
 	for (i = 0; i < nl->n; i++) {
 		if (nl->v[i].net.addr.family != a->family)
 			continue;
 		/* libcidr: 0 means "contains". */
-		if (cidr_contains(nl->v[i].cidr, c) == 0) {
-			found = (int)i;
-			break;
-		}
+		if (cidr_contains(nl->v[i].cidr, &c) == 0)
+			return ((int)i);
 	}
-	cidr_free(c);
-	return (found);
+	return (-1);
 }

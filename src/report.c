@@ -36,6 +36,7 @@
 struct field {
 	const char	*key;
 	const char	*value;
+	int		 address;	/* the log writes it in <> */
 };
 
 #define MAX_FIELDS	16
@@ -82,6 +83,7 @@ report_fields(const struct decision *d, const struct request *req,
 #define ADD(k, v) do {					\
 	f[n].key = (k);					\
 	f[n].value = (v);				\
+	f[n].address = 0;				\
 	n++;						\
 } while (0)
 	ADD("action", action_name(d->action));
@@ -91,10 +93,14 @@ report_fields(const struct decision *d, const struct request *req,
 		ADD("gateway_source", gw_source_name(d->gateway.source));
 	if ((v = nonempty(req, "helo_name")) != NULL)
 		ADD("helo", v);
-	if (req != NULL && (v = request_get(req, "sender")) != NULL)
+	if (req != NULL && (v = request_get(req, "sender")) != NULL) {
 		ADD("from", v);
-	if ((v = nonempty(req, "recipient")) != NULL)
+		f[n - 1].address = 1;
+	}
+	if ((v = nonempty(req, "recipient")) != NULL) {
 		ADD("to", v);
+		f[n - 1].address = 1;
+	}
 	if (d->has_spf)
 		ADD("spf", spf_result_name(d->spf_result));
 	if (d->has_spf && d->spf_probe)
@@ -107,75 +113,89 @@ report_fields(const struct decision *d, const struct request *req,
 	return (n);
 }
 
+/* Characters that need care in a log value: 1 quote it, 2 replace it. */
+static unsigned char	quote_class[256];
+
 static void
-append(char **buf, size_t *len, size_t *size, const char *s, size_t n)
+quote_init(void)
 {
-	if (*len + n + 1 > *size) {
-		while (*len + n + 1 > *size)
-			*size = *size == 0 ? 256 : *size * 2;
-		*buf = xreallocarray(*buf, *size, 1);
-	}
-	memcpy(*buf + *len, s, n);
-	*len += n;
-	(*buf)[*len] = '\0';
+	int	c;
+
+	if (quote_class[0] != 0)
+		return;
+	for (c = 0; c < 0x20; c++)
+		quote_class[c] = 2;
+	quote_class[0x7f] = 2;
+	quote_class[' '] = 1;
+	quote_class['"'] = 1;
+	quote_class['\\'] = 1;
 }
 
-/*
- * Append a value: as it is when it is one plain word, else in double
- * quotes with \" and \\ escapes.  Control characters never reach the log:
- * they become "?", so that no client can forge a log line.
- */
-void
-report_quote(char **buf, size_t *len, size_t *size, const char *v)
+static void
+report_quote_address(struct buf *b, const char *v, int address)
 {
-	const char	*p;
-	int		 quote = (*v == '\0');
-	char		 c;
+	const unsigned char	*p, *run;
+	int			 quote = (*v == '\0' && !address);
+	char			 c;
 
-	for (p = v; *p != '\0'; p++)
-		if (*p == ' ' || *p == '"' || *p == '\\')
+	quote_init();
+	for (p = (const unsigned char *)v; *p != '\0'; p++)
+		if (quote_class[*p] == 1)
 			quote = 1;
 	if (quote)
-		append(buf, len, size, "\"", 1);
-	for (p = v; *p != '\0'; p++) {
-		c = *p;
-		if ((unsigned char)c < 0x20 || c == 0x7f)
+		buf_add(b, "\"", 1);
+	if (address)
+		buf_add(b, "<", 1);
+	for (p = (const unsigned char *)v; *p != '\0'; p++) {
+		/* Runs of plain characters are copied whole. */
+		for (run = p; *p != '\0' && quote_class[*p] == 0; p++)
+			;
+		if (p > run)
+			buf_add(b, (const char *)run, p - run);
+		if (*p == '\0')
+			break;
+		if (quote_class[*p] == 2)
 			c = '?';
-		if (quote && (c == '"' || c == '\\'))
-			append(buf, len, size, "\\", 1);
-		append(buf, len, size, &c, 1);
+		else {
+			/* A space needs nothing; " and \\ get a backslash. */
+			c = (char)*p;
+			if (c != ' ')
+				buf_add(b, "\\", 1);
+		}
+		buf_add(b, &c, 1);
 	}
+	if (address)
+		buf_add(b, ">", 1);
 	if (quote)
-		append(buf, len, size, "\"", 1);
+		buf_add(b, "\"", 1);
 }
 
-/* "QUEUEID: action=... reason=... ...", allocated. */
-char *
-report_logline(const struct decision *d, const struct request *req)
+void
+report_quote(struct buf *b, const char *v)
+{
+	report_quote_address(b, v, 0);
+}
+
+/* "QUEUEID: action=... reason=... ...", appended to b. */
+void
+report_logline(const struct decision *d, const struct request *req,
+    struct buf *b)
 {
 	struct field	 f[MAX_FIELDS];
 	const char	*qid;
-	char		*buf = NULL, *v;
-	size_t		 n, i, len = 0, size = 0;
+	size_t		 n, i;
 
 	if ((qid = nonempty(req, "queue_id")) == NULL)
 		qid = "NOQUEUE";
-	report_quote(&buf, &len, &size, qid);
-	append(&buf, &len, &size, ":", 1);
+	report_quote(b, qid);
+	buf_add(b, ":", 1);
 	n = report_fields(d, req, f);
 	for (i = 0; i < n; i++) {
-		append(&buf, &len, &size, " ", 1);
-		append(&buf, &len, &size, f[i].key, strlen(f[i].key));
-		append(&buf, &len, &size, "=", 1);
-		if (strcmp(f[i].key, "from") == 0 ||
-		    strcmp(f[i].key, "to") == 0) {
-			xasprintf(&v, "<%s>", f[i].value);
-			report_quote(&buf, &len, &size, v);
-			free(v);
-		} else
-			report_quote(&buf, &len, &size, f[i].value);
+		buf_add(b, " ", 1);
+		buf_adds(b, f[i].key);
+		buf_add(b, "=", 1);
+		report_quote_address(b, f[i].value, f[i].address);
 	}
-	return (buf);
 }
 
 /* The audit_log record: the log line's keys, a time and the queue id. */

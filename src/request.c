@@ -28,15 +28,23 @@
  * policy server must not guess at what Postfix meant.
  */
 
+/*
+ * The attributes live in one buffer, "name\0value\0" after each other,
+ * kept across requests on a connection: a request costs no allocation
+ * once the buffer has grown to the connection's largest request.
+ */
 struct attr {
-	char	*name;
-	char	*value;
+	uint32_t	name;	/* offsets into buf */
+	uint32_t	nlen;
+	uint32_t	value;
 };
 
 struct request {
-	struct attr	*attrs;
+	char		*buf;
+	size_t		 len;
+	size_t		 cap;
+	struct attr	 attrs[REQ_MAX_ATTRS];
 	size_t		 n;
-	size_t		 alloc;
 	size_t		 bytes;
 };
 
@@ -49,12 +57,7 @@ request_new(void)
 void
 request_reset(struct request *req)
 {
-	size_t	i;
-
-	for (i = 0; i < req->n; i++) {
-		free(req->attrs[i].name);
-		free(req->attrs[i].value);
-	}
+	req->len = 0;
 	req->n = 0;
 	req->bytes = 0;
 }
@@ -64,9 +67,24 @@ request_free(struct request *req)
 {
 	if (req == NULL)
 		return;
-	request_reset(req);
-	free(req->attrs);
+	free(req->buf);
 	free(req);
+}
+
+static uint32_t
+request_copy(struct request *req, const char *s, size_t len)
+{
+	uint32_t	off = (uint32_t)req->len;
+
+	if (req->len + len + 1 > req->cap) {
+		while (req->len + len + 1 > req->cap)
+			req->cap = req->cap == 0 ? 1024 : req->cap * 2;
+		req->buf = xreallocarray(req->buf, req->cap, 1);
+	}
+	memcpy(req->buf + req->len, s, len);
+	req->buf[req->len + len] = '\0';
+	req->len += len + 1;
+	return (off);
 }
 
 /*
@@ -81,20 +99,15 @@ request_store(struct request *req, const char *name, size_t nlen,
 	size_t	i;
 
 	for (i = 0; i < req->n; i++) {
-		if (strlen(req->attrs[i].name) == nlen &&
-		    memcmp(req->attrs[i].name, name, nlen) == 0) {
-			free(req->attrs[i].value);
-			req->attrs[i].value = xstrndup(value, vlen);
+		if (req->attrs[i].nlen == nlen &&
+		    memcmp(req->buf + req->attrs[i].name, name, nlen) == 0) {
+			req->attrs[i].value = request_copy(req, value, vlen);
 			return;
 		}
 	}
-	if (req->n == req->alloc) {
-		req->alloc = req->alloc == 0 ? 32 : req->alloc * 2;
-		req->attrs = xreallocarray(req->attrs, req->alloc,
-		    sizeof(*req->attrs));
-	}
-	req->attrs[req->n].name = xstrndup(name, nlen);
-	req->attrs[req->n].value = xstrndup(value, vlen);
+	req->attrs[req->n].name = request_copy(req, name, nlen);
+	req->attrs[req->n].nlen = (uint32_t)nlen;
+	req->attrs[req->n].value = request_copy(req, value, vlen);
 	req->n++;
 }
 
@@ -164,9 +177,13 @@ request_get(const struct request *req, const char *name)
 {
 	size_t	i;
 
+	size_t	len = strlen(name);
+
+	/* Lengths first: most names are told apart without a compare. */
 	for (i = 0; i < req->n; i++)
-		if (strcmp(req->attrs[i].name, name) == 0)
-			return (req->attrs[i].value);
+		if (req->attrs[i].nlen == len &&
+		    memcmp(req->buf + req->attrs[i].name, name, len) == 0)
+			return (req->buf + req->attrs[i].value);
 	return (NULL);
 }
 

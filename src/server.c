@@ -64,6 +64,7 @@ static struct event		*ev_sig[3];
 static struct event		*ev_scan;
 static struct event		*ev_backoff;
 static struct event		*ev_deadline;
+static struct event		*ev_logflush;
 
 const struct config *
 server_config(void)
@@ -428,6 +429,22 @@ listen_names(void)
 	return (s);
 }
 
+/* Decision lines held back during this loop iteration are written now. */
+static void
+logflush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_flush();
+}
+
+static void
+logflush_kick(void)
+{
+	event_active(ev_logflush, EV_TIMEOUT, 0);
+}
+
 static void
 events_setup(void)
 {
@@ -442,8 +459,11 @@ events_setup(void)
 	ev_scan = evtimer_new(base, scan_cb, NULL);
 	ev_backoff = evtimer_new(base, backoff_cb, NULL);
 	ev_deadline = evtimer_new(base, deadline_cb, NULL);
-	if (ev_scan == NULL || ev_backoff == NULL || ev_deadline == NULL)
+	ev_logflush = event_new(base, -1, 0, logflush_cb, NULL);
+	if (ev_scan == NULL || ev_backoff == NULL || ev_deadline == NULL ||
+	    ev_logflush == NULL)
 		fatalx("evtimer_new");
+	log_batch(logflush_kick);
 }
 
 static void
@@ -456,6 +476,8 @@ events_free(void)
 	event_free(ev_scan);
 	event_free(ev_backoff);
 	event_free(ev_deadline);
+	log_batch(NULL);
+	event_free(ev_logflush);
 }
 
 /*

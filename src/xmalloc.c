@@ -154,3 +154,51 @@ parse_duration(const char *s, uint64_t *out)
 	*out = v * mult;
 	return (0);
 }
+
+void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n + 1 > b->size) {
+		if (b->size == 0)
+			b->size = 256;
+		while (b->len + n + 1 > b->size)
+			b->size *= 2;
+		b->s = xreallocarray(b->s, b->size, 1);
+	}
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void
+buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->s != NULL)
+		b->s[0] = '\0';
+}
+
+/* The string, now the caller's; the buf is empty again. */
+char *
+buf_take(struct buf *b)
+{
+	char	*s = b->s != NULL ? b->s : xstrdup("");
+
+	b->s = NULL;
+	b->len = b->size = 0;
+	return (s);
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->len = b->size = 0;
+}

@@ -21,17 +21,17 @@ static const struct {
 	{ "control characters", "a\tb\rc", "a?b?c" },
 	{ "DEL", "a\177", "a?" },
 	{ "UTF-8 kept", "b\xc3\xa4r", "b\xc3\xa4r" },
+	{ "mixed", "a \"b\"\tc\\", "\"a \\\"b\\\"?c\\\\\"" },
 };
 
 START_TEST(test_quote)
 {
-	char	*buf = NULL;
-	size_t	 len = 0, size = 0;
+	struct buf	b = { NULL, 0, 0 };
 
-	report_quote(&buf, &len, &size, quotes[_i].in);
-	ck_assert_msg(strcmp(buf, quotes[_i].out) == 0, "%s: %s",
-	    quotes[_i].label, buf);
-	free(buf);
+	report_quote(&b, quotes[_i].in);
+	ck_assert_msg(strcmp(b.s, quotes[_i].out) == 0, "%s: %s",
+	    quotes[_i].label, b.s);
+	buf_free(&b);
 }
 END_TEST
 
@@ -76,9 +76,11 @@ START_TEST(test_logline)
 {
 	struct decision	*d = gateway_decision();
 	struct request	*req = gateway_request("");
+	struct buf	 b = { NULL, 0, 0 };
 	char		*line;
 
-	line = report_logline(d, req);
+	report_logline(d, req, &b);
+	line = buf_take(&b);
 	ck_assert_str_eq(line, "NOQUEUE: action=DEFER reason=nat-gateway "
 	    "client=172.20.0.1 gateway_source=default-route "
 	    "helo=mail.example.org from=<a@example.org> to=<b@example.com> "
@@ -88,7 +90,8 @@ START_TEST(test_logline)
 	request_free(req);
 	req = gateway_request("4F2A1C");
 	request_set(req, "sender=", NULL);
-	line = report_logline(d, req);
+	report_logline(d, req, &b);
+	line = buf_take(&b);
 	ck_assert(strncmp(line, "4F2A1C: action=DEFER", 20) == 0);
 	ck_assert(strstr(line, " from=<> ") != NULL);
 	free(line);

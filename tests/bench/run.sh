@@ -1,0 +1,61 @@
+#!/bin/sh
+# make bench: natguard's gateway and skip paths against a server that
+# answers DUNNO and does nothing else (the floor), with the same load
+# generator, in one run.  The three take turns in short rounds, and each
+# round's natguard figure is divided by the floor of the same round: a
+# virtual machine's speed drifts within a minute, and adjacent runs see the
+# same drift.  The median ratio is reported.  Load generator and server are
+# pinned to different CPUs where there are two.  Figures are printed;
+# nothing here passes or fails on speed.
+set -eu
+: "${NATGUARD:?}" "${BENCHDIR:?}"
+conns=${BENCH_CONNS:-50}
+secs=${BENCH_SECONDS:-1.5}
+rounds=${BENCH_ROUNDS:-7}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cat > "$tmp/natguard.conf" <<CONF
+listen = inet:127.0.0.1:0
+log = stderr
+gateways = 172.20.0.1
+CONF
+
+cli="" srv=""
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+	cli="taskset -c 0" srv="taskset -c 1"
+fi
+lg="$cli $BENCHDIR/loadgen -c $conns -t $secs -w 0.5"
+ng="$NATGUARD -c $tmp/natguard.conf"
+
+echo "policy server benchmark: $conns connections, ${secs}s runs, $rounds" \
+	"rounds, $(nproc) CPUs${cli:+, pinned};" \
+	"natguard logs every decision to a file"
+r=0
+while [ $r -lt "$rounds" ]; do
+	$lg -l floor -- $srv "$BENCHDIR/dunnod"
+	# Decision lines go to a file, as they would go to syslog.
+	$lg -l gateway -a 172.20.0.1 -- $srv sh -c "exec $ng 2>>$tmp/ng.log"
+	$lg -l skip -a 127.0.0.1 -- $srv sh -c "exec $ng 2>>$tmp/ng.log"
+	r=$((r + 1))
+done | tee "$tmp/out"
+
+awk '
+function median(a, n,    i, j, t) {
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+/^floor:/ { f = $7; fl[++nf] = f }
+/^gateway:/ { gw[++ng] = $7 / f; gr[ng] = $7 }
+/^skip:/ { sk[++ns] = $7 / f; sr[ns] = $7 }
+END {
+	printf "median req/s: floor %d, natguard gateway path %d, skip path %d\n",
+	    median(fl, nf), median(gr, ng), median(sr, ns)
+	printf "natguard gateway path: %.1f%% of the floor (median of %d rounds; target >= 85%%)\n",
+	    100 * median(gw, ng), ng
+	printf "natguard skip path:    %.1f%% of the floor (median of %d rounds; target >= 85%%)\n",
+	    100 * median(sk, ns), ns
+}' "$tmp/out"
