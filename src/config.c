@@ -16,7 +16,6 @@
 
 #include "config.h"
 
-#include <sys/stat.h>
 #include <arpa/inet.h>
 
 #include <ctype.h>
@@ -791,39 +790,41 @@ config_parse(const char *label, const char *text, size_t len, char **errp)
 	return (cfg);
 }
 
-/* Read and parse a file.  On error returns NULL and *errp says why. */
+/*
+ * Read and parse a file (or /dev/null, a pipe: anything that reads).  On
+ * error returns NULL and *errp says why.
+ */
 struct config *
 config_load(const char *path, char **errp)
 {
-	struct stat	 st;
-	char		*buf;
-	ssize_t		 n;
-	size_t		 got = 0;
-	int		 fd;
 	struct config	*cfg;
+	char		*buf;
+	size_t		 got = 0;
+	ssize_t		 n;
+	int		 fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		xasprintf(errp, "%s: %s", path, strerror(errno));
 		return (NULL);
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > CONFIG_MAX_SIZE) {
-		xasprintf(errp, "%s: not a regular file of at most %d bytes",
-		    path, CONFIG_MAX_SIZE);
-		close(fd);
-		return (NULL);
-	}
-	buf = xmalloc((size_t)st.st_size + 1);
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
+	buf = xmalloc(CONFIG_MAX_SIZE + 1);
+	for (;;) {
+		n = read(fd, buf + got, CONFIG_MAX_SIZE + 1 - got);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		got += (size_t)n;
+		if (got > CONFIG_MAX_SIZE)
+			break;
 	}
 	close(fd);
-	buf[got] = '\0';
+	if (n == -1 || got > CONFIG_MAX_SIZE) {
+		xasprintf(errp, "%s: %s", path, n == -1 ? strerror(errno) :
+		    "larger than 1 MiB");
+		free(buf);
+		return (NULL);
+	}
 	cfg = config_parse(path, buf, got, errp);
 	free(buf);
 	return (cfg);
