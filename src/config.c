@@ -40,15 +40,11 @@ enum ktype {
 	K_STRING,	/* free text, no control characters */
 	K_ENDPOINTS,
 	K_MODE,
-	K_LOG,
-	K_LEVEL,
+	K_WORD,		/* one of a list of words, stored as its index */
 	K_NETS,
 	K_GATEWAYS,
 	K_DURATION,
-	K_NATACTION,
-	K_BOOL,
 	K_RESULTS,
-	K_HEADER,
 	K_DOMAINS,
 	K_DNSSERVERS,
 	K_COUNT,
@@ -56,51 +52,70 @@ enum ktype {
 };
 
 struct key {
-	const char	*name;
-	enum ktype	 type;
-	const char	*def;
-	size_t		 off;
-	uint64_t	 min;	/* K_COUNT, K_DURATION */
-	uint64_t	 max;
+	const char		*name;
+	enum ktype		 type;
+	const char		*def;
+	size_t			 off;
+	uint64_t		 min;	/* K_COUNT, K_DURATION */
+	uint64_t		 max;
+	const char *const	*words;	/* K_WORD, in enum order */
+};
+
+/* The words of K_WORD keys, in the order of the enums they set. */
+_Static_assert(sizeof(enum log_level) == sizeof(int) &&
+    sizeof(enum nat_action) == sizeof(int) &&
+    sizeof(enum spf_header) == sizeof(int), "K_WORD stores an int");
+static const char *const w_log[] = { "syslog", "stderr", NULL };
+static const char *const w_level[] = {
+	"error", "warning", "notice", "info", "debug", NULL
+};
+static const char *const w_bool[] = { "no", "yes", NULL };
+static const char *const w_nat[] = {
+	"defer", "defer_if_permit", "warn", NULL
+};
+static const char *const w_header[] = {
+	"received-spf", "authentication-results", "none", NULL
 };
 
 #define OFF(f)	offsetof(struct config, f)
 static const struct key keys[] = {
-	{ "listen", K_ENDPOINTS, "inet:127.0.0.1:10041", OFF(listen), 0, 0 },
-	{ "unix_socket_mode", K_MODE, "0666", OFF(unix_socket_mode), 0, 0 },
-	{ "user", K_STRING, "", OFF(user), 0, 0 },
-	{ "pidfile", K_STRING, "", OFF(pidfile), 0, 0 },
-	{ "log", K_LOG, "syslog", OFF(log_stderr), 0, 0 },
-	{ "log_level", K_LEVEL, "info", OFF(log_level), 0, 0 },
-	{ "audit_log", K_STRING, "", OFF(audit_log), 0, 0 },
-	{ "gateways", K_GATEWAYS, "auto", OFF(gateways), 0, 0 },
+	{ "listen", K_ENDPOINTS, "inet:127.0.0.1:10041", OFF(listen), 0, 0, NULL },
+	{ "unix_socket_mode", K_MODE, "0666", OFF(unix_socket_mode), 0, 0, NULL },
+	{ "user", K_STRING, "", OFF(user), 0, 0, NULL },
+	{ "pidfile", K_STRING, "", OFF(pidfile), 0, 0, NULL },
+	{ "log", K_WORD, "syslog", OFF(log_stderr), 0, 0, w_log },
+	{ "log_level", K_WORD, "info", OFF(log_level), 0, 0, w_level },
+	{ "audit_log", K_STRING, "", OFF(audit_log), 0, 0, NULL },
+	{ "gateways", K_GATEWAYS, "auto", OFF(gateways), 0, 0, NULL },
 	{ "gateway_scan_interval", K_DURATION, "60s",
-	    OFF(gateway_scan_interval), 1, 86400 },
-	{ "nat_action", K_NATACTION, "defer", OFF(nat_action), 0, 0 },
+	    OFF(gateway_scan_interval), 1, 86400, NULL },
+	{ "nat_action", K_WORD, "defer", OFF(nat_action), 0, 0, w_nat },
 	{ "nat_reply", K_STRING, "4.3.5 Client address hidden by NAT on this "
-	    "server; please try again later", OFF(nat_reply), 0, 0 },
-	{ "nat_spf_probe", K_BOOL, "yes", OFF(nat_spf_probe), 0, 0 },
+	    "server; please try again later", OFF(nat_reply), 0, 0, NULL },
+	{ "nat_spf_probe", K_WORD, "yes", OFF(nat_spf_probe), 0, 0, w_bool },
 	{ "skip_addresses", K_NETS, "127.0.0.0/8, ::1", OFF(skip_addresses),
-	    0, 0 },
-	{ "skip_authenticated", K_BOOL, "yes", OFF(skip_authenticated), 0, 0 },
-	{ "spf", K_BOOL, "yes", OFF(spf), 0, 0 },
-	{ "spf_helo", K_BOOL, "yes", OFF(spf_helo), 0, 0 },
-	{ "spf_reject", K_RESULTS, "fail", OFF(spf_reject), 0, 0 },
-	{ "spf_defer", K_RESULTS, "temperror", OFF(spf_defer), 0, 0 },
-	{ "spf_header", K_HEADER, "received-spf", OFF(spf_header), 0, 0 },
-	{ "authserv_id", K_STRING, "", OFF(authserv_id), 0, 0 },
-	{ "spf_whitelist", K_NETS, "", OFF(spf_whitelist), 0, 0 },
+	    0, 0, NULL },
+	{ "skip_authenticated", K_WORD, "yes", OFF(skip_authenticated), 0, 0,
+	    w_bool },
+	{ "spf", K_WORD, "yes", OFF(spf), 0, 0, w_bool },
+	{ "spf_helo", K_WORD, "yes", OFF(spf_helo), 0, 0, w_bool },
+	{ "spf_reject", K_RESULTS, "fail", OFF(spf_reject), 0, 0, NULL },
+	{ "spf_defer", K_RESULTS, "temperror", OFF(spf_defer), 0, 0, NULL },
+	{ "spf_header", K_WORD, "received-spf", OFF(spf_header), 0, 0,
+	    w_header },
+	{ "authserv_id", K_STRING, "", OFF(authserv_id), 0, 0, NULL },
+	{ "spf_whitelist", K_NETS, "", OFF(spf_whitelist), 0, 0, NULL },
 	{ "spf_domain_whitelist", K_DOMAINS, "", OFF(spf_domain_whitelist),
-	    0, 0 },
-	{ "dns_servers", K_DNSSERVERS, "", OFF(dns_servers), 0, 0 },
-	{ "dns_timeout", K_DURATION, "5s", OFF(dns_timeout), 1, 3600 },
-	{ "spf_timeout", K_DURATION, "20s", OFF(spf_timeout), 1, 3600 },
+	    0, 0, NULL },
+	{ "dns_servers", K_DNSSERVERS, "", OFF(dns_servers), 0, 0, NULL },
+	{ "dns_timeout", K_DURATION, "5s", OFF(dns_timeout), 1, 3600, NULL },
+	{ "spf_timeout", K_DURATION, "20s", OFF(spf_timeout), 1, 3600, NULL },
 	{ "dns_cache_size", K_COUNT, "10000", OFF(dns_cache_size), 0,
-	    10000000 },
+	    10000000, NULL },
 	{ "max_connections", K_COUNT, "1000", OFF(max_connections), 1,
-	    1000000 },
-	{ "idle_timeout", K_DURATION, "600s", OFF(idle_timeout), 1, 86400 },
-	{ "metrics_listen", K_HOSTPORT, "", OFF(metrics_listen), 0, 0 },
+	    1000000, NULL },
+	{ "idle_timeout", K_DURATION, "600s", OFF(idle_timeout), 1, 86400, NULL },
+	{ "metrics_listen", K_HOSTPORT, "", OFF(metrics_listen), 0, 0, NULL },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -280,6 +295,31 @@ has_control(const char *s)
 	return (0);
 }
 
+/* A K_WORD key: the index of the word, or "expected a, b or c". */
+static char *
+word_set(const struct key *k, const char *value, void *p)
+{
+	struct buf	b = { NULL, 0, 0 };
+	int		i;
+
+	for (i = 0; k->words[i] != NULL; i++) {
+		if (strcmp(value, k->words[i]) == 0) {
+			/* Every K_WORD field is an int or an int-sized enum. */
+			*(int *)p = i;
+			return (NULL);
+		}
+	}
+	buf_add(&b, "\"", 1);
+	buf_adds(&b, value);
+	buf_adds(&b, "\": expected ");
+	for (i = 0; k->words[i] != NULL; i++) {
+		if (i > 0)
+			buf_adds(&b, k->words[i + 1] == NULL ? " or " : ", ");
+		buf_adds(&b, k->words[i]);
+	}
+	return (buf_take(&b));
+}
+
 /*
  * Set one key from its text.  On error, returns a message (allocated) that
  * says what is wrong with the value.
@@ -336,19 +376,8 @@ config_set(struct config *cfg, const struct key *k, const char *value)
 		*(unsigned int *)p = (unsigned int)strtoul(value, NULL, 8) &
 		    0777;
 		break;
-	case K_LOG:
-		if (strcmp(value, "syslog") == 0)
-			*(int *)p = 0;
-		else if (strcmp(value, "stderr") == 0)
-			*(int *)p = 1;
-		else
-			xasprintf(&err, "\"%s\": expected syslog or stderr",
-			    value);
-		break;
-	case K_LEVEL:
-		if (log_level_parse(value, p) != 0)
-			xasprintf(&err, "\"%s\": expected error, warning, "
-			    "notice, info or debug", value);
+	case K_WORD:
+		err = word_set(k, value, p);
 		break;
 	case K_NETS:
 	case K_GATEWAYS:
@@ -396,25 +425,6 @@ config_set(struct config *cfg, const struct key *k, const char *value)
 		else
 			*(uint64_t *)p = v;
 		break;
-	case K_NATACTION:
-		if (strcmp(value, "defer") == 0)
-			*(enum nat_action *)p = NAT_DEFER;
-		else if (strcmp(value, "defer_if_permit") == 0)
-			*(enum nat_action *)p = NAT_DEFER_IF_PERMIT;
-		else if (strcmp(value, "warn") == 0)
-			*(enum nat_action *)p = NAT_WARN;
-		else
-			xasprintf(&err, "\"%s\": expected defer, "
-			    "defer_if_permit or warn", value);
-		break;
-	case K_BOOL:
-		if (strcmp(value, "yes") == 0)
-			*(int *)p = 1;
-		else if (strcmp(value, "no") == 0)
-			*(int *)p = 0;
-		else
-			xasprintf(&err, "\"%s\": expected yes or no", value);
-		break;
 	case K_RESULTS:
 		for (i = 0; i < n; i++) {
 			if (spf_result_parse(items[i], &r) != 0 ||
@@ -427,17 +437,6 @@ config_set(struct config *cfg, const struct key *k, const char *value)
 			set |= 1U << r;
 		}
 		*(unsigned int *)p = set;
-		break;
-	case K_HEADER:
-		if (strcmp(value, "received-spf") == 0)
-			*(enum spf_header *)p = SPF_HEADER_RECEIVED;
-		else if (strcmp(value, "authentication-results") == 0)
-			*(enum spf_header *)p = SPF_HEADER_AR;
-		else if (strcmp(value, "none") == 0)
-			*(enum spf_header *)p = SPF_HEADER_NONE;
-		else
-			xasprintf(&err, "\"%s\": expected received-spf, "
-			    "authentication-results or none", value);
 		break;
 	case K_DOMAINS:
 	case K_DNSSERVERS:

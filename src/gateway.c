@@ -168,6 +168,21 @@ gwset_add_host(struct gwset *gs, const struct addr *a, enum gw_source source,
 	(void)gwset_add(gs, &n, source, iface);
 }
 
+/* The next line of text into buf (cut to fit); NULL at the end. */
+static const char *
+next_line(const char *p, char *buf, size_t len)
+{
+	const char	*nl;
+	size_t		 n;
+
+	if (p == NULL || *p == '\0')
+		return (NULL);
+	nl = strchr(p, '\n');
+	n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+	snprintf(buf, len, "%.*s", (int)(n < len ? n : len - 1), p);
+	return (nl != NULL ? nl + 1 : p + n);
+}
+
 /*
  * /proc/net/route: a header, then "Iface Destination Gateway Flags ..." in
  * hex, addresses as the kernel's in_addr printed as a host-order word.  The
@@ -177,16 +192,13 @@ gwset_add_host(struct gwset *gs, const struct addr *a, enum gw_source source,
 int
 gateway_parse_route(struct gwset *gs, const char *text)
 {
-	const char	*p, *nl;
+	const char	*p = text;
 	char		 line[512], iface[IF_NAMESIZE + 1];
 	unsigned int	 dst, gw, flags, mask, refcnt, use, metric;
 	struct addr	 a;
 	int		 added = 0;
 
-	for (p = text; p != NULL && *p != '\0'; p = nl ? nl + 1 : NULL) {
-		nl = strchr(p, '\n');
-		snprintf(line, sizeof(line), "%.*s",
-		    (int)(nl ? nl - p : (ptrdiff_t)strlen(p)), p);
+	while ((p = next_line(p, line, sizeof(line))) != NULL) {
 		if (sscanf(line, "%16s %x %x %x %u %u %u %x", iface, &dst, &gw,
 		    &flags, &refcnt, &use, &metric, &mask) != 8)
 			continue;	/* the header, or garbage */
@@ -223,7 +235,7 @@ hex128(const char *s, unsigned char *out)
 int
 gateway_parse_route6(struct gwset *gs, const char *text)
 {
-	const char	*p, *nl;
+	const char	*p = text;
 	char		 line[512], dst[33], src[33], hop[33];
 	char		 iface[IF_NAMESIZE + 1];
 	unsigned int	 dplen, splen, metric, refcnt, use, flags;
@@ -231,10 +243,7 @@ gateway_parse_route6(struct gwset *gs, const char *text)
 	struct addr	 a;
 	int		 added = 0;
 
-	for (p = text; p != NULL && *p != '\0'; p = nl ? nl + 1 : NULL) {
-		nl = strchr(p, '\n');
-		snprintf(line, sizeof(line), "%.*s",
-		    (int)(nl ? nl - p : (ptrdiff_t)strlen(p)), p);
+	while ((p = next_line(p, line, sizeof(line))) != NULL) {
 		if (sscanf(line, "%32s %x %32s %x %32s %x %x %x %x %16s", dst,
 		    &dplen, src, &splen, hop, &metric, &refcnt, &use, &flags,
 		    iface) != 10)

@@ -48,15 +48,14 @@ static size_t		 log_npending;
 static void		(*log_kick)(void);
 
 static const struct {
-	const char	*name;
 	const char	*prefix;
 	int		 priority;
 } log_levels[] = {
-	[LOG_LVL_ERROR] = { "error", "error: ", LOG_ERR },
-	[LOG_LVL_WARNING] = { "warning", "warning: ", LOG_WARNING },
-	[LOG_LVL_NOTICE] = { "notice", "", LOG_NOTICE },
-	[LOG_LVL_INFO] = { "info", "", LOG_INFO },
-	[LOG_LVL_DEBUG] = { "debug", "debug: ", LOG_DEBUG },
+	[LOG_LVL_ERROR] = { "error: ", LOG_ERR },
+	[LOG_LVL_WARNING] = { "warning: ", LOG_WARNING },
+	[LOG_LVL_NOTICE] = { "", LOG_NOTICE },
+	[LOG_LVL_INFO] = { "", LOG_INFO },
+	[LOG_LVL_DEBUG] = { "debug: ", LOG_DEBUG },
 };
 
 void
@@ -93,26 +92,6 @@ log_close(void)
 	if (log_syslog)
 		closelog();
 	log_syslog = 0;
-}
-
-int
-log_level_parse(const char *s, enum log_level *out)
-{
-	size_t	i;
-
-	for (i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]); i++) {
-		if (strcmp(s, log_levels[i].name) == 0) {
-			*out = i;
-			return (0);
-		}
-	}
-	return (-1);
-}
-
-const char *
-log_level_name(enum log_level level)
-{
-	return (log_levels[level].name);
 }
 
 static void

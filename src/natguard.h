@@ -67,8 +67,6 @@ enum log_level {
 void		 log_open(int, enum log_level, int);
 void		 log_set_level(enum log_level);
 int		 log_enabled(enum log_level);
-int		 log_level_parse(const char *, enum log_level *);
-const char	*log_level_name(enum log_level);
 void		 log_close(void);
 void		 log_flush(void);
 void		 log_batch(void (*)(void));

@@ -133,9 +133,9 @@ static const struct {
 	{ "nat action", "nat_action = reject\n",
 	    "1: nat_action: \"reject\": expected defer, defer_if_permit or "
 	    "warn" },
-	{ "boolean", "spf = true\n", "1: spf: \"true\": expected yes or no" },
+	{ "boolean", "spf = true\n", "1: spf: \"true\": expected no or yes" },
 	{ "empty boolean", "nat_spf_probe =\n",
-	    "1: nat_spf_probe: \"\": expected yes or no" },
+	    "1: nat_spf_probe: \"\": expected no or yes" },
 	{ "pass rejected", "spf_reject = fail pass\n",
 	    "1: spf_reject: \"pass\": expected a list of fail, softfail, "
 	    "neutral, none, permerror or temperror" },
