@@ -178,16 +178,16 @@ conn_process(struct conn *c)
 		case REQ_DONE:
 			conn_answer(c);
 			request_reset(c->req);
+			if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+			    CONN_OUTPUT_MAX) {
+				c->paused = 1;
+				bufferevent_disable(c->bev, EV_READ);
+			}
 			break;
 		case REQ_MORE:
 			break;
 		}
 		p = nl + 1;
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
-		    CONN_OUTPUT_MAX) {
-			c->paused = 1;
-			bufferevent_disable(c->bev, EV_READ);
-		}
 	}
 	evbuffer_drain(in, p - data);
 	return (0);

@@ -124,6 +124,7 @@ nat_explanation(const struct gateway *gw, const char *client)
 {
 	struct buf	b = { NULL, 0, 0 };
 
+	buf_grow(&b, 512);
 	buf_adds(&b, "client address ");
 	buf_adds(&b, client);
 	buf_adds(&b, " is ");

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define NG_PRINTF(f, a)	__attribute__((format(printf, f, a)))
 #define NG_DEAD		__attribute__((noreturn))
@@ -50,11 +51,22 @@ struct buf {
 	size_t	 len;
 	size_t	 size;
 };
-void		 buf_add(struct buf *, const void *, size_t);
+void		 buf_grow(struct buf *, size_t);
 void		 buf_adds(struct buf *, const char *);
 void		 buf_reset(struct buf *);
 char		*buf_take(struct buf *);
 void		 buf_free(struct buf *);
+
+/* Inline: the log line is built from many small pieces per request. */
+static inline void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n + 1 > b->size)
+		buf_grow(b, n);
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
 
 /* log.c: syslog or stderr, Postfix-style "warning: " prefixes. */
 enum log_level {

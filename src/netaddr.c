@@ -38,6 +38,7 @@
 struct netentry {
 	struct net	 net;
 	CIDR		*cidr;
+	uint32_t	 mask[4];	/* the prefix as a mask, for net_skip() */
 };
 
 struct netlist {
@@ -94,9 +95,26 @@ addr_parse(const char *s, struct addr *out)
 	return (addr_pton(buf, out) < 0 ? -1 : 0);
 }
 
+/* inet_ntop, but IPv4 without sprintf: this runs for every request. */
 void
 addr_format(const struct addr *a, char *buf, size_t len)
 {
+	char	tmp[16], *p = tmp;
+	int	i, v;
+
+	if (a->family == AF_INET && len >= sizeof(tmp)) {
+		for (i = 0; i < 4; i++) {
+			v = a->bytes[i];
+			if (v >= 100)
+				*p++ = '0' + v / 100;
+			if (v >= 10)
+				*p++ = '0' + v / 10 % 10;
+			*p++ = '0' + v % 10;
+			*p++ = i < 3 ? '.' : '\0';
+		}
+		memcpy(buf, tmp, p - tmp);
+		return;
+	}
 	if (inet_ntop(a->family, a->bytes, buf, len) == NULL && len > 0)
 		buf[0] = '\0';
 }
@@ -239,10 +257,37 @@ netlist_free(struct netlist *nl)
 void
 netlist_add(struct netlist *nl, const struct net *n)
 {
+	unsigned char	mask[16];
+	int		i;
+
 	nl->v = xreallocarray(nl->v, nl->n + 1, sizeof(*nl->v));
 	nl->v[nl->n].net = *n;
 	nl->v[nl->n].cidr = cidr_of_net(n);
+	memset(mask, 0, sizeof(mask));
+	for (i = 0; i < n->prefix; i++)
+		mask[i / 8] |= 0x80 >> (i % 8);
+	memcpy(nl->v[nl->n].mask, mask, sizeof(mask));
 	nl->n++;
+}
+
+/*
+ * A quick "certainly not in it": cidr_contains() works out both prefix
+ * lengths bit by bit on every call, and most lookups miss (a real client
+ * is neither a skip address nor a gateway).  Only a possible match is put
+ * to libcidr.
+ */
+static int
+net_skip(const struct netentry *e, const struct addr *a)
+{
+	uint32_t	w[4], n[4];
+	int		i;
+
+	memcpy(w, a->bytes, sizeof(w));
+	memcpy(n, e->net.addr.bytes, sizeof(n));
+	for (i = 0; i < 4; i++)
+		if ((w[i] & e->mask[i]) != n[i])
+			return (1);
+	return (0);
 }
 
 size_t
@@ -268,7 +313,8 @@ netlist_find(const struct netlist *nl, const struct addr *a)
 		return (-1);
 	cidr_host(a, &c);
 	for (i = 0; i < nl->n; i++) {
-		if (nl->v[i].net.addr.family != a->family)
+		if (nl->v[i].net.addr.family != a->family ||
+		    net_skip(&nl->v[i], a))
 			continue;
 		/* libcidr: 0 means "contains". */
 		if (cidr_contains(nl->v[i].cidr, &c) == 0)

@@ -113,7 +113,13 @@ report_fields(const struct decision *d, const struct request *req,
 	return (n);
 }
 
-/* Characters that need care in a log value: 1 quote it, 2 replace it. */
+/*
+ * How a byte is written in a log value.  PLAIN bytes are copied; a value
+ * with a SPACE is quoted; QUOTE bytes (" and \\) are quoted and escaped;
+ * CONTROL bytes become "?"; END is the terminating NUL.  The loops below
+ * run on this table: this is the per-request hot path.
+ */
+enum { PLAIN, SPACE, QUOTE, CONTROL, END };
 static unsigned char	quote_class[256];
 
 static void
@@ -121,58 +127,62 @@ quote_init(void)
 {
 	int	c;
 
-	if (quote_class[0] != 0)
+	if (quote_class[0] == END)
 		return;
-	for (c = 0; c < 0x20; c++)
-		quote_class[c] = 2;
-	quote_class[0x7f] = 2;
-	quote_class[' '] = 1;
-	quote_class['"'] = 1;
-	quote_class['\\'] = 1;
+	for (c = 1; c < 0x20; c++)
+		quote_class[c] = CONTROL;
+	quote_class[0x7f] = CONTROL;
+	quote_class[' '] = SPACE;
+	quote_class['"'] = QUOTE;
+	quote_class['\\'] = QUOTE;
+	quote_class[0] = END;
 }
 
+/*
+ * One pass: the value is written as if it needed quotes, and the opening
+ * quote is taken back afterwards if it did not.  Long values (the
+ * explanation) have spaces and are quoted; short ones are cheap to move.
+ */
 static void
 report_quote_address(struct buf *b, const char *v, int address)
 {
-	const unsigned char	*p, *run;
-	int			 quote = (*v == '\0' && !address);
-	char			 c;
+	const unsigned char	*p = (const unsigned char *)v, *run;
+	size_t			 start = b->len;
+	int			 quote = 0;
 
-	quote_init();
-	for (p = (const unsigned char *)v; *p != '\0'; p++)
-		if (quote_class[*p] == 1)
-			quote = 1;
-	if (quote)
-		buf_add(b, "\"", 1);
+	buf_add(b, "\"", 1);
 	if (address)
 		buf_add(b, "<", 1);
-	for (p = (const unsigned char *)v; *p != '\0'; p++) {
-		/* Runs of plain characters are copied whole. */
-		for (run = p; *p != '\0' && quote_class[*p] == 0; p++)
+	for (;;) {
+		for (run = p; quote_class[*p] <= SPACE; p++)
 			;
-		if (p > run)
-			buf_add(b, (const char *)run, p - run);
+		buf_add(b, run, p - run);
 		if (*p == '\0')
 			break;
-		if (quote_class[*p] == 2)
-			c = '?';
+		if (quote_class[*p] == CONTROL)
+			buf_add(b, "?", 1);
 		else {
-			/* A space needs nothing; " and \\ get a backslash. */
-			c = (char)*p;
-			if (c != ' ')
-				buf_add(b, "\\", 1);
+			buf_add(b, "\\", 1);
+			buf_add(b, p, 1);
+			quote = 1;
 		}
-		buf_add(b, &c, 1);
+		p++;
 	}
 	if (address)
 		buf_add(b, ">", 1);
-	if (quote)
+	if (quote || (*v == '\0' && !address) || memchr(v, ' ', (const char *)p -
+	    v) != NULL)
 		buf_add(b, "\"", 1);
+	else {
+		memmove(b->s + start, b->s + start + 1, b->len - start - 1);
+		b->s[--b->len] = '\0';
+	}
 }
 
 void
 report_quote(struct buf *b, const char *v)
 {
+	quote_init();
 	report_quote_address(b, v, 0);
 }
 
@@ -187,7 +197,8 @@ report_logline(const struct decision *d, const struct request *req,
 
 	if ((qid = nonempty(req, "queue_id")) == NULL)
 		qid = "NOQUEUE";
-	report_quote(b, qid);
+	quote_init();
+	report_quote_address(b, qid, 0);
 	buf_add(b, ":", 1);
 	n = report_fields(d, req, f);
 	for (i = 0; i < n; i++) {

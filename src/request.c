@@ -46,7 +46,16 @@ struct request {
 	struct attr	 attrs[REQ_MAX_ATTRS];
 	size_t		 n;
 	size_t		 bytes;
+	uint64_t	 seen;	/* names stored, as a one-hash Bloom filter */
 };
+
+/* A 6-bit hash of a name: length and the first and last bytes. */
+static uint64_t
+name_bit(const char *name, size_t len)
+{
+	return (1ULL << ((len * 7 + (unsigned char)name[0] * 3 +
+	    (unsigned char)name[len - 1]) & 63));
+}
 
 struct request *
 request_new(void)
@@ -60,6 +69,7 @@ request_reset(struct request *req)
 	req->len = 0;
 	req->n = 0;
 	req->bytes = 0;
+	req->seen = 0;
 }
 
 void
@@ -96,18 +106,23 @@ static void
 request_store(struct request *req, const char *name, size_t nlen,
     const char *value, size_t vlen)
 {
-	size_t	i;
+	uint64_t	bit = name_bit(name, nlen);
+	size_t		i;
 
-	for (i = 0; i < req->n; i++) {
+	/* Only a name that may have been seen is looked for. */
+	for (i = 0; (req->seen & bit) && i < req->n; i++) {
 		if (req->attrs[i].nlen == nlen &&
 		    memcmp(req->buf + req->attrs[i].name, name, nlen) == 0) {
 			req->attrs[i].value = request_copy(req, value, vlen);
 			return;
 		}
 	}
-	req->attrs[req->n].name = request_copy(req, name, nlen);
+	req->seen |= bit;
+	/* "name=value" copied once, the "=" becoming the name's NUL. */
+	req->attrs[req->n].name = request_copy(req, name, nlen + 1 + vlen);
+	req->buf[req->attrs[req->n].name + nlen] = '\0';
 	req->attrs[req->n].nlen = (uint32_t)nlen;
-	req->attrs[req->n].value = request_copy(req, value, vlen);
+	req->attrs[req->n].value = req->attrs[req->n].name + nlen + 1;
 	req->n++;
 }
 

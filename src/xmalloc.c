@@ -155,19 +155,15 @@ parse_duration(const char *s, uint64_t *out)
 	return (0);
 }
 
+/* Room for n more bytes and a NUL. */
 void
-buf_add(struct buf *b, const void *p, size_t n)
+buf_grow(struct buf *b, size_t n)
 {
-	if (b->len + n + 1 > b->size) {
-		if (b->size == 0)
-			b->size = 256;
-		while (b->len + n + 1 > b->size)
-			b->size *= 2;
-		b->s = xreallocarray(b->s, b->size, 1);
-	}
-	memcpy(b->s + b->len, p, n);
-	b->len += n;
-	b->s[b->len] = '\0';
+	if (b->size == 0)
+		b->size = 256;
+	while (b->len + n + 1 > b->size)
+		b->size *= 2;
+	b->s = xreallocarray(b->s, b->size, 1);
 }
 
 void
