@@ -37,6 +37,9 @@
  *
  *	READING  --bad input, EOF, idle-->  DRAINING  --flushed-->  freed
  *	READING  --output backlog-->  READING, paused until flushed
+ *
+ * Idle connections are found by conn_sweep() once a second rather than by
+ * a timer per connection: a read then costs no timer update.
  */
 
 enum conn_state {
@@ -52,6 +55,7 @@ struct conn {
 	int			 paused;	/* output backlog */
 	struct request		*req;
 	struct decision		*last;		/* for the same instance */
+	time_t			 active;	/* last read or write progress */
 };
 
 /* Bound memory per connection: input past this is not read. */
@@ -62,6 +66,7 @@ struct conn {
 static TAILQ_HEAD(, conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static size_t		conns_n;
 static struct buf	logline;	/* reused for every decision */
+static struct event_base *conn_base;
 
 static void	conn_read(struct bufferevent *, void *);
 static void	conn_write(struct bufferevent *, void *);
@@ -193,12 +198,23 @@ conn_process(struct conn *c)
 	return (0);
 }
 
+static time_t
+conn_now(void)
+{
+	struct timeval	tv;
+
+	/* The loop's time: no clock read per request. */
+	event_base_gettimeofday_cached(conn_base, &tv);
+	return (tv.tv_sec);
+}
+
 static void
 conn_read(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
 	(void)bev;
+	c->active = conn_now();
 	if (c->state == CONN_READING)
 		(void)conn_process(c);
 }
@@ -209,6 +225,7 @@ conn_write(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
+	c->active = conn_now();
 	if (c->state == CONN_DRAINING) {
 		conn_free(c);
 		return;
@@ -245,18 +262,37 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 		log_warnx("%s: connection error: %s", c->peer,
 		    strerror(EVUTIL_SOCKET_ERROR()));
 		conn_free(c);
-	} else if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
+	}
+}
+
+/* Nothing read or written for idle_timeout: close. */
+static void
+conn_idle(struct conn *c)
+{
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
 		log_warnx("%s: client does not read its replies; closing "
 		    "connection", c->peer);
 		conn_free(c);
-	} else if (what & BEV_EVENT_TIMEOUT) {
-		if (conn_midrequest(c))
-			log_warnx("%s: idle timeout in the middle of a "
-			    "request; closing connection", c->peer);
-		else
-			log_info("%s: idle timeout; closing connection",
-			    c->peer);
-		conn_drain(c);
+		return;
+	}
+	if (c->state == CONN_READING && conn_midrequest(c))
+		log_warnx("%s: idle timeout in the middle of a request; "
+		    "closing connection", c->peer);
+	else
+		log_info("%s: idle timeout; closing connection", c->peer);
+	conn_drain(c);
+}
+
+/* Called once a second by the server. */
+void
+conn_sweep(time_t now, time_t idle)
+{
+	struct conn	*c, *next;
+
+	for (c = TAILQ_FIRST(&conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (now - c->active >= idle)
+			conn_idle(c);
 	}
 }
 
@@ -267,6 +303,9 @@ conn_accept(struct event_base *base, int fd, const char *peer)
 	const struct config	*cfg = server_config();
 	struct timeval		 tv;
 	struct conn		*c;
+
+	conn_base = base;
+	event_base_gettimeofday_cached(base, &tv);
 
 	if (conns_n >= cfg->max_connections) {
 		log_warnx("%s: too many connections (max_connections = %llu); "
@@ -284,9 +323,7 @@ conn_accept(struct event_base *base, int fd, const char *peer)
 		fatalx("bufferevent_socket_new");
 	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_MAX);
-	tv.tv_sec = (time_t)cfg->idle_timeout;
-	tv.tv_usec = 0;
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	c->active = tv.tv_sec;
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	conns_n++;

@@ -294,6 +294,7 @@ char		*endpoint_name(int);
 void		 conn_accept(struct event_base *, int, const char *);
 void		 conn_shutdown(void);
 void		 conn_close_all(void);
+void		 conn_sweep(time_t, time_t);
 size_t		 conn_count(void);
 
 /* server.c: the daemon, its listeners, signals and timers. */

@@ -65,6 +65,7 @@ static struct event		*ev_scan;
 static struct event		*ev_backoff;
 static struct event		*ev_deadline;
 static struct event		*ev_logflush;
+static struct event		*ev_sweep;
 
 const struct config *
 server_config(void)
@@ -445,9 +446,23 @@ logflush_kick(void)
 	event_active(ev_logflush, EV_TIMEOUT, 0);
 }
 
+/* Once a second: connections idle for idle_timeout are closed. */
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval	tv;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_base_gettimeofday_cached(base, &tv);
+	conn_sweep(tv.tv_sec, (time_t)cfg->idle_timeout);
+}
+
 static void
 events_setup(void)
 {
+	struct timeval	 second = { 1, 0 };
 	static const int	 sigs[3] = { SIGHUP, SIGTERM, SIGINT };
 	int			 i;
 
@@ -464,6 +479,9 @@ events_setup(void)
 	    ev_logflush == NULL)
 		fatalx("evtimer_new");
 	log_batch(logflush_kick);
+	ev_sweep = event_new(base, -1, EV_PERSIST, sweep_cb, NULL);
+	if (ev_sweep == NULL || event_add(ev_sweep, &second) == -1)
+		fatalx("event_new");
 }
 
 static void
@@ -478,6 +496,7 @@ events_free(void)
 	event_free(ev_deadline);
 	log_batch(NULL);
 	event_free(ev_logflush);
+	event_free(ev_sweep);
 }
 
 /*
