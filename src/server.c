@@ -385,21 +385,51 @@ listen_close(void)
 	nlisteners = 0;
 }
 
-/* After binding: become "user" and its groups, or refuse to go on. */
-static void
-drop_privileges(const char *user)
+/*
+ * Before binding: the user to become, looked up while we still can, and
+ * copied (getpwnam's storage is not ours to keep).
+ */
+static struct passwd *
+lookup_user(const char *user)
 {
-	struct passwd	*pw;
+	static struct passwd	 copy;
+	struct passwd		*pw;
 
 	if (*user == '\0')
-		return;
+		return (NULL);
 	if ((pw = getpwnam(user)) == NULL)
 		fatalx("user %s: no such user", user);
+	copy.pw_uid = pw->pw_uid;
+	copy.pw_gid = pw->pw_gid;
+	copy.pw_name = xstrdup(pw->pw_name);
+	return (&copy);
+}
+
+/*
+ * After binding: our unix sockets and pidfile become the user's (so that
+ * it can remove them at exit), then we become the user and its groups, or
+ * refuse to go on.
+ */
+static void
+drop_privileges(const struct passwd *pw)
+{
+	size_t	i;
+
+	if (pw == NULL)
+		return;
+	for (i = 0; i < nlisteners; i++)
+		if (listeners[i].unix_path != NULL &&
+		    chown(listeners[i].unix_path, pw->pw_uid, pw->pw_gid) == -1)
+			fatal("chown %s", listeners[i].unix_path);
+	if (*cfg->pidfile != '\0' &&
+	    chown(cfg->pidfile, pw->pw_uid, pw->pw_gid) == -1)
+		fatal("chown %s", cfg->pidfile);
 	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
 	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
-		fatal("cannot drop privileges to %s", user);
+		fatal("cannot drop privileges to %s", pw->pw_name);
 	if (pw->pw_uid != 0 && (setuid(0) != -1 || geteuid() == 0))
-		fatalx("privileges to %s were not dropped", user);
+		fatalx("privileges to %s were not dropped", pw->pw_name);
+	log_info("running as %s", pw->pw_name);
 }
 
 static void
@@ -508,8 +538,9 @@ int
 server_main(struct config *config, const char *path, int daemonize,
     int debug, const char *listen)
 {
-	char	*names;
-	int	 echo;
+	struct passwd	*pw;
+	char		*names;
+	int		 echo;
 
 	cfg = config;
 	cfg_path = path;
@@ -518,13 +549,14 @@ server_main(struct config *config, const char *path, int daemonize,
 	if (debug)
 		cfg->log_level = LOG_LVL_DEBUG;
 	signal(SIGPIPE, SIG_IGN);
+	pw = lookup_user(cfg->user);
 	listen_all();
 	if (daemonize && daemon(0, 0) == -1)
 		fatal("daemon");
 	echo = !daemonize && isatty(STDERR_FILENO);
 	log_open(cfg->log_stderr, cfg->log_level, echo);
 	pidfile_write(cfg->pidfile);
-	drop_privileges(cfg->user);
+	drop_privileges(pw);
 
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new");
@@ -549,6 +581,8 @@ server_main(struct config *config, const char *path, int daemonize,
 	log_info("exiting");
 	gwset_free(gws);
 	config_free(cfg);
+	if (pw != NULL)
+		free(pw->pw_name);
 	event_base_free(base);
 	libevent_global_shutdown();
 	audit_close();

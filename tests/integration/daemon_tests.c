@@ -160,6 +160,41 @@ START_TEST(test_unix_mode)
 }
 END_TEST
 
+/* user = nobody: the daemon runs as nobody, its socket is nobody's. */
+START_TEST(test_user)
+{
+	struct stat	 st;
+	char		*text, path[300], status[64], line[256];
+	FILE		*f;
+	long		 uid = -1;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP: test_user needs root\n");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/user.%d.sock", harness_dir(),
+	    (int)getpid());
+	ck_assert(asprintf(&text, "listen = unix:%s\nuser = nobody\n"
+	    "gateways = 172.20.0.1\n", path) != -1);
+	memset(&D, 0, sizeof(D));
+	ck_assert(daemon_start(&D, text) == 0);
+	free(text);
+	snprintf(status, sizeof(status), "/proc/%ld/status", (long)D.pid);
+	ck_assert_ptr_ne(f = fopen(status, "r"), NULL);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Uid: %ld", &uid) == 1)
+			break;
+	fclose(f);
+	ck_assert_int_ne(uid, -1);
+	ck_assert_int_ne(uid, 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq((long)st.st_uid, uid);
+	ck_assert(log_has(&D, "running as nobody"));
+	assert_serves(D.listen[0]);
+	stop();
+}
+END_TEST
+
 /* Several requests in one write are answered in order. */
 START_TEST(test_pipelined)
 {
@@ -752,6 +787,7 @@ daemon_suite(void)
 	tcase_set_timeout(tl, 60);
 	tcase_add_test(tc, test_transport);
 	tcase_add_test(tc, test_unix_mode);
+	tcase_add_test(tc, test_user);
 	tcase_add_test(tc, test_pipelined);
 	tcase_add_test(tc, test_byte_by_byte);
 	tcase_add_test(tc, test_instance);

@@ -36,7 +36,8 @@ void
 harness_init(void)
 {
 	snprintf(run_dir, sizeof(run_dir), "/tmp/natguard-test.XXXXXX");
-	if (mkdtemp(run_dir) == NULL) {
+	/* Traversable: a daemon that dropped to "nobody" reports here. */
+	if (mkdtemp(run_dir) == NULL || chmod(run_dir, 0755) == -1) {
 		perror("mkdtemp");
 		exit(99);
 	}
@@ -199,7 +200,8 @@ daemon_start(struct daemon *d, const char *config)
 		return (-1);
 	d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (d->notify_fd == -1 ||
-	    bind(d->notify_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+	    bind(d->notify_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(path, 0666) == -1)
 		return (-1);
 
 	if ((d->pid = fork()) == -1)
