@@ -285,6 +285,47 @@ void		 audit_write(const struct decision *, const struct request *);
 /* notify.c: readiness and status for a supervisor ($NOTIFY_SOCKET). */
 void		 notify(const char *, ...) NG_PRINTF(1, 2);
 
+/* dns.c: asynchronous DNS (c-ares in the event loop) with a cache. */
+#define DNS_T_A		1
+#define DNS_T_PTR	12
+#define DNS_T_MX	15
+#define DNS_T_TXT	16
+#define DNS_T_AAAA	28
+enum dns_status {
+	DNS_OK,
+	DNS_NXDOMAIN,
+	DNS_NODATA,
+	DNS_TEMPFAIL	/* timeout, SERVFAIL, malformed: not cached */
+};
+struct dns_rr {
+	uint32_t	 ttl;
+	uint16_t	 pref;		/* MX */
+	size_t		 len;
+	char		*data;		/* A/AAAA: bytes; TXT: the strings
+					   joined; MX, PTR: a name.  Always
+					   NUL-terminated. */
+};
+struct dns_answer {
+	enum dns_status	 status;
+	int		 type;
+	size_t		 n;
+	struct dns_rr	*rr;
+	time_t		 expires;
+	const char	*error;		/* DNS_TEMPFAIL: why */
+	int		 refs;
+};
+struct dns;
+struct dns_waiter;
+typedef void	(*dns_cb)(struct dns_answer *, void *);
+struct dns	*dns_new(struct event_base *, const struct config *, char **);
+void		 dns_free(struct dns *);
+struct dns_answer *dns_cached(struct dns *, const char *, int);
+struct dns_waiter *dns_query(struct dns *, const char *, int, dns_cb, void *);
+void		 dns_cancel(struct dns_waiter *);
+void		 dns_answer_unref(struct dns_answer *);
+void		 dns_stats(const struct dns *, uint64_t *, uint64_t *);
+const char	*dns_status_name(enum dns_status);
+
 /* endpoint.c: the listen endpoints. */
 int		 endpoint_check(const char *, const char **);
 int		 endpoint_bind(const char *, unsigned int, char **);

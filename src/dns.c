@@ -1,0 +1,719 @@
+/*
+ * Copyright (c) 2026 The natguard authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include "config.h"
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ares.h>
+#include <ctype.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "natguard.h"
+
+/*
+ * Asynchronous DNS: c-ares inside the libevent loop, with a cache.
+ *
+ * c-ares tells us which sockets it wants watched (sock_state_cb) and when
+ * it next wants to run (ares_timeout); the loop calls it back on both.
+ * Answers are parsed here, from the wire, so that TTLs (negative ones from
+ * the SOA too) are honoured for every record type SPF asks for.  One
+ * table holds answers and queries in flight: a name asked for twice while
+ * its query runs is sent once, and every waiter gets the answer.
+ */
+
+#define DNS_NEG_TTL_DEFAULT	60
+#define DNS_TTL_MAX		86400
+#define DNS_EDNS_SIZE		1232
+
+TAILQ_HEAD(dns_waiters, dns_waiter);
+struct dns_waiter {
+	TAILQ_ENTRY(dns_waiter)	 entry;
+	struct dns_waiters	*list;		/* the list it is on */
+	dns_cb			 cb;
+	void			*arg;
+};
+
+struct dns_entry {
+	struct dns_entry	*next;		/* hash chain */
+	TAILQ_ENTRY(dns_entry)	 lru;		/* completed entries */
+	char			*name;		/* lower case, no final dot */
+	int			 type;
+	uint32_t		 hash;
+	struct dns_answer	*answer;	/* NULL: in flight */
+	struct dns_waiters	 waiters;
+	struct dns		*dns;
+};
+
+struct dns_sock {
+	LIST_ENTRY(dns_sock)	 entry;
+	ares_socket_t		 fd;
+	struct event		*ev;
+};
+
+struct dns {
+	struct event_base	*base;
+	ares_channel		 channel;
+	struct event		*timer;
+	LIST_HEAD(, dns_sock)	 socks;
+	struct dns_entry	**table;
+	size_t			 nbuckets;
+	TAILQ_HEAD(dns_lru, dns_entry) lru;
+	size_t			 ncached;
+	size_t			 cache_size;
+	uint64_t		 queries;
+	uint64_t		 hits;
+	int			 closing;
+};
+
+static int	dns_lib_ready;
+
+static void	dns_timer_reset(struct dns *);
+
+const char *
+dns_status_name(enum dns_status s)
+{
+	switch (s) {
+	case DNS_OK:
+		return ("ok");
+	case DNS_NXDOMAIN:
+		return ("NXDOMAIN");
+	case DNS_NODATA:
+		return ("no data");
+	case DNS_TEMPFAIL:
+		break;
+	}
+	return ("temporary failure");
+}
+
+static time_t
+dns_now(struct dns *dns)
+{
+	struct timeval	tv;
+
+	event_base_gettimeofday_cached(dns->base, &tv);
+	return (tv.tv_sec);
+}
+
+/* FNV-1a over the type and the (already lower-cased) name. */
+static uint32_t
+dns_hash(const char *name, int type)
+{
+	uint32_t	h = 2166136261u ^ (uint32_t)type;
+
+	for (; *name != '\0'; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return (h);
+}
+
+static struct dns_answer *
+answer_new(enum dns_status status, int type)
+{
+	struct dns_answer	*a;
+
+	a = xcalloc(1, sizeof(*a));
+	a->status = status;
+	a->type = type;
+	a->refs = 1;
+	return (a);
+}
+
+void
+dns_answer_unref(struct dns_answer *a)
+{
+	size_t	i;
+
+	if (a == NULL || --a->refs > 0)
+		return;
+	for (i = 0; i < a->n; i++)
+		free(a->rr[i].data);
+	free(a->rr);
+	free(a);
+}
+
+static struct dns_answer *
+answer_ref(struct dns_answer *a)
+{
+	a->refs++;
+	return (a);
+}
+
+/* --- parsing an answer from the wire ---------------------------------- */
+
+struct wire {
+	const unsigned char	*buf;
+	size_t			 len;
+	size_t			 off;
+};
+
+static int
+wire_u16(struct wire *w, unsigned int *v)
+{
+	if (w->off + 2 > w->len)
+		return (-1);
+	*v = (unsigned int)w->buf[w->off] << 8 | w->buf[w->off + 1];
+	w->off += 2;
+	return (0);
+}
+
+static int
+wire_u32(struct wire *w, uint32_t *v)
+{
+	unsigned int	hi, lo;
+
+	if (wire_u16(w, &hi) != 0 || wire_u16(w, &lo) != 0)
+		return (-1);
+	*v = (uint32_t)hi << 16 | lo;
+	return (0);
+}
+
+/* A (possibly compressed) name at w->off; NULL when malformed. */
+static char *
+wire_name(const struct wire *w, size_t off, long *enclen)
+{
+	char	*s;
+
+	if (off >= w->len || ares_expand_name(w->buf + off, w->buf,
+	    (int)w->len, &s, enclen) != ARES_SUCCESS)
+		return (NULL);
+	return (s);
+}
+
+static int
+wire_skip_name(struct wire *w)
+{
+	long	 enclen;
+	char	*s;
+
+	if ((s = wire_name(w, w->off, &enclen)) == NULL)
+		return (-1);
+	ares_free_string(s);
+	w->off += (size_t)enclen;
+	return (0);
+}
+
+static void
+answer_add(struct dns_answer *a, uint32_t ttl, unsigned int pref,
+    const void *data, size_t len)
+{
+	a->rr = xreallocarray(a->rr, a->n + 1, sizeof(*a->rr));
+	a->rr[a->n].ttl = ttl;
+	a->rr[a->n].pref = (uint16_t)pref;
+	a->rr[a->n].len = len;
+	a->rr[a->n].data = xmalloc(len + 1);
+	memcpy(a->rr[a->n].data, data, len);
+	a->rr[a->n].data[len] = '\0';
+	a->n++;
+}
+
+/* One record's data, of the type asked for. */
+static int
+parse_rdata(struct dns_answer *a, const struct wire *w, size_t off,
+    size_t rdlen, uint32_t ttl)
+{
+	struct buf	 txt = { NULL, 0, 0 };
+	unsigned int	 pref = 0;
+	size_t		 p, end = off + rdlen;
+	long		 enclen;
+	char		*name;
+
+	switch (a->type) {
+	case DNS_T_A:
+	case DNS_T_AAAA:
+		if (rdlen != (a->type == DNS_T_A ? 4U : 16U))
+			return (-1);
+		answer_add(a, ttl, 0, w->buf + off, rdlen);
+		return (0);
+	case DNS_T_TXT:
+		/* Character-strings, joined as RFC 7208 3.3 says. */
+		buf_add(&txt, "", 0);
+		for (p = off; p < end; p += 1 + w->buf[p]) {
+			if (p + 1 + w->buf[p] > end) {
+				buf_free(&txt);
+				return (-1);
+			}
+			buf_add(&txt, w->buf + p + 1, w->buf[p]);
+		}
+		answer_add(a, ttl, 0, txt.s, txt.len);
+		buf_free(&txt);
+		return (0);
+	case DNS_T_MX:
+		if (rdlen < 3)
+			return (-1);
+		pref = (unsigned int)w->buf[off] << 8 | w->buf[off + 1];
+		off += 2;
+		/* FALLTHROUGH */
+	case DNS_T_PTR:
+		if ((name = wire_name(w, off, &enclen)) == NULL ||
+		    off + (size_t)enclen > end) {
+			if (name != NULL)
+				ares_free_string(name);
+			return (-1);
+		}
+		answer_add(a, ttl, pref, name, strlen(name));
+		ares_free_string(name);
+		return (0);
+	}
+	return (-1);
+}
+
+/*
+ * The records of the asked type in the answer section (a CNAME chain is
+ * followed by the resolver, so the owner names are not checked), and the
+ * negative TTL from an SOA in the authority section.
+ */
+static int
+dns_parse(struct dns_answer *a, const unsigned char *buf, size_t len,
+    uint32_t *negttl)
+{
+	struct wire	 w = { buf, len, 12 };
+	unsigned int	 qd, an, ns, type, class, rdlen, i;
+	uint32_t	 ttl, minimum;
+
+	*negttl = DNS_NEG_TTL_DEFAULT;
+	if (len < 12)
+		return (-1);
+	qd = (unsigned int)buf[4] << 8 | buf[5];
+	an = (unsigned int)buf[6] << 8 | buf[7];
+	ns = (unsigned int)buf[8] << 8 | buf[9];
+	for (i = 0; i < qd; i++)
+		if (wire_skip_name(&w) != 0 || (w.off += 4) > len)
+			return (-1);
+	for (i = 0; i < an + ns; i++) {
+		if (wire_skip_name(&w) != 0 || wire_u16(&w, &type) != 0 ||
+		    wire_u16(&w, &class) != 0 || wire_u32(&w, &ttl) != 0 ||
+		    wire_u16(&w, &rdlen) != 0 || w.off + rdlen > len)
+			return (-1);
+		if (ttl > DNS_TTL_MAX)
+			ttl = DNS_TTL_MAX;
+		if (i < an && class == 1 && (int)type == a->type &&
+		    parse_rdata(a, &w, w.off, rdlen, ttl) != 0)
+			return (-1);
+		if (i >= an && type == 6 && rdlen >= 20) {
+			/* RFC 2308: the smaller of the SOA's TTL and MINIMUM. */
+			struct wire	m = { buf, w.off + rdlen, w.off + rdlen - 4 };
+
+			if (wire_u32(&m, &minimum) == 0)
+				*negttl = ttl < minimum ? ttl : minimum;
+		}
+		w.off += rdlen;
+	}
+	return (0);
+}
+
+/* --- the cache -------------------------------------------------------- */
+
+static char *
+dns_key(const char *name)
+{
+	char	*s = xstrdup(name), *p;
+	size_t	 len = strlen(s);
+
+	while (len > 0 && s[len - 1] == '.')
+		s[--len] = '\0';
+	for (p = s; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return (s);
+}
+
+static struct dns_entry *
+entry_find(struct dns *dns, const char *key, int type, uint32_t hash)
+{
+	struct dns_entry	*e;
+
+	for (e = dns->table[hash & (dns->nbuckets - 1)]; e != NULL;
+	    e = e->next)
+		if (e->hash == hash && e->type == type &&
+		    strcmp(e->name, key) == 0)
+			return (e);
+	return (NULL);
+}
+
+static void
+entry_unlink(struct dns *dns, struct dns_entry *e)
+{
+	struct dns_entry	**pp;
+
+	for (pp = &dns->table[e->hash & (dns->nbuckets - 1)]; *pp != e;
+	    pp = &(*pp)->next)
+		;
+	*pp = e->next;
+	if (e->answer != NULL) {
+		TAILQ_REMOVE(&dns->lru, e, lru);
+		dns->ncached--;
+	}
+}
+
+static void
+entry_free(struct dns_entry *e)
+{
+	struct dns_waiter	*w;
+
+	while ((w = TAILQ_FIRST(&e->waiters)) != NULL) {
+		TAILQ_REMOVE(&e->waiters, w, entry);
+		free(w);
+	}
+	dns_answer_unref(e->answer);
+	free(e->name);
+	free(e);
+}
+
+/* A cached, unexpired answer (a reference for the caller), or NULL. */
+struct dns_answer *
+dns_cached(struct dns *dns, const char *name, int type)
+{
+	struct dns_entry	*e;
+	char			*key = dns_key(name);
+
+	e = entry_find(dns, key, type, dns_hash(key, type));
+	free(key);
+	if (e == NULL || e->answer == NULL)
+		return (NULL);
+	if (e->answer->expires <= dns_now(dns)) {
+		entry_unlink(dns, e);
+		entry_free(e);
+		return (NULL);
+	}
+	TAILQ_REMOVE(&dns->lru, e, lru);
+	TAILQ_INSERT_HEAD(&dns->lru, e, lru);
+	dns->hits++;
+	return (answer_ref(e->answer));
+}
+
+/*
+ * The query is done: keep the answer (within bounds), then tell the
+ * waiters.  The waiters are taken off the entry first: a callback may ask
+ * again, cancel another waiter, or cause the entry to be evicted.
+ */
+static void
+entry_complete(struct dns *dns, struct dns_entry *e, struct dns_answer *a)
+{
+	struct dns_waiters	 waiters = TAILQ_HEAD_INITIALIZER(waiters);
+	struct dns_waiter	*w;
+	struct dns_entry	*old;
+
+	while ((w = TAILQ_FIRST(&e->waiters)) != NULL) {
+		TAILQ_REMOVE(&e->waiters, w, entry);
+		TAILQ_INSERT_TAIL(&waiters, w, entry);
+		w->list = &waiters;
+	}
+	e->answer = a;
+	TAILQ_INSERT_HEAD(&dns->lru, e, lru);
+	dns->ncached++;
+	answer_ref(a);
+	/* Temporary failures are not kept; neither is anything past size. */
+	if (a->status == DNS_TEMPFAIL || a->expires <= dns_now(dns) ||
+	    dns->cache_size == 0) {
+		entry_unlink(dns, e);
+		entry_free(e);
+	}
+	while (dns->ncached > dns->cache_size &&
+	    (old = TAILQ_LAST(&dns->lru, dns_lru)) != NULL) {
+		entry_unlink(dns, old);
+		entry_free(old);
+	}
+	while ((w = TAILQ_FIRST(&waiters)) != NULL) {
+		TAILQ_REMOVE(&waiters, w, entry);
+		w->cb(answer_ref(a), w->arg);
+		free(w);
+	}
+	dns_answer_unref(a);
+}
+
+static void
+dns_answered(void *arg, int status, int timeouts, unsigned char *abuf,
+    int alen)
+{
+	struct dns_entry	*e = arg;
+	struct dns		*dns = e->dns;
+	struct dns_answer	*a;
+	uint32_t		 negttl, ttl;
+	size_t			 i;
+
+	(void)timeouts;
+	if (dns->closing)
+		return;	/* dns_free() frees the entries */
+	switch (status) {
+	case ARES_SUCCESS:
+	case ARES_ENODATA:
+	case ARES_ENOTFOUND:
+		a = answer_new(status == ARES_ENOTFOUND ? DNS_NXDOMAIN :
+		    DNS_OK, e->type);
+		if (abuf == NULL ||
+		    dns_parse(a, abuf, (size_t)alen, &negttl) != 0) {
+			dns_answer_unref(a);
+			a = answer_new(DNS_TEMPFAIL, e->type);
+			a->error = "malformed answer";
+			break;
+		}
+		if (a->status == DNS_OK && a->n == 0)
+			a->status = DNS_NODATA;
+		ttl = a->status == DNS_OK ? DNS_TTL_MAX : negttl;
+		for (i = 0; i < a->n; i++)
+			if (a->rr[i].ttl < ttl)
+				ttl = a->rr[i].ttl;
+		a->expires = dns_now(dns) + (time_t)ttl;
+		break;
+	default:
+		a = answer_new(DNS_TEMPFAIL, e->type);
+		a->error = status == ARES_ETIMEOUT ? "timeout" :
+		    ares_strerror(status);
+		break;
+	}
+	entry_complete(dns, e, a);
+}
+
+/*
+ * Ask for name/type; cb gets a reference to the answer, later, from the
+ * loop (never from within this call).  The returned waiter can be
+ * cancelled until then.
+ */
+struct dns_waiter *
+dns_query(struct dns *dns, const char *name, int type, dns_cb cb, void *arg)
+{
+	struct dns_entry	*e;
+	struct dns_waiter	*w;
+	char			*key = dns_key(name);
+	uint32_t		 hash = dns_hash(key, type);
+
+	if ((e = entry_find(dns, key, type, hash)) != NULL &&
+	    e->answer != NULL && e->answer->expires <= dns_now(dns)) {
+		entry_unlink(dns, e);
+		entry_free(e);
+		e = NULL;
+	}
+	if (e != NULL && e->answer != NULL) {
+		/* Answered meanwhile: a new query keeps the contract simple. */
+		entry_unlink(dns, e);
+		entry_free(e);
+		e = NULL;
+	}
+	if (e == NULL) {
+		e = xcalloc(1, sizeof(*e));
+		e->name = key;
+		key = NULL;
+		e->type = type;
+		e->hash = hash;
+		e->dns = dns;
+		TAILQ_INIT(&e->waiters);
+		e->next = dns->table[hash & (dns->nbuckets - 1)];
+		dns->table[hash & (dns->nbuckets - 1)] = e;
+		dns->queries++;
+		ares_query(dns->channel, e->name, 1 /* IN */, type,
+		    dns_answered, e);
+		dns_timer_reset(dns);
+	}
+	free(key);
+	w = xcalloc(1, sizeof(*w));
+	w->list = &e->waiters;
+	w->cb = cb;
+	w->arg = arg;
+	TAILQ_INSERT_TAIL(&e->waiters, w, entry);
+	return (w);
+}
+
+/* The waiter's callback will not be called.  The query runs on. */
+void
+dns_cancel(struct dns_waiter *w)
+{
+	if (w == NULL)
+		return;
+	TAILQ_REMOVE(w->list, w, entry);
+	free(w);
+}
+
+void
+dns_stats(const struct dns *dns, uint64_t *queries, uint64_t *hits)
+{
+	*queries = dns->queries;
+	*hits = dns->hits;
+}
+
+/* --- c-ares in the event loop ------------------------------------------ */
+
+static void
+dns_timer_reset(struct dns *dns)
+{
+	struct timeval	 tv, *tvp;
+
+	if ((tvp = ares_timeout(dns->channel, NULL, &tv)) != NULL)
+		evtimer_add(dns->timer, tvp);
+	else
+		evtimer_del(dns->timer);
+}
+
+static void
+dns_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns	*dns = arg;
+
+	(void)fd;
+	(void)what;
+	ares_process_fd(dns->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	dns_timer_reset(dns);
+}
+
+static void
+dns_sock_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns	*dns = arg;
+
+	ares_process_fd(dns->channel,
+	    (what & EV_READ) ? (ares_socket_t)fd : ARES_SOCKET_BAD,
+	    (what & EV_WRITE) ? (ares_socket_t)fd : ARES_SOCKET_BAD);
+	dns_timer_reset(dns);
+}
+
+static void
+dns_sock_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+	struct dns	*dns = data;
+	struct dns_sock	*s;
+
+	LIST_FOREACH(s, &dns->socks, entry)
+		if (s->fd == fd)
+			break;
+	if (s != NULL) {
+		event_free(s->ev);
+		if (!readable && !writable) {
+			LIST_REMOVE(s, entry);
+			free(s);
+			return;
+		}
+	} else {
+		if (!readable && !writable)
+			return;
+		s = xcalloc(1, sizeof(*s));
+		s->fd = fd;
+		LIST_INSERT_HEAD(&dns->socks, s, entry);
+	}
+	s->ev = event_new(dns->base, fd, EV_PERSIST | (readable ? EV_READ : 0) |
+	    (writable ? EV_WRITE : 0), dns_sock_cb, dns);
+	if (s->ev == NULL || event_add(s->ev, NULL) == -1)
+		fatalx("dns: event_new");
+}
+
+/* dns_servers in c-ares' CSV form: "IP:PORT" and "[IPV6]:PORT". */
+static char *
+dns_servers_csv(const struct strlist *servers)
+{
+	struct buf	b = { NULL, 0, 0 };
+	struct addr	a;
+	size_t		i;
+
+	buf_add(&b, "", 0);
+	for (i = 0; i < servers->n; i++) {
+		if (i > 0)
+			buf_add(&b, ",", 1);
+		/* A bare IPv6 address needs brackets to take no port. */
+		if (servers->v[i][0] != '[' &&
+		    addr_parse(servers->v[i], &a) == 0 &&
+		    a.family == AF_INET6) {
+			buf_add(&b, "[", 1);
+			buf_adds(&b, servers->v[i]);
+			buf_add(&b, "]", 1);
+		} else
+			buf_adds(&b, servers->v[i]);
+	}
+	return (buf_take(&b));
+}
+
+struct dns *
+dns_new(struct event_base *base, const struct config *cfg, char **errp)
+{
+	struct ares_options	 opts;
+	struct dns		*dns;
+	char			*csv;
+	int			 rc;
+
+	if (!dns_lib_ready) {
+		if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS)
+			fatalx("ares_library_init: %s", ares_strerror(rc));
+		dns_lib_ready = 1;
+	}
+	dns = xcalloc(1, sizeof(*dns));
+	dns->base = base;
+	dns->cache_size = (size_t)cfg->dns_cache_size;
+	for (dns->nbuckets = 64; dns->nbuckets < dns->cache_size * 2;)
+		dns->nbuckets *= 2;
+	dns->table = xcalloc(dns->nbuckets, sizeof(*dns->table));
+	TAILQ_INIT(&dns->lru);
+	LIST_INIT(&dns->socks);
+
+	memset(&opts, 0, sizeof(opts));
+	opts.sock_state_cb = dns_sock_state;
+	opts.sock_state_cb_data = dns;
+	opts.timeout = (int)(cfg->dns_timeout * 1000);
+	opts.tries = 1;
+	opts.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
+	opts.ednspsz = DNS_EDNS_SIZE;
+	if ((rc = ares_init_options(&dns->channel, &opts, ARES_OPT_SOCK_STATE_CB |
+	    ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
+	    ARES_OPT_EDNSPSZ)) != ARES_SUCCESS) {
+		xasprintf(errp, "dns: %s", ares_strerror(rc));
+		free(dns->table);
+		free(dns);
+		return (NULL);
+	}
+	if (cfg->dns_servers.n > 0) {
+		csv = dns_servers_csv(&cfg->dns_servers);
+		rc = ares_set_servers_ports_csv(dns->channel, csv);
+		free(csv);
+		if (rc != ARES_SUCCESS) {
+			xasprintf(errp, "dns_servers: %s", ares_strerror(rc));
+			ares_destroy(dns->channel);
+			free(dns->table);
+			free(dns);
+			return (NULL);
+		}
+	}
+	if ((dns->timer = evtimer_new(base, dns_timer_cb, dns)) == NULL)
+		fatalx("dns: evtimer_new");
+	return (dns);
+}
+
+void
+dns_free(struct dns *dns)
+{
+	struct dns_entry	*e, *next;
+	struct dns_sock		*s;
+	size_t			 i;
+
+	if (dns == NULL)
+		return;
+	dns->closing = 1;
+	ares_destroy(dns->channel);	/* calls back with ARES_EDESTRUCTION */
+	while ((s = LIST_FIRST(&dns->socks)) != NULL) {
+		LIST_REMOVE(s, entry);
+		event_free(s->ev);
+		free(s);
+	}
+	for (i = 0; i < dns->nbuckets; i++) {
+		for (e = dns->table[i]; e != NULL; e = next) {
+			next = e->next;
+			entry_free(e);
+		}
+	}
+	free(dns->table);
+	event_free(dns->timer);
+	free(dns);
+}

@@ -1,0 +1,420 @@
+/*
+ * The DNS module against a real DNS server on the loopback: dnsmasq from
+ * Debian, started here with the records below, and sockets of the test's
+ * own for a server that never answers and one that is not there.
+ */
+#include "config.h"
+
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <check.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "natguard.h"
+
+#define NELEMS(a)	(sizeof(a) / sizeof((a)[0]))
+
+static pid_t	dnsmasq_pid = -1;
+static int	dnsmasq_port;
+static int	have_dnsmasq;
+
+/* A free loopback UDP port (bound and released: dnsmasq binds it next). */
+static int
+free_port(int type)
+{
+	struct sockaddr_in	sin;
+	socklen_t		slen = sizeof(sin);
+	int			fd, port;
+
+	fd = socket(AF_INET, type, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		abort();
+	getsockname(fd, (struct sockaddr *)&sin, &slen);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return (port);
+}
+
+/* Start dnsmasq and wait for its "started" line on stderr. */
+static void
+dnsmasq_start(void)
+{
+	char	 port[32], line[512];
+	int	 pfd[2];
+	FILE	*f;
+
+	if (access("/usr/sbin/dnsmasq", X_OK) != 0) {
+		fprintf(stderr, "SKIP: dns_tests: dnsmasq is not installed "
+		    "(Debian package dnsmasq-base)\n");
+		return;
+	}
+	dnsmasq_port = free_port(SOCK_DGRAM);
+	snprintf(port, sizeof(port), "--port=%d", dnsmasq_port);
+	if (pipe(pfd) == -1)
+		abort();
+	if ((dnsmasq_pid = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(pfd[1], STDERR_FILENO);
+		close(pfd[0]);
+		execl("/usr/sbin/dnsmasq", "dnsmasq", "--keep-in-foreground",
+		    "--conf-file=/dev/null", port,
+		    "--listen-address=127.0.0.1", "--bind-interfaces",
+		    "--no-resolv", "--no-hosts", "--log-facility=-",
+		    "--user=root", "--local=/test.example/",
+		    "--local-ttl=300",
+		    "--txt-record=test.example,v=spf1 ip4:192.0.2.0/24 -all",
+		    "--txt-record=multi.test.example,v=spf1 ,a -all",
+		    "--host-record=mail.test.example,192.0.2.25,2001:db8::25",
+		    "--mx-host=test.example,mail.test.example,10",
+		    "--ptr-record=25.2.0.192.in-addr.arpa,mail.test.example",
+		    "--host-record=a1.test.example,192.0.2.1",
+		    "--host-record=a2.test.example,192.0.2.2",
+		    "--host-record=a3.test.example,192.0.2.3",
+		    (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	f = fdopen(pfd[0], "r");
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strstr(line, "started") != NULL) {
+			have_dnsmasq = 1;
+			break;
+		}
+	}
+	/* Keep the pipe open: dnsmasq may log more. */
+	if (!have_dnsmasq)
+		fprintf(stderr, "dnsmasq did not start: %s\n", line);
+}
+
+static void
+dnsmasq_stop(void)
+{
+	if (dnsmasq_pid > 0) {
+		kill(dnsmasq_pid, SIGTERM);
+		waitpid(dnsmasq_pid, NULL, 0);
+	}
+}
+
+/* A resolver in its own loop, pointed at one server. */
+struct env {
+	struct event_base	*base;
+	struct config		*cfg;
+	struct dns		*dns;
+	int			 done;
+	int			 calls;
+	struct dns_answer	*answer;
+};
+
+static void
+env_open(struct env *env, const char *server, const char *extra)
+{
+	char	*text, *err;
+
+	memset(env, 0, sizeof(*env));
+	ck_assert(asprintf(&text, "dns_servers = %s\n%s", server, extra) != -1);
+	env->cfg = config_parse("t", text, strlen(text), &err);
+	ck_assert_msg(env->cfg != NULL, "%s", err);
+	free(text);
+	env->base = event_base_new();
+	env->dns = dns_new(env->base, env->cfg, &err);
+	ck_assert_msg(env->dns != NULL, "%s", err);
+}
+
+static void
+env_close(struct env *env)
+{
+	dns_answer_unref(env->answer);
+	dns_free(env->dns);
+	event_base_free(env->base);
+	config_free(env->cfg);
+}
+
+static void
+got(struct dns_answer *a, void *arg)
+{
+	struct env	*env = arg;
+
+	env->calls++;
+	dns_answer_unref(env->answer);
+	env->answer = a;
+	env->done = 1;
+	event_base_loopbreak(env->base);
+}
+
+/* Run the loop until a callback came or 10 s passed. */
+static void
+env_wait(struct env *env)
+{
+	struct timeval	tv = { 10, 0 };
+
+	env->done = 0;
+	event_base_loopexit(env->base, &tv);
+	event_base_dispatch(env->base);
+	ck_assert_msg(env->done, "no answer within 10 s");
+}
+
+static char *
+server(void)
+{
+	static char	buf[32];
+
+	snprintf(buf, sizeof(buf), "127.0.0.1:%d", dnsmasq_port);
+	return (buf);
+}
+
+static const struct {
+	const char	*label;
+	const char	*name;
+	int		 type;
+	enum dns_status	 status;
+	size_t		 n;
+	const char	*data;		/* first record, as text */
+} lookups[] = {
+	{ "TXT", "test.example", DNS_T_TXT, DNS_OK, 1,
+	    "v=spf1 ip4:192.0.2.0/24 -all" },
+	{ "TXT in two strings", "multi.test.example", DNS_T_TXT, DNS_OK, 1,
+	    "v=spf1 a -all" },
+	{ "name with final dot, upper case", "TEST.Example.", DNS_T_TXT,
+	    DNS_OK, 1, "v=spf1 ip4:192.0.2.0/24 -all" },
+	{ "A", "mail.test.example", DNS_T_A, DNS_OK, 1, "192.0.2.25" },
+	{ "AAAA", "mail.test.example", DNS_T_AAAA, DNS_OK, 1,
+	    "2001:db8::25" },
+	{ "MX", "test.example", DNS_T_MX, DNS_OK, 1, "10 mail.test.example" },
+	{ "PTR", "25.2.0.192.in-addr.arpa", DNS_T_PTR, DNS_OK, 1,
+	    "mail.test.example" },
+	{ "NXDOMAIN", "nothing.test.example", DNS_T_TXT, DNS_NXDOMAIN, 0,
+	    NULL },
+	{ "no data", "mail.test.example", DNS_T_TXT, DNS_NODATA, 0, NULL },
+};
+
+static void
+rr_text(const struct dns_answer *a, char *buf, size_t len)
+{
+	switch (a->type) {
+	case DNS_T_A:
+		inet_ntop(AF_INET, a->rr[0].data, buf, len);
+		break;
+	case DNS_T_AAAA:
+		inet_ntop(AF_INET6, a->rr[0].data, buf, len);
+		break;
+	case DNS_T_MX:
+		snprintf(buf, len, "%u %s", a->rr[0].pref, a->rr[0].data);
+		break;
+	default:
+		snprintf(buf, len, "%s", a->rr[0].data);
+	}
+}
+
+START_TEST(test_lookup)
+{
+	struct env	 env;
+	struct dns_answer *c;
+	char		 text[256];
+	uint64_t	 q, h;
+	time_t		 now = time(NULL);
+
+	if (!have_dnsmasq)
+		return;
+	env_open(&env, server(), "");
+	ck_assert_ptr_eq(dns_cached(env.dns, lookups[_i].name,
+	    lookups[_i].type), NULL);
+	dns_query(env.dns, lookups[_i].name, lookups[_i].type, got, &env);
+	env_wait(&env);
+	ck_assert_msg(env.answer->status == lookups[_i].status, "%s: %s (%s)",
+	    lookups[_i].label, dns_status_name(env.answer->status),
+	    env.answer->error ? env.answer->error : "");
+	ck_assert_msg(env.answer->n == lookups[_i].n, "%s: %zu records",
+	    lookups[_i].label, env.answer->n);
+	if (lookups[_i].data != NULL) {
+		rr_text(env.answer, text, sizeof(text));
+		ck_assert_msg(strcmp(text, lookups[_i].data) == 0, "%s: %s",
+		    lookups[_i].label, text);
+		/* --local-ttl=300 */
+		ck_assert(env.answer->expires > now + 250 &&
+		    env.answer->expires <= now + 301);
+	} else
+		ck_assert(env.answer->expires > now);
+
+	/* Asked again: from the cache, no query sent. */
+	c = dns_cached(env.dns, lookups[_i].name, lookups[_i].type);
+	ck_assert_msg(c == env.answer, "%s: not cached", lookups[_i].label);
+	dns_answer_unref(c);
+	dns_stats(env.dns, &q, &h);
+	ck_assert_int_eq(q, 1);
+	ck_assert_int_eq(h, 1);
+	env_close(&env);
+}
+END_TEST
+
+/* The same question twice while the first is in flight: one query. */
+START_TEST(test_dedupe)
+{
+	struct env	env;
+	uint64_t	q, h;
+
+	if (!have_dnsmasq)
+		return;
+	env_open(&env, server(), "");
+	dns_query(env.dns, "test.example", DNS_T_TXT, got, &env);
+	dns_query(env.dns, "test.example", DNS_T_TXT, got, &env);
+	env_wait(&env);
+	if (env.calls < 2)
+		env_wait(&env);
+	ck_assert_int_eq(env.calls, 2);
+	dns_stats(env.dns, &q, &h);
+	ck_assert_int_eq(q, 1);
+	env_close(&env);
+}
+END_TEST
+
+/* dns_cache_size bounds the cache; the least recently used goes. */
+START_TEST(test_bound)
+{
+	static const char *names[] = {
+		"a1.test.example", "a2.test.example", "a3.test.example"
+	};
+	struct env		 env;
+	struct dns_answer	*c;
+	size_t			 i;
+
+	if (!have_dnsmasq)
+		return;
+	env_open(&env, server(), "dns_cache_size = 2\n");
+	for (i = 0; i < NELEMS(names); i++) {
+		dns_query(env.dns, names[i], DNS_T_A, got, &env);
+		env_wait(&env);
+		ck_assert_int_eq(env.answer->status, DNS_OK);
+	}
+	ck_assert_ptr_eq(dns_cached(env.dns, names[0], DNS_T_A), NULL);
+	ck_assert_ptr_ne(c = dns_cached(env.dns, names[2], DNS_T_A), NULL);
+	dns_answer_unref(c);
+	env_close(&env);
+
+	/* dns_cache_size = 0: answers are delivered, never kept. */
+	env_open(&env, server(), "dns_cache_size = 0\n");
+	dns_query(env.dns, names[0], DNS_T_A, got, &env);
+	env_wait(&env);
+	ck_assert_int_eq(env.answer->status, DNS_OK);
+	ck_assert_ptr_eq(dns_cached(env.dns, names[0], DNS_T_A), NULL);
+	env_close(&env);
+}
+END_TEST
+
+/* A server that never answers: temporary failure at dns_timeout. */
+START_TEST(test_timeout)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 slen = sizeof(sin);
+	struct env		 env;
+	struct timespec		 t0, t1;
+	char			 srv[32];
+	double			 secs;
+	int			 fd;
+
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &slen);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", ntohs(sin.sin_port));
+	env_open(&env, srv, "dns_timeout = 1s\n");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	dns_query(env.dns, "slow.test.example", DNS_T_TXT, got, &env);
+	env_wait(&env);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_int_eq(env.answer->status, DNS_TEMPFAIL);
+	ck_assert_str_eq(env.answer->error, "timeout");
+	ck_assert_msg(secs >= 0.9 && secs < 5, "took %.2f s", secs);
+	/* Not cached: the next question is sent again. */
+	ck_assert_ptr_eq(dns_cached(env.dns, "slow.test.example", DNS_T_TXT),
+	    NULL);
+	env_close(&env);
+	close(fd);
+}
+END_TEST
+
+/* A cancelled waiter is never called; the query itself finishes. */
+START_TEST(test_cancel)
+{
+	struct env		 env;
+	struct dns_waiter	*w;
+	int			 other = 0;
+
+	if (!have_dnsmasq)
+		return;
+	env_open(&env, server(), "");
+	w = dns_query(env.dns, "test.example", DNS_T_MX, got, &other);
+	dns_cancel(w);
+	dns_query(env.dns, "test.example", DNS_T_MX, got, &env);
+	env_wait(&env);
+	ck_assert_int_eq(env.calls, 1);
+	ck_assert_int_eq(other, 0);
+	env_close(&env);
+}
+END_TEST
+
+/* Freed with a query in flight: no callback, nothing leaked. */
+START_TEST(test_free_in_flight)
+{
+	struct env	env;
+
+	if (!have_dnsmasq)
+		return;
+	env_open(&env, server(), "");
+	dns_query(env.dns, "test.example", DNS_T_TXT, got, &env);
+	env_close(&env);
+	ck_assert_int_eq(env.calls, 0);
+}
+END_TEST
+
+static Suite *
+dns_suite(void)
+{
+	Suite	*s = suite_create("dns");
+	TCase	*tc = tcase_create("dns");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_loop_test(tc, test_lookup, 0, NELEMS(lookups));
+	tcase_add_test(tc, test_dedupe);
+	tcase_add_test(tc, test_bound);
+	tcase_add_test(tc, test_timeout);
+	tcase_add_test(tc, test_cancel);
+	tcase_add_test(tc, test_free_in_flight);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	dnsmasq_start();
+	if (!have_dnsmasq && access("/usr/sbin/dnsmasq", X_OK) == 0) {
+		dnsmasq_stop();
+		return (EXIT_FAILURE);
+	}
+	sr = srunner_create(dns_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	dnsmasq_stop();
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
