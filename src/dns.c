@@ -322,8 +322,9 @@ dns_parse(struct dns_answer *a, const unsigned char *buf, size_t len,
 
 /* --- the cache -------------------------------------------------------- */
 
-static char *
-dns_key(const char *name)
+/* A name as the cache keys it: lower case, no final dot. */
+char *
+dns_name(const char *name)
 {
 	char	*s = xstrdup(name), *p;
 	size_t	 len = strlen(s);
@@ -382,7 +383,7 @@ struct dns_answer *
 dns_cached(struct dns *dns, const char *name, int type)
 {
 	struct dns_entry	*e;
-	char			*key = dns_key(name);
+	char			*key = dns_name(name);
 
 	e = entry_find(dns, key, type, dns_hash(key, type));
 	free(key);
@@ -492,7 +493,7 @@ dns_query(struct dns *dns, const char *name, int type, dns_cb cb, void *arg)
 {
 	struct dns_entry	*e;
 	struct dns_waiter	*w;
-	char			*key = dns_key(name);
+	char			*key = dns_name(name);
 	uint32_t		 hash = dns_hash(key, type);
 
 	if ((e = entry_find(dns, key, type, hash)) != NULL &&

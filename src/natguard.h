@@ -325,6 +325,29 @@ void		 dns_cancel(struct dns_waiter *);
 void		 dns_answer_unref(struct dns_answer *);
 void		 dns_stats(const struct dns *, uint64_t *, uint64_t *);
 const char	*dns_status_name(enum dns_status);
+char		*dns_name(const char *);
+
+/* spf.c: SPF (RFC 7208) on libspf2, its DNS answered by dns.c. */
+enum spf_identity {
+	SPF_ID_HELO,
+	SPF_ID_MAILFROM
+};
+struct spf_outcome {
+	enum spf_result		 result;
+	enum spf_identity	 identity;
+	const char		*domain;	/* the identity's domain */
+	const char		*explanation;	/* for the SMTP client */
+	const char		*comment;	/* for a header */
+};
+struct spf;
+struct spf_query;
+typedef void	(*spf_cb)(const struct spf_outcome *, void *);
+struct spf	*spf_new(struct event_base *, struct dns *,
+		    const struct config *);
+void		 spf_free(struct spf *);
+struct spf_query *spf_check(struct spf *, const struct addr *, const char *,
+		    const char *, enum spf_identity, spf_cb, void *);
+void		 spf_cancel(struct spf_query *);
 
 /* endpoint.c: the listen endpoints. */
 int		 endpoint_check(const char *, const char **);

@@ -27,6 +27,8 @@
 static pid_t	dnsmasq_pid = -1;
 static int	dnsmasq_port;
 static int	have_dnsmasq;
+static int	silent_fd = -1;	/* a DNS server that never answers */
+static int	silent_port;
 
 /* A free loopback UDP port (bound and released: dnsmasq binds it next). */
 static int
@@ -52,9 +54,23 @@ free_port(int type)
 static void
 dnsmasq_start(void)
 {
-	char	 port[32], line[512];
+	char	 port[32], line[512], fwd[64];
 	int	 pfd[2];
 	FILE	*f;
+	struct sockaddr_in	sin;
+	socklen_t		slen = sizeof(sin);
+
+	/* Bound and never read: queries forwarded here time out. */
+	silent_fd = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(silent_fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		abort();
+	getsockname(silent_fd, (struct sockaddr *)&sin, &slen);
+	silent_port = ntohs(sin.sin_port);
+	snprintf(fwd, sizeof(fwd), "--server=/slow.test/127.0.0.1#%d",
+	    silent_port);
 
 	if (access("/usr/sbin/dnsmasq", X_OK) != 0) {
 		fprintf(stderr, "SKIP: dns_tests: dnsmasq is not installed "
@@ -83,6 +99,20 @@ dnsmasq_start(void)
 		    "--host-record=a1.test.example,192.0.2.1",
 		    "--host-record=a2.test.example,192.0.2.2",
 		    "--host-record=a3.test.example,192.0.2.3",
+		    "--local=/spf.test/", fwd,
+		    "--txt-record=pass.spf.test,v=spf1 ip4:192.0.2.0/24 "
+		    "ip6:2001:db8::/32 -all",
+		    "--txt-record=soft.spf.test,v=spf1 ~all",
+		    "--txt-record=neutral.spf.test,v=spf1 ?all",
+		    "--txt-record=inc.spf.test,v=spf1 include:pass.spf.test "
+		    "-all",
+		    "--txt-record=mx.spf.test,v=spf1 mx -all",
+		    "--mx-host=mx.spf.test,mail.test.example,10",
+		    "--txt-record=perm.spf.test,v=spf1 foo:bar -all",
+		    "--txt-record=helo.spf.test,v=spf1 a -all",
+		    "--host-record=helo.spf.test,198.51.100.7",
+		    "--txt-record=slow.spf.test,v=spf1 include:x.slow.test "
+		    "-all",
 		    (char *)NULL);
 		_exit(127);
 	}
@@ -382,6 +412,115 @@ START_TEST(test_free_in_flight)
 }
 END_TEST
 
+/* SPF over the same server: libspf2 driven by the asynchronous layer. */
+static const struct {
+	const char		*label;
+	const char		*client;
+	const char		*helo;
+	const char		*sender;
+	enum spf_identity	 identity;
+	enum spf_result		 result;
+} spf_cases[] = {
+	{ "pass", "192.0.2.10", "mx.example", "a@pass.spf.test",
+	    SPF_ID_MAILFROM, SPF_R_PASS },
+	{ "fail", "198.51.100.1", "mx.example", "a@pass.spf.test",
+	    SPF_ID_MAILFROM, SPF_R_FAIL },
+	{ "pass over IPv6", "2001:db8::77", "mx.example", "a@pass.spf.test",
+	    SPF_ID_MAILFROM, SPF_R_PASS },
+	{ "softfail", "198.51.100.1", "mx.example", "a@soft.spf.test",
+	    SPF_ID_MAILFROM, SPF_R_SOFTFAIL },
+	{ "neutral", "198.51.100.1", "mx.example", "a@neutral.spf.test",
+	    SPF_ID_MAILFROM, SPF_R_NEUTRAL },
+	{ "none: no record", "198.51.100.1", "mx.example",
+	    "a@nothing.spf.test", SPF_ID_MAILFROM, SPF_R_NONE },
+	{ "include, two rounds", "192.0.2.99", "mx.example", "a@inc.spf.test",
+	    SPF_ID_MAILFROM, SPF_R_PASS },
+	{ "include, fail", "203.0.113.5", "mx.example", "a@inc.spf.test",
+	    SPF_ID_MAILFROM, SPF_R_FAIL },
+	{ "mx, three rounds", "192.0.2.25", "mx.example", "a@mx.spf.test",
+	    SPF_ID_MAILFROM, SPF_R_PASS },
+	{ "permerror: unknown mechanism", "192.0.2.25", "mx.example",
+	    "a@perm.spf.test", SPF_ID_MAILFROM, SPF_R_PERMERROR },
+	{ "null sender: postmaster@helo", "198.51.100.7", "helo.spf.test",
+	    "", SPF_ID_MAILFROM, SPF_R_PASS },
+	{ "HELO identity", "198.51.100.8", "helo.spf.test", "a@pass.spf.test",
+	    SPF_ID_HELO, SPF_R_FAIL },
+	{ "temperror: include times out", "192.0.2.10", "mx.example",
+	    "a@slow.spf.test", SPF_ID_MAILFROM, SPF_R_TEMPERROR },
+};
+
+struct spf_env {
+	struct env		 env;
+	struct spf		*spf;
+	struct spf_outcome	 o;
+	char			*domain;
+	int			 done;
+};
+
+static void
+spf_got(const struct spf_outcome *o, void *arg)
+{
+	struct spf_env	*se = arg;
+
+	se->o = *o;
+	se->domain = strdup(o->domain);
+	se->o.explanation = NULL;
+	se->o.comment = NULL;
+	se->done++;
+	event_base_loopbreak(se->env.base);
+}
+
+START_TEST(test_spf)
+{
+	struct spf_env	 se;
+	struct addr	 a;
+	struct timeval	 tv = { 15, 0 };
+
+	if (!have_dnsmasq)
+		return;
+	memset(&se, 0, sizeof(se));
+	env_open(&se.env, server(), "dns_timeout = 1s\n");
+	se.spf = spf_new(se.env.base, se.env.dns, se.env.cfg);
+	ck_assert_int_eq(addr_parse(spf_cases[_i].client, &a), 0);
+	spf_check(se.spf, &a, spf_cases[_i].helo, spf_cases[_i].sender,
+	    spf_cases[_i].identity, spf_got, &se);
+	event_base_loopexit(se.env.base, &tv);
+	event_base_dispatch(se.env.base);
+	ck_assert_msg(se.done == 1, "%s: no outcome", spf_cases[_i].label);
+	ck_assert_msg(se.o.result == spf_cases[_i].result, "%s: %s",
+	    spf_cases[_i].label, spf_result_name(se.o.result));
+	free(se.domain);
+	spf_free(se.spf);
+	env_close(&se.env);
+}
+END_TEST
+
+/* Cancelled before the answers come: never called, nothing leaked. */
+START_TEST(test_spf_cancel)
+{
+	struct spf_env		 se;
+	struct spf_query	*q;
+	struct addr		 a;
+	struct timeval		 tv = { 1, 0 };
+
+	if (!have_dnsmasq)
+		return;
+	memset(&se, 0, sizeof(se));
+	env_open(&se.env, server(), "");
+	se.spf = spf_new(se.env.base, se.env.dns, se.env.cfg);
+	ck_assert_int_eq(addr_parse("192.0.2.1", &a), 0);
+	q = spf_check(se.spf, &a, "mx.example", "a@inc.spf.test",
+	    SPF_ID_MAILFROM, spf_got, &se);
+	event_base_loop(se.env.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	spf_cancel(q);
+	event_base_loopexit(se.env.base, &tv);
+	event_base_dispatch(se.env.base);
+	ck_assert_int_eq(se.done, 0);
+	spf_free(se.spf);
+	env_close(&se.env);
+}
+END_TEST
+
 static Suite *
 dns_suite(void)
 {
@@ -395,6 +534,11 @@ dns_suite(void)
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_free_in_flight);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("spf");
+	tcase_set_timeout(tc, 30);
+	tcase_add_loop_test(tc, test_spf, 0, NELEMS(spf_cases));
+	tcase_add_test(tc, test_spf_cancel);
 	suite_add_tcase(s, tc);
 	return (s);
 }

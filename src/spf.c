@@ -1,0 +1,496 @@
+/*
+ * Copyright (c) 2026 The natguard authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+
+#include <event2/event.h>
+#include <netdb.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <spf2/spf.h>
+#include <spf2/spf_dns.h>
+
+#include "natguard.h"
+
+/*
+ * SPF evaluation on libspf2, without ever blocking the loop.
+ *
+ * libspf2 asks its DNS layer synchronously.  Ours answers from the
+ * answers this evaluation already holds, or from the cache; any other
+ * name is noted and answered TRY_AGAIN.  After the pass the noted names
+ * are resolved asynchronously, and the evaluation runs again with them,
+ * until a pass needs nothing new.
+ *
+ * libspf2's quirks stay in this file: its error handler must not return
+ * (libspf2 calls abort() after it), so ours jumps back to the pass that
+ * was running; TRY_AGAIN comes back as SPF_RESULT_INVALID, so a temporary
+ * DNS failure is tracked here and turned into temperror.
+ */
+
+#define SPF_MAX_PASSES	40
+
+struct spf_pin {
+	char			*name;
+	int			 type;
+	struct dns_answer	*answer;
+};
+
+struct spf_wait {
+	struct spf_query	*q;
+	char			*name;
+	int			 type;
+	struct dns_waiter	*w;
+};
+
+struct spf_query {
+	struct spf		*spf;
+	struct addr		 client;
+	char			*helo;
+	char			*mailbox;	/* the identity, as a mailbox */
+	enum spf_identity	 identity;
+	struct spf_pin		*pins;
+	size_t			 npins;
+	struct spf_wait		**waits;	/* names this pass lacked */
+	size_t			 nwaits;
+	size_t			 outstanding;
+	int			 tempfail;	/* a DNS answer failed */
+	int			 passes;
+	struct event		*timer;
+	struct event		*start;
+	spf_cb			 cb;
+	void			*arg;
+	jmp_buf			 jb;
+};
+
+struct spf {
+	struct event_base	*base;
+	struct dns		*dns;
+	SPF_server_t		*server;
+	SPF_dns_server_t	 layer;
+	uint64_t		 timeout;
+};
+
+/* The query whose pass is running, for the DNS layer and the handler. */
+static struct spf_query	*spf_running;
+
+static void	spf_pass(struct spf_query *);
+
+static NG_DEAD void
+spf_error_handler(const char *file, int line, const char *msg)
+{
+	if (spf_running == NULL)
+		fatalx("libspf2: %s:%d: %s", file ? file : "?", line, msg);
+	log_error("libspf2: %s:%d: %s", file ? file : "?", line, msg);
+	longjmp(spf_running->jb, 1);
+}
+
+static void
+spf_warning_handler(const char *file, int line, const char *msg)
+{
+	(void)file;
+	(void)line;
+	log_debug("libspf2: %s", msg);
+}
+
+static struct dns_answer *
+pin_find(struct spf_query *q, const char *name, int type)
+{
+	size_t	i;
+
+	for (i = 0; i < q->npins; i++)
+		if (q->pins[i].type == type && strcmp(q->pins[i].name, name) == 0)
+			return (q->pins[i].answer);
+	return (NULL);
+}
+
+/* Keep an answer for the rest of this evaluation; takes the reference. */
+static void
+pin_add(struct spf_query *q, const char *name, int type, struct dns_answer *a)
+{
+	q->pins = xreallocarray(q->pins, q->npins + 1, sizeof(*q->pins));
+	q->pins[q->npins].name = xstrdup(name);
+	q->pins[q->npins].type = type;
+	q->pins[q->npins].answer = a;
+	q->npins++;
+}
+
+/* Note a name this pass lacked (once). */
+static void
+wait_note(struct spf_query *q, const char *name, int type)
+{
+	size_t	i;
+
+	for (i = 0; i < q->nwaits; i++)
+		if (q->waits[i]->type == type &&
+		    strcmp(q->waits[i]->name, name) == 0)
+			return;
+	q->waits = xreallocarray(q->waits, q->nwaits + 1, sizeof(*q->waits));
+	q->waits[q->nwaits] = xcalloc(1, sizeof(**q->waits));
+	q->waits[q->nwaits]->q = q;
+	q->waits[q->nwaits]->name = xstrdup(name);
+	q->waits[q->nwaits]->type = type;
+	q->nwaits++;
+}
+
+static void
+waits_clear(struct spf_query *q)
+{
+	size_t	i;
+
+	for (i = 0; i < q->nwaits; i++) {
+		dns_cancel(q->waits[i]->w);
+		free(q->waits[i]->name);
+		free(q->waits[i]);
+	}
+	free(q->waits);
+	q->waits = NULL;
+	q->nwaits = 0;
+	q->outstanding = 0;
+}
+
+/* An answer in libspf2's form. */
+static SPF_dns_rr_t *
+rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
+    const struct dns_answer *a)
+{
+	SPF_dns_rr_t	*rr;
+	size_t		 i, len;
+	int		 herrno = NETDB_SUCCESS;
+
+	switch (a->status) {
+	case DNS_OK:
+		break;
+	case DNS_NXDOMAIN:
+		herrno = HOST_NOT_FOUND;
+		break;
+	case DNS_NODATA:
+		herrno = NO_DATA;
+		break;
+	case DNS_TEMPFAIL:
+		herrno = TRY_AGAIN;
+		break;
+	}
+	rr = SPF_dns_rr_new_init(layer, domain, type, 0, herrno);
+	if (rr == NULL)
+		fatalx("SPF_dns_rr_new_init");
+	if (a->status != DNS_OK)
+		return (rr);
+	for (i = 0; i < a->n; i++) {
+		len = (type == ns_t_a || type == ns_t_aaaa) ? a->rr[i].len :
+		    a->rr[i].len + 1;
+		if (SPF_dns_rr_buf_realloc(rr, (int)i, len) != SPF_E_SUCCESS)
+			fatalx("SPF_dns_rr_buf_realloc");
+		memcpy(rr->rr[i], a->rr[i].data, len);
+	}
+	rr->num_rr = (int)a->n;
+	return (rr);
+}
+
+static SPF_dns_rr_t *
+layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
+    int should_cache)
+{
+	struct spf_query	*q = spf_running;
+	struct spf		*spf = layer->hook;
+	struct dns_answer	*a;
+	SPF_dns_rr_t		*rr;
+	char			*name;
+
+	(void)should_cache;
+	if (q == NULL || domain == NULL)
+		return (SPF_dns_rr_new_init(layer, domain ? domain : "", type,
+		    0, TRY_AGAIN));
+	name = dns_name(domain);
+	if ((a = pin_find(q, name, type)) == NULL &&
+	    (a = dns_cached(spf->dns, name, type)) != NULL)
+		pin_add(q, name, type, a);
+	if (a == NULL) {
+		wait_note(q, name, type);
+		free(name);
+		return (SPF_dns_rr_new_init(layer, domain, type, 0,
+		    TRY_AGAIN));
+	}
+	if (a->status == DNS_TEMPFAIL)
+		q->tempfail = 1;
+	free(name);
+	rr = rr_from(layer, domain, type, a);
+	return (rr);
+}
+
+static void
+layer_destroy(SPF_dns_server_t *layer)
+{
+	(void)layer;	/* part of struct spf */
+}
+
+struct spf *
+spf_new(struct event_base *base, struct dns *dns, const struct config *cfg)
+{
+	SPF_response_t	*resp = NULL;
+	struct spf	*spf;
+
+	SPF_error_handler = spf_error_handler;
+	SPF_warning_handler = spf_warning_handler;
+	SPF_info_handler = NULL;
+	SPF_debug_handler = NULL;
+
+	spf = xcalloc(1, sizeof(*spf));
+	spf->base = base;
+	spf->dns = dns;
+	spf->timeout = cfg->spf_timeout;
+	spf->layer.destroy = layer_destroy;
+	spf->layer.lookup = layer_lookup;
+	spf->layer.name = "natguard";
+	spf->layer.hook = spf;
+	if ((spf->server = SPF_server_new_dns(&spf->layer, 0)) == NULL)
+		fatalx("SPF_server_new_dns");
+	/* Ours, not libspf2's: its default points at a dead openspf URL. */
+	if (SPF_server_set_rec_dom(spf->server, cfg->authserv_id) !=
+	    SPF_E_SUCCESS ||
+	    SPF_server_set_explanation(spf->server, "%{o} does not designate "
+	    "%{i} as permitted sender", &resp) != SPF_E_SUCCESS)
+		fatalx("libspf2: cannot set receiver domain or explanation");
+	SPF_response_free(resp);
+	return (spf);
+}
+
+void
+spf_free(struct spf *spf)
+{
+	if (spf == NULL)
+		return;
+	SPF_server_free(spf->server);
+	free(spf);
+}
+
+static void
+query_free(struct spf_query *q)
+{
+	size_t	i;
+
+	waits_clear(q);
+	for (i = 0; i < q->npins; i++) {
+		free(q->pins[i].name);
+		dns_answer_unref(q->pins[i].answer);
+	}
+	free(q->pins);
+	if (q->timer != NULL)
+		event_free(q->timer);
+	if (q->start != NULL)
+		event_free(q->start);
+	free(q->helo);
+	free(q->mailbox);
+	free(q);
+}
+
+static void
+query_done(struct spf_query *q, enum spf_result r, const char *explanation,
+    const char *comment)
+{
+	struct spf_outcome	 o;
+	const char		*at;
+
+	memset(&o, 0, sizeof(o));
+	o.result = r;
+	o.identity = q->identity;
+	o.domain = (at = strrchr(q->mailbox, '@')) != NULL ? at + 1 :
+	    q->mailbox;
+	o.explanation = explanation;
+	o.comment = comment;
+	waits_clear(q);
+	q->cb(&o, q->arg);
+	query_free(q);
+}
+
+static enum spf_result
+result_map(SPF_result_t r, int tempfail)
+{
+	if (tempfail)
+		return (SPF_R_TEMPERROR);
+	switch (r) {
+	case SPF_RESULT_PASS:
+		return (SPF_R_PASS);
+	case SPF_RESULT_FAIL:
+		return (SPF_R_FAIL);
+	case SPF_RESULT_SOFTFAIL:
+		return (SPF_R_SOFTFAIL);
+	case SPF_RESULT_NEUTRAL:
+		return (SPF_R_NEUTRAL);
+	case SPF_RESULT_NONE:
+		return (SPF_R_NONE);
+	case SPF_RESULT_TEMPERROR:
+		return (SPF_R_TEMPERROR);
+	case SPF_RESULT_PERMERROR:
+	case SPF_RESULT_INVALID:
+	default:
+		return (SPF_R_PERMERROR);
+	}
+}
+
+static void
+spf_answered(struct dns_answer *a, void *arg)
+{
+	struct spf_wait		*w = arg;
+	struct spf_query	*q = w->q;
+
+	w->w = NULL;
+	pin_add(q, w->name, w->type, a);
+	if (--q->outstanding == 0) {
+		waits_clear(q);
+		spf_pass(q);
+	}
+}
+
+static void
+spf_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	query_done(arg, SPF_R_TEMPERROR, "SPF evaluation timed out", NULL);
+}
+
+/*
+ * libspf2, once, over the answers at hand.  Returns -1 when libspf2 hit an
+ * internal error (its handler jumped back here); what it held is lost.
+ * Nothing this frame changes after setjmp() is read after the jump.
+ */
+static int
+spf_eval(struct spf_query *q, SPF_result_t *r, char **expl, char **comment)
+{
+	SPF_request_t	*req;
+	SPF_response_t	*resp = NULL;
+	struct in_addr	 in;
+	struct in6_addr	 in6;
+
+	spf_running = q;
+	if (setjmp(q->jb) != 0) {
+		spf_running = NULL;
+		return (-1);
+	}
+	if ((req = SPF_request_new(q->spf->server)) == NULL)
+		fatalx("SPF_request_new");
+	if (q->client.family == AF_INET) {
+		memcpy(&in, q->client.bytes, 4);
+		SPF_request_set_ipv4(req, in);
+	} else {
+		memcpy(&in6, q->client.bytes, 16);
+		SPF_request_set_ipv6(req, in6);
+	}
+	if (q->helo != NULL)
+		SPF_request_set_helo_dom(req, q->helo);
+	SPF_request_set_env_from(req, q->mailbox);
+	SPF_request_query_mailfrom(req, &resp);
+	*r = resp != NULL ? SPF_response_result(resp) : SPF_RESULT_INVALID;
+	if (resp != NULL && SPF_response_get_smtp_comment(resp) != NULL)
+		*expl = xstrdup(SPF_response_get_smtp_comment(resp));
+	if (resp != NULL && SPF_response_get_header_comment(resp) != NULL)
+		*comment = xstrdup(SPF_response_get_header_comment(resp));
+	SPF_response_free(resp);
+	SPF_request_free(req);
+	spf_running = NULL;
+	return (0);
+}
+
+/* One evaluation; then either the names it lacked, or the result. */
+static void
+spf_pass(struct spf_query *q)
+{
+	SPF_result_t	 r = SPF_RESULT_INVALID;
+	char		*expl = NULL, *comment = NULL;
+	size_t		 i;
+
+	q->passes++;
+	q->tempfail = 0;
+	if (spf_eval(q, &r, &expl, &comment) != 0) {
+		query_done(q, SPF_R_TEMPERROR, "SPF evaluation failed", NULL);
+		return;
+	}
+	if (q->nwaits > 0 && q->passes < SPF_MAX_PASSES) {
+		/* Names this pass lacked: resolve them all, then again. */
+		free(expl);
+		free(comment);
+		q->outstanding = q->nwaits;
+		for (i = 0; i < q->nwaits; i++)
+			q->waits[i]->w = dns_query(q->spf->dns,
+			    q->waits[i]->name, q->waits[i]->type,
+			    spf_answered, q->waits[i]);
+		return;
+	}
+	query_done(q, q->nwaits > 0 ? SPF_R_PERMERROR :
+	    result_map(r, q->tempfail), expl, comment);
+	free(expl);
+	free(comment);
+}
+
+static void
+spf_start(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	spf_pass(arg);
+}
+
+/*
+ * Evaluate SPF for a client: the HELO identity (mailbox "postmaster@HELO")
+ * or the MAIL FROM identity (sender; "postmaster@HELO" for the null
+ * sender).  cb is called once, from the loop, unless the query is
+ * cancelled first.
+ */
+struct spf_query *
+spf_check(struct spf *spf, const struct addr *client, const char *helo,
+    const char *sender, enum spf_identity identity, spf_cb cb, void *arg)
+{
+	struct spf_query	*q;
+	struct timeval		 tv;
+
+	q = xcalloc(1, sizeof(*q));
+	q->spf = spf;
+	q->client = *client;
+	q->identity = identity;
+	q->cb = cb;
+	q->arg = arg;
+	if (helo != NULL && *helo != '\0')
+		q->helo = xstrdup(helo);
+	if (identity == SPF_ID_MAILFROM && sender != NULL && *sender != '\0')
+		q->mailbox = xstrdup(sender);
+	else
+		xasprintf(&q->mailbox, "postmaster@%s", q->helo ? q->helo :
+		    "");
+	tv.tv_sec = (time_t)spf->timeout;
+	tv.tv_usec = 0;
+	if ((q->timer = evtimer_new(spf->base, spf_timeout, q)) == NULL ||
+	    evtimer_add(q->timer, &tv) == -1 ||
+	    (q->start = event_new(spf->base, -1, 0, spf_start, q)) == NULL)
+		fatalx("spf: event_new");
+	/* Even a fully cached evaluation answers from the loop. */
+	event_active(q->start, EV_TIMEOUT, 0);
+	return (q);
+}
+
+void
+spf_cancel(struct spf_query *q)
+{
+	if (q != NULL)
+		query_free(q);
+}
