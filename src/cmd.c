@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,68 @@ read_request(struct request *req)
 	return (0);
 }
 
+struct check_wait {
+	struct event_base	*base;
+	struct spf_verdict	 v[2];
+	int			 have[2];
+	int			 done;
+};
+
+static void
+check_spf_done(const struct spf_verdict *helo,
+    const struct spf_verdict *mailfrom, void *arg)
+{
+	struct check_wait	*w = arg;
+	const struct spf_verdict *in[2] = { helo, mailfrom };
+	int			 i;
+
+	for (i = 0; i < 2; i++) {
+		if (in[i] == NULL)
+			continue;
+		w->have[i] = 1;
+		w->v[i] = *in[i];
+		w->v[i].domain = in[i]->domain ? xstrdup(in[i]->domain) : NULL;
+		w->v[i].explanation = in[i]->explanation ?
+		    xstrdup(in[i]->explanation) : NULL;
+		w->v[i].comment = in[i]->comment ? xstrdup(in[i]->comment) :
+		    NULL;
+	}
+	w->done = 1;
+	event_base_loopbreak(w->base);
+}
+
+/* The SPF a decision needs, run on a loop of its own: DNS included. */
+static int
+check_spf(const struct config *cfg, const struct request *req,
+    struct decision *d)
+{
+	struct check_wait	 w;
+	struct dns		*dns;
+	struct spf		*spf;
+	char			*err;
+
+	memset(&w, 0, sizeof(w));
+	if ((w.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	if ((dns = dns_new(w.base, cfg, &err)) == NULL) {
+		fprintf(stderr, "natguard: %s\n", err);
+		free(err);
+		event_base_free(w.base);
+		return (-1);
+	}
+	spf = spf_new(w.base, dns, cfg);
+	spf_run(spf, d, check_spf_done, &w);
+	event_base_dispatch(w.base);
+	decide_spf(cfg, req, d, w.have[0] ? &w.v[0] : NULL,
+	    w.have[1] ? &w.v[1] : NULL);
+	spf_verdict_clear(&w.v[0]);
+	spf_verdict_clear(&w.v[1]);
+	spf_free(spf);
+	dns_free(dns);
+	event_base_free(w.base);
+	return (0);
+}
+
 int
 cmd_check(const struct config *cfg, int json, int argc, char **argv)
 {
@@ -106,6 +169,12 @@ cmd_check(const struct config *cfg, int json, int argc, char **argv)
 
 	gs = gateway_scan(cfg);
 	d = decide(cfg, gs, req);
+	if (d->spf_need != 0 && check_spf(cfg, req, d) != 0) {
+		decision_free(d);
+		gwset_free(gs);
+		request_free(req);
+		return (1);
+	}
 	if (json)
 		json_print(report_json(d));
 	else {

@@ -38,6 +38,10 @@
  *	READING  --bad input, EOF, idle-->  DRAINING  --flushed-->  freed
  *	READING  --output backlog-->  READING, paused until flushed
  *
+ * A request whose answer needs SPF is "pending": no further request on
+ * the connection is read until it is answered, so replies keep their
+ * order, and a connection is not freed while one is pending.
+ *
  * Idle connections are found by conn_sweep() once a second rather than by
  * a timer per connection: a read then costs no timer update.
  */
@@ -55,6 +59,8 @@ struct conn {
 	int			 paused;	/* output backlog */
 	struct request		*req;
 	struct decision		*last;		/* for the same instance */
+	struct decision		*pending;	/* waiting for SPF */
+	struct spf_run		*run;
 	time_t			 active;	/* last read or write progress */
 };
 
@@ -85,6 +91,8 @@ conn_free(struct conn *c)
 		return;
 	TAILQ_REMOVE(&conns, c, entry);
 	conns_n--;
+	spf_run_cancel(c->run);
+	decision_free(c->pending);
 	bufferevent_free(c->bev);
 	request_free(c->req);
 	decision_free(c->last);
@@ -98,7 +106,8 @@ conn_drain(struct conn *c)
 {
 	c->state = CONN_DRAINING;
 	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	if (c->pending == NULL &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_free(c);
 }
 
@@ -112,20 +121,13 @@ conn_fail(struct conn *c, const char *why)
 	conn_drain(c);
 }
 
+/* Log the decision, write the reply; the conn keeps d as its last. */
 static void
-conn_answer(struct conn *c)
+conn_reply(struct conn *c, struct decision *d)
 {
-	struct decision	*d;
 	struct evbuffer	*out;
-	const char	*inst;
 	char		*p;
 
-	inst = request_get(c->req, "instance");
-	if (c->last != NULL && c->last->instance != NULL && inst != NULL &&
-	    strcmp(c->last->instance, inst) == 0)
-		d = decision_repeat(c->last);
-	else
-		d = decide(server_config(), server_gateways(), c->req);
 	if (d->warning != NULL)
 		log_warnx("%s: %s", c->peer, d->warning);
 	if (log_enabled(LOG_LVL_INFO)) {
@@ -145,6 +147,48 @@ conn_answer(struct conn *c)
 	evbuffer_add(out, "\n\n", 2);
 	decision_free(c->last);
 	c->last = d;
+	request_reset(c->req);
+}
+
+static int	conn_process(struct conn *);
+
+/* The SPF a pending request needed has run: answer, and read on. */
+static void
+conn_spf_done(const struct spf_verdict *helo,
+    const struct spf_verdict *mailfrom, void *arg)
+{
+	struct conn	*c = arg;
+	struct decision	*d = c->pending;
+
+	c->run = NULL;
+	c->pending = NULL;
+	decide_spf(server_config(), c->req, d, helo, mailfrom);
+	conn_reply(c, d);
+	/* Requests read meanwhile are answered, even when closing. */
+	if (conn_process(c) == 0 && c->pending == NULL &&
+	    c->state == CONN_DRAINING)
+		conn_drain(c);
+}
+
+/* A complete request: answer it now, or once its SPF has run. */
+static void
+conn_answer(struct conn *c)
+{
+	struct decision	*d;
+	const char	*inst;
+
+	inst = request_get(c->req, "instance");
+	if (c->last != NULL && c->last->instance != NULL && inst != NULL &&
+	    strcmp(c->last->instance, inst) == 0)
+		d = decision_repeat(c->last);
+	else
+		d = decide(server_config(), server_gateways(), c->req);
+	if (d->spf_need == 0) {
+		conn_reply(c, d);
+		return;
+	}
+	c->pending = d;
+	c->run = spf_run(server_spf(), d, conn_spf_done, c);
 }
 
 /*
@@ -167,7 +211,7 @@ conn_process(struct conn *c)
 		fatalx("evbuffer_pullup");
 	p = data;
 	end = data + len;
-	while (!c->paused) {
+	while (!c->paused && c->pending == NULL) {
 		/* +1 for a CR before the LF. */
 		if ((nl = memchr(p, '\n', end - p)) == NULL) {
 			if ((size_t)(end - p) > REQ_MAX_LINE + 1) {
@@ -182,7 +226,6 @@ conn_process(struct conn *c)
 			return (-1);
 		case REQ_DONE:
 			conn_answer(c);
-			request_reset(c->req);
 			if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
 			    CONN_OUTPUT_MAX) {
 				c->paused = 1;
@@ -291,7 +334,8 @@ conn_sweep(time_t now, time_t idle)
 
 	for (c = TAILQ_FIRST(&conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (now - c->active >= idle)
+		/* A pending request is bounded by spf_timeout. */
+		if (c->pending == NULL && now - c->active >= idle)
 			conn_idle(c);
 	}
 }
@@ -355,7 +399,7 @@ conn_shutdown(void)
 		do {
 			c->paused = 0;
 			rc = conn_process(c);
-		} while (rc == 0 && c->paused);
+		} while (rc == 0 && c->paused && c->pending == NULL);
 		if (rc == 0)
 			conn_drain(c);
 	}

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,7 +78,62 @@ decision_free(struct decision *d)
 	free(d->spf_explanation);
 	free(d->instance);
 	free(d->warning);
+	free(d->spf_helo);
+	free(d->spf_mailbox);
 	free(d);
+}
+
+void
+spf_verdict_clear(struct spf_verdict *v)
+{
+	free(v->domain);
+	free(v->explanation);
+	free(v->comment);
+	memset(v, 0, sizeof(*v));
+}
+
+/*
+ * A HELO name SPF can check: a domain with a dot, not an address literal
+ * or a bare word (RFC 7208 2.3: otherwise the HELO identity is skipped).
+ */
+static int
+helo_is_domain(const char *h)
+{
+	const char	*p;
+	int		 alpha = 0;
+
+	if (h == NULL || *h == '\0' || *h == '.' || strchr(h, '.') == NULL ||
+	    strlen(h) > 253)
+		return (0);
+	for (p = h; *p != '\0'; p++) {
+		if (isalpha((unsigned char)*p))
+			alpha = 1;
+		else if (!isdigit((unsigned char)*p) && *p != '-' &&
+		    *p != '.' && *p != '_')
+			return (0);
+	}
+	return (alpha);
+}
+
+/* What SPF this client's request needs; the caller runs it. */
+static void
+spf_plan(const struct config *cfg, const struct request *req,
+    struct decision *d, const struct addr *a, unsigned int need)
+{
+	const char	*helo = request_get(req, "helo_name");
+	const char	*sender = request_get(req, "sender");
+
+	d->spf_addr = *a;
+	if (helo_is_domain(helo))
+		d->spf_helo = xstrdup(helo);
+	if (sender != NULL && *sender != '\0')
+		d->spf_mailbox = xstrdup(sender);
+	else
+		xasprintf(&d->spf_mailbox, "postmaster@%s",
+		    helo != NULL ? helo : "");
+	if (need == SPF_NEED_MAILFROM && cfg->spf_helo && d->spf_helo != NULL)
+		need |= SPF_NEED_HELO;
+	d->spf_need = need;
 }
 
 static struct decision *
@@ -226,8 +282,12 @@ decide(const struct config *cfg, const struct gwset *gws,
 	}
 
 	/* 5. A gateway: the real client is unknown. */
-	if ((gw = gwset_find(gws, &a)) != NULL)
-		return (decide_nat(cfg, d, gw));
+	if ((gw = gwset_find(gws, &a)) != NULL) {
+		decide_nat(cfg, d, gw);
+		if (cfg->nat_spf_probe)
+			spf_plan(cfg, req, d, &a, SPF_NEED_PROBE);
+		return (d);
+	}
 
 	/* 6. SPF switched off for everyone, or for this client. */
 	if (!cfg->spf)
@@ -237,9 +297,157 @@ decide(const struct config *cfg, const struct gwset *gws,
 		return (dunno(d, "spf-whitelist", s));
 	}
 
-	/* 7. SPF is not part of this build yet. */
-	return (dunno(d, "spf-unavailable",
-	    xstrdup("SPF evaluation is not available in this build")));
+	/* 7. SPF: decide_spf() finishes this once it has run. */
+	d->reason = "spf-pending";
+	spf_plan(cfg, req, d, &a, SPF_NEED_MAILFROM);
+	return (d);
+}
+
+static const char *spf_reasons[SPF_R_COUNT] = {
+	[SPF_R_NONE] = "spf-none",
+	[SPF_R_NEUTRAL] = "spf-neutral",
+	[SPF_R_PASS] = "spf-pass",
+	[SPF_R_FAIL] = "spf-fail",
+	[SPF_R_SOFTFAIL] = "spf-softfail",
+	[SPF_R_TEMPERROR] = "spf-temperror",
+	[SPF_R_PERMERROR] = "spf-permerror",
+};
+
+/* A header comment in parentheses must not close them early. */
+static void
+add_comment(struct buf *b, const char *comment)
+{
+	const char	*p;
+
+	buf_add(b, " (", 2);
+	for (p = comment; *p != '\0'; p++)
+		buf_add(b, *p == '(' || *p == ')' ? "-" : p, 1);
+	buf_add(b, ")", 1);
+}
+
+/* Received-SPF (RFC 7208 9.1) or Authentication-Results (RFC 8601). */
+static char *
+spf_header(const struct config *cfg, const struct decision *d,
+    const struct spf_verdict *v, int helo_identity)
+{
+	struct buf	b = { NULL, 0, 0 };
+	const char	*r = spf_result_name(v->result);
+
+	if (cfg->spf_header == SPF_HEADER_AR) {
+		buf_adds(&b, "Authentication-Results: ");
+		buf_adds(&b, cfg->authserv_id);
+		buf_adds(&b, "; spf=");
+		buf_adds(&b, r);
+		if (v->comment != NULL)
+			add_comment(&b, v->comment);
+		buf_adds(&b, helo_identity ? " smtp.helo=" : " smtp.mailfrom=");
+		buf_adds(&b, helo_identity ? d->spf_helo : d->spf_mailbox);
+		return (buf_take(&b));
+	}
+	buf_adds(&b, "Received-SPF: ");
+	buf_adds(&b, r);
+	if (v->comment != NULL)
+		add_comment(&b, v->comment);
+	buf_adds(&b, " client-ip=");
+	buf_adds(&b, d->client);
+	buf_adds(&b, "; envelope-from=\"");
+	buf_adds(&b, d->spf_mailbox);
+	buf_adds(&b, "\"");
+	if (d->spf_helo != NULL) {
+		buf_adds(&b, "; helo=");
+		buf_adds(&b, d->spf_helo);
+	}
+	buf_adds(&b, "; receiver=");
+	buf_adds(&b, cfg->authserv_id);
+	buf_adds(&b, helo_identity ? "; identity=helo" : "; identity=mailfrom");
+	return (buf_take(&b));
+}
+
+/* The SMTP reply text for a result that rejects or defers. */
+static char *
+spf_text(const char *code, const struct spf_verdict *v)
+{
+	char	*s;
+
+	xasprintf(&s, "%s SPF %s for %s%s%s", code, spf_result_name(v->result),
+	    v->domain != NULL ? v->domain : "?",
+	    v->explanation != NULL ? ": " : "",
+	    v->explanation != NULL ? v->explanation : "");
+	return (s);
+}
+
+/*
+ * Step 7 (and the NAT probe of step 5), once the evaluations decide()
+ * asked for have run: helo and mailfrom are their verdicts (NULL when not
+ * asked for; for SPF_NEED_PROBE, mailfrom is the probe's).
+ */
+void
+decide_spf(const struct config *cfg, const struct request *req,
+    struct decision *d, const struct spf_verdict *helo,
+    const struct spf_verdict *mailfrom)
+{
+	const struct spf_verdict *v = mailfrom;
+	char			 *s;
+	int			  helo_id = 0;
+
+	(void)req;
+	if (d->spf_need & SPF_NEED_PROBE) {
+		/* Reported, never acted upon: the address is not the client. */
+		d->spf_need = 0;
+		d->has_spf = 1;
+		d->spf_probe = 1;
+		d->spf_identity = "mailfrom";
+		d->spf_result = v->result;
+		d->spf_domain = v->domain ? xstrdup(v->domain) : NULL;
+		d->spf_explanation = v->explanation ?
+		    xstrdup(v->explanation) : NULL;
+		xasprintf(&s, "%s; SPF for %s evaluated against the gateway "
+		    "address says %s", d->explanation, v->domain ? v->domain :
+		    "?", spf_result_name(v->result));
+		free(d->explanation);
+		d->explanation = s;
+		if (d->action == ACT_WARN) {
+			free(d->reply);
+			d->reply = words("WARN", d->explanation);
+		}
+		return;
+	}
+	/* HELO first: a HELO result that rejects or defers decides. */
+	if ((d->spf_need & SPF_NEED_HELO) && helo != NULL &&
+	    ((cfg->spf_reject | cfg->spf_defer) & (1U << helo->result))) {
+		v = helo;
+		helo_id = 1;
+	} else if (v == NULL) {
+		v = helo;
+		helo_id = 1;
+	}
+	d->spf_need = 0;
+	d->has_spf = 1;
+	d->spf_identity = helo_id ? "helo" : "mailfrom";
+	d->spf_result = v->result;
+	d->spf_domain = v->domain ? xstrdup(v->domain) : NULL;
+	d->spf_explanation = v->explanation ? xstrdup(v->explanation) : NULL;
+	d->reason = spf_reasons[v->result];
+	if (cfg->spf_reject & (1U << v->result)) {
+		d->action = ACT_REJECT;
+		d->reply = spf_text(v->result == SPF_R_PERMERROR ?
+		    "550 5.7.24" : "550 5.7.23", v);
+	} else if (cfg->spf_defer & (1U << v->result)) {
+		d->action = ACT_DEFER_IF_PERMIT;
+		d->reply = spf_text("DEFER_IF_PERMIT 4.7.24", v);
+	} else if (cfg->spf_header == SPF_HEADER_NONE) {
+		d->action = ACT_DUNNO;
+		d->reply = xstrdup("DUNNO");
+	} else {
+		d->action = ACT_PREPEND;
+		d->reply = words("PREPEND", s = spf_header(cfg, d, v, helo_id));
+		free(s);
+	}
+	xasprintf(&d->explanation, "SPF %s for %s identity %s%s%s",
+	    spf_result_name(v->result), d->spf_identity,
+	    helo_id ? d->spf_helo : d->spf_mailbox,
+	    v->explanation != NULL ? ": " : "",
+	    v->explanation != NULL ? v->explanation : "");
 }
 
 /*
@@ -259,6 +467,9 @@ decision_repeat(const struct decision *prev)
 	d->spf_explanation = prev->spf_explanation ?
 	    xstrdup(prev->spf_explanation) : NULL;
 	d->warning = NULL;
+	d->spf_need = 0;
+	d->spf_helo = NULL;
+	d->spf_mailbox = NULL;
 	if (prev->action == ACT_PREPEND) {
 		d->action = ACT_DUNNO;
 		d->reply = xstrdup("DUNNO");

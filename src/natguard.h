@@ -260,12 +260,30 @@ struct decision {
 	char			*spf_explanation;
 	char			*instance;	/* NULL: none */
 	char			*warning;	/* for the log; NULL: none */
+	/* What SPF the decision still needs: see decide_spf(). */
+	unsigned int		 spf_need;	/* SPF_NEED_* */
+	struct addr		 spf_addr;
+	char			*spf_helo;	/* NULL: HELO is no domain */
+	char			*spf_mailbox;	/* the MAIL FROM identity */
+};
+#define SPF_NEED_HELO		0x1
+#define SPF_NEED_MAILFROM	0x2
+#define SPF_NEED_PROBE		0x4	/* MAIL FROM, against a gateway */
+struct spf_verdict {
+	enum spf_result	 result;
+	char		*domain;
+	char		*explanation;	/* NULL: none */
+	char		*comment;	/* NULL: none */
 };
 struct decision	*decision_new(void);
 void		 decision_free(struct decision *);
 struct decision	*decide(const struct config *, const struct gwset *,
 		    const struct request *);
 struct decision	*decision_repeat(const struct decision *);
+void		 decide_spf(const struct config *, const struct request *,
+		    struct decision *, const struct spf_verdict *,
+		    const struct spf_verdict *);
+void		 spf_verdict_clear(struct spf_verdict *);
 const char	*action_name(enum action);
 const char	*client_class_name(enum client_class);
 
@@ -348,6 +366,12 @@ void		 spf_free(struct spf *);
 struct spf_query *spf_check(struct spf *, const struct addr *, const char *,
 		    const char *, enum spf_identity, spf_cb, void *);
 void		 spf_cancel(struct spf_query *);
+struct spf_run;
+typedef void	(*spf_run_cb)(const struct spf_verdict *,
+		    const struct spf_verdict *, void *);
+struct spf_run	*spf_run(struct spf *, const struct decision *, spf_run_cb,
+		    void *);
+void		 spf_run_cancel(struct spf_run *);
 
 /* endpoint.c: the listen endpoints. */
 int		 endpoint_check(const char *, const char **);
@@ -366,6 +390,7 @@ int		 server_main(struct config *, const char *, int, int,
 		    const char *);
 const struct config *server_config(void);
 const struct gwset *server_gateways(void);
+struct spf	*server_spf(void);
 void		 server_conn_closed(void);
 
 /* cmd.c: the subcommands a mail administrator runs by hand. */

@@ -53,6 +53,8 @@ struct listener {
 static struct event_base	*base;
 static struct config		*cfg;
 static struct gwset		*gws;
+static struct dns		*dns;
+static struct spf		*spf;
 static const char		*cfg_path;	/* NULL: built-in defaults */
 static const char		*opt_listen;	/* -l, kept across reloads */
 static int			 opt_debug;	/* -v, likewise */
@@ -77,6 +79,12 @@ const struct gwset *
 server_gateways(void)
 {
 	return (gws);
+}
+
+struct spf *
+server_spf(void)
+{
+	return (spf);
 }
 
 /* "ADDR:PORT" of an inet peer, the listener's name for a unix one. */
@@ -273,6 +281,14 @@ reload(void)
 		    next->log_stderr != cfg->log_stderr)
 			log_warnx("reload: listen, user and log take effect "
 			    "at the next restart");
+		if (!strlist_equal(&next->dns_servers, &cfg->dns_servers) ||
+		    next->dns_timeout != cfg->dns_timeout ||
+		    next->dns_cache_size != cfg->dns_cache_size ||
+		    next->spf_timeout != cfg->spf_timeout ||
+		    strcmp(next->authserv_id, cfg->authserv_id) != 0)
+			log_warnx("reload: dns_servers, dns_timeout, "
+			    "dns_cache_size, spf_timeout and authserv_id take "
+			    "effect at the next restart");
 		config_free(cfg);
 		cfg = next;
 		log_set_level(cfg->log_level);
@@ -290,15 +306,16 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	log_warnx("shutdown: %zu connections still open after %ds; closing "
-	    "them", conn_count(), SHUTDOWN_SECONDS);
+	log_warnx("shutdown: %zu connections still open; closing them",
+	    conn_count());
 	event_base_loopbreak(base);
 }
 
 static void
 shutdown_begin(void)
 {
-	struct timeval	tv = { SHUTDOWN_SECONDS, 0 };
+	/* Long enough for an SPF evaluation already under way. */
+	struct timeval	tv = { SHUTDOWN_SECONDS + (time_t)cfg->spf_timeout, 0 };
 
 	if (shutting_down)
 		return;
@@ -539,7 +556,7 @@ server_main(struct config *config, const char *path, int daemonize,
     int debug, const char *listen)
 {
 	struct passwd	*pw;
-	char		*names;
+	char		*names, *err;
 	int		 echo;
 
 	cfg = config;
@@ -562,6 +579,9 @@ server_main(struct config *config, const char *path, int daemonize,
 		fatalx("event_base_new");
 	listen_start();
 	events_setup();
+	if ((dns = dns_new(base, cfg, &err)) == NULL)
+		fatalx("%s", err);
+	spf = spf_new(base, dns, cfg);
 	audit_open(cfg->audit_log);
 	gateways_rescan();
 
@@ -574,6 +594,8 @@ server_main(struct config *config, const char *path, int daemonize,
 	event_base_dispatch(base);
 
 	conn_close_all();
+	spf_free(spf);
+	dns_free(dns);
 	listen_close();
 	events_free();
 	if (*cfg->pidfile != '\0')

@@ -494,3 +494,133 @@ spf_cancel(struct spf_query *q)
 	if (q != NULL)
 		query_free(q);
 }
+
+/*
+ * The evaluations a decision needs (decide() says which in spf_need), run
+ * side by side; cb gets their verdicts.  The null sender's MAIL FROM
+ * identity is postmaster@HELO, the HELO identity itself: evaluated once.
+ */
+struct spf_run {
+	struct spf		*spf;
+	struct spf_query	*q[2];		/* HELO, MAIL FROM */
+	struct spf_verdict	 v[2];
+	int			 want[2];
+	int			 same;		/* MAIL FROM is the HELO's */
+	size_t			 outstanding;
+	struct event		*ev;		/* to answer from the loop */
+	spf_run_cb		 cb;
+	void			*arg;
+};
+
+static void
+run_finish(struct spf_run *r)
+{
+	if (r->same) {
+		r->v[1] = r->v[0];
+		r->v[1].domain = r->v[0].domain ? xstrdup(r->v[0].domain) :
+		    NULL;
+		r->v[1].explanation = r->v[0].explanation ?
+		    xstrdup(r->v[0].explanation) : NULL;
+		r->v[1].comment = r->v[0].comment ? xstrdup(r->v[0].comment) :
+		    NULL;
+		r->want[1] = 1;
+	}
+	r->cb(r->want[0] ? &r->v[0] : NULL, r->want[1] ? &r->v[1] : NULL,
+	    r->arg);
+	spf_run_cancel(r);
+}
+
+static void
+run_got(const struct spf_outcome *o, void *arg)
+{
+	struct spf_run		*r = arg;
+	int			 i = o->identity == SPF_ID_HELO ? 0 : 1;
+
+	r->q[i] = NULL;
+	r->v[i].result = o->result;
+	r->v[i].domain = o->domain ? xstrdup(o->domain) : NULL;
+	r->v[i].explanation = o->explanation ? xstrdup(o->explanation) : NULL;
+	r->v[i].comment = o->comment ? xstrdup(o->comment) : NULL;
+	if (--r->outstanding == 0)
+		run_finish(r);
+}
+
+static void
+run_now(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_finish(arg);
+}
+
+/* RFC 7208 4.3: an identity whose domain is no FQDN has no SPF: none. */
+static int
+mailbox_checkable(const char *mailbox)
+{
+	const char	*at = strrchr(mailbox, '@');
+	const char	*dom = at ? at + 1 : mailbox;
+
+	return (*dom != '\0' && strchr(dom, '.') != NULL &&
+	    dom[strlen(dom) - 1] != '.' && strstr(dom, "..") == NULL);
+}
+
+struct spf_run *
+spf_run(struct spf *spf, const struct decision *d, spf_run_cb cb, void *arg)
+{
+	struct spf_run	*r;
+	const char	*at;
+	char		*pm = NULL;
+
+	r = xcalloc(1, sizeof(*r));
+	r->spf = spf;
+	r->cb = cb;
+	r->arg = arg;
+	r->want[0] = (d->spf_need & SPF_NEED_HELO) != 0;
+	r->want[1] = (d->spf_need & (SPF_NEED_MAILFROM | SPF_NEED_PROBE)) != 0;
+	if (r->want[0] && r->want[1] && d->spf_helo != NULL) {
+		xasprintf(&pm, "postmaster@%s", d->spf_helo);
+		if (strcasecmp(pm, d->spf_mailbox) == 0) {
+			r->same = 1;
+			r->want[1] = 0;
+		}
+		free(pm);
+	}
+	if (r->want[0]) {
+		r->outstanding++;
+		r->q[0] = spf_check(spf, &d->spf_addr, d->spf_helo, NULL,
+		    SPF_ID_HELO, run_got, r);
+	}
+	if (r->want[1] && mailbox_checkable(d->spf_mailbox)) {
+		r->outstanding++;
+		r->q[1] = spf_check(spf, &d->spf_addr, d->spf_helo,
+		    d->spf_mailbox, SPF_ID_MAILFROM, run_got, r);
+	} else if (r->want[1]) {
+		r->v[1].result = SPF_R_NONE;
+		at = strrchr(d->spf_mailbox, '@');
+		r->v[1].domain = xstrdup(at ? at + 1 : d->spf_mailbox);
+		r->v[1].explanation = xstrdup("not a domain name");
+	}
+	if (r->outstanding == 0) {
+		r->ev = event_new(spf->base, -1, 0, run_now, r);
+		if (r->ev == NULL)
+			fatalx("spf: event_new");
+		event_active(r->ev, EV_TIMEOUT, 0);
+	}
+	if (r->same)
+		r->want[1] = 0;	/* set again by run_finish() */
+	return (r);
+}
+
+void
+spf_run_cancel(struct spf_run *r)
+{
+	if (r == NULL)
+		return;
+	spf_cancel(r->q[0]);
+	spf_cancel(r->q[1]);
+	spf_verdict_clear(&r->v[0]);
+	spf_verdict_clear(&r->v[1]);
+	if (r->ev != NULL)
+		event_free(r->ev);
+	free(r);
+}

@@ -46,7 +46,9 @@ ip -n "$ns" addr add 172.31.250.1/24 dev br-ngtest
 ip -n "$ns" link set br-ngtest up
 set +e
 
-printf 'gateways = auto\nlog = stderr\n' > "$tmp/natguard.conf"
+# No SPF: nothing may be sent to a DNS server outside the test.
+printf 'gateways = auto\nlog = stderr\nspf = no\nnat_spf_probe = no\n' \
+	> "$tmp/natguard.conf"
 json=$(ip netns exec "$ns" "$NATGUARD" gateways -c "$tmp/natguard.conf" --json)
 echo "$json"
 

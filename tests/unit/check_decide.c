@@ -71,11 +71,12 @@ static const struct {
 	{ "gateway before spf off", "spf = no\n",
 	    { "client_address=172.20.0.1" }, ACT_DEFER, "nat-gateway",
 	    CLIENT_GATEWAY, "DEFER " },
-	{ "external client", "", { "client_address=192.0.2.9",
-	    "sender=a@example.org" }, ACT_DUNNO, "spf-unavailable",
-	    CLIENT_EXTERNAL, "DUNNO" },
-	{ "neighbour of gateway", "", { "client_address=172.20.0.2" },
-	    ACT_DUNNO, "spf-unavailable", CLIENT_EXTERNAL, "DUNNO" },
+	{ "external client: SPF next", "", { "client_address=192.0.2.9",
+	    "sender=a@example.org", "helo_name=mx.example.org" }, ACT_DUNNO,
+	    "spf-pending", CLIENT_EXTERNAL, NULL },
+	{ "neighbour of gateway: SPF next", "",
+	    { "client_address=172.20.0.2" }, ACT_DUNNO, "spf-pending",
+	    CLIENT_EXTERNAL, NULL },
 };
 
 static struct gwset *
@@ -128,11 +129,21 @@ START_TEST(test_decide)
 	    cases[_i].label, d->reason);
 	ck_assert_msg(d->class == cases[_i].class, "%s: class %s",
 	    cases[_i].label, client_class_name(d->class));
+	if (cases[_i].reply == NULL) {
+		/* Step 7: the caller runs SPF, decide_spf() answers. */
+		ck_assert_msg(d->spf_need & SPF_NEED_MAILFROM, "%s",
+		    cases[_i].label);
+		ck_assert_msg(d->reply == NULL, "%s", cases[_i].label);
+		goto done;
+	}
 	ck_assert_msg(strncmp(d->reply, cases[_i].reply,
 	    strlen(cases[_i].reply)) == 0, "%s: reply %s", cases[_i].label,
 	    d->reply);
 	ck_assert_msg(strchr(d->reply, '\n') == NULL, "%s", cases[_i].label);
 	ck_assert_msg(d->explanation != NULL, "%s", cases[_i].label);
+	/* The gateway probe: SPF runs, the action stands. */
+	ck_assert_msg((d->spf_need != 0) == (d->class == CLIENT_GATEWAY),
+	    "%s: spf_need %u", cases[_i].label, d->spf_need);
 	ck_assert_msg(d->has_gateway == (d->class == CLIENT_GATEWAY), "%s",
 	    cases[_i].label);
 	if (strcmp(d->reason, "unknown-request") == 0 ||
@@ -142,6 +153,7 @@ START_TEST(test_decide)
 	else
 		ck_assert_msg(d->warning == NULL, "%s: warning %s",
 		    cases[_i].label, d->warning);
+done:
 	decision_free(d);
 	request_free(req);
 	gwset_free(gs);
@@ -210,6 +222,161 @@ START_TEST(test_repeat)
 }
 END_TEST
 
+/*
+ * Step 7 once SPF has run: the verdicts (HELO, MAIL FROM) and the
+ * configuration make the answer.
+ */
+static const struct {
+	const char	*label;
+	const char	*config;
+	const char	*helo_name;
+	const char	*sender;
+	int		 helo;		/* -1: not evaluated */
+	int		 mailfrom;
+	enum action	 action;
+	const char	*reason;
+	const char	*reply;
+	const char	*identity;
+} spf_table[] = {
+	{ "pass: Received-SPF", "", "mx.example.org", "a@example.org",
+	    SPF_R_PASS, SPF_R_PASS, ACT_PREPEND, "spf-pass",
+	    "PREPEND Received-SPF: pass (why) client-ip=192.0.2.9; "
+	    "envelope-from=\"a@example.org\"; helo=mx.example.org; "
+	    "receiver=mx.test; identity=mailfrom", "mailfrom" },
+	{ "pass: Authentication-Results",
+	    "spf_header = authentication-results\n", "mx.example.org",
+	    "a@example.org", SPF_R_PASS, SPF_R_PASS, ACT_PREPEND, "spf-pass",
+	    "PREPEND Authentication-Results: mx.test; spf=pass (why) "
+	    "smtp.mailfrom=a@example.org", "mailfrom" },
+	{ "pass: no header", "spf_header = none\n", "mx.example.org",
+	    "a@example.org", SPF_R_PASS, SPF_R_PASS, ACT_DUNNO, "spf-pass",
+	    "DUNNO", "mailfrom" },
+	{ "fail", "", "mx.example.org", "a@example.org", SPF_R_NONE,
+	    SPF_R_FAIL, ACT_REJECT, "spf-fail",
+	    "550 5.7.23 SPF fail for example.org: not allowed", "mailfrom" },
+	{ "permerror: a header by default", "", "mx.example.org",
+	    "a@example.org", SPF_R_NONE, SPF_R_PERMERROR, ACT_PREPEND,
+	    "spf-permerror", "PREPEND Received-SPF: permerror", "mailfrom" },
+	{ "permerror rejected when asked", "spf_reject = fail permerror\n",
+	    "mx.example.org", "a@example.org", SPF_R_NONE, SPF_R_PERMERROR,
+	    ACT_REJECT, "spf-permerror",
+	    "550 5.7.24 SPF permerror for example.org", "mailfrom" },
+	{ "temperror", "", "mx.example.org", "a@example.org", SPF_R_NONE,
+	    SPF_R_TEMPERROR, ACT_DEFER_IF_PERMIT, "spf-temperror",
+	    "DEFER_IF_PERMIT 4.7.24 SPF temperror for example.org",
+	    "mailfrom" },
+	{ "softfail not rejected by default", "", "mx.example.org",
+	    "a@example.org", SPF_R_NONE, SPF_R_SOFTFAIL, ACT_PREPEND,
+	    "spf-softfail", "PREPEND Received-SPF: softfail", "mailfrom" },
+	{ "softfail rejected when asked", "spf_reject = fail softfail\n",
+	    "mx.example.org", "a@example.org", SPF_R_NONE, SPF_R_SOFTFAIL,
+	    ACT_REJECT, "spf-softfail", "550 5.7.23 SPF softfail",
+	    "mailfrom" },
+	{ "HELO fail decides first", "", "mx.example.org", "a@example.org",
+	    SPF_R_FAIL, SPF_R_PASS, ACT_REJECT, "spf-fail",
+	    "550 5.7.23 SPF fail for mx.example.org", "helo" },
+	{ "HELO not a domain: MAIL FROM only", "", "A2345678",
+	    "a@example.org", -1, SPF_R_PASS, ACT_PREPEND, "spf-pass",
+	    "PREPEND Received-SPF: pass", "mailfrom" },
+	{ "spf_helo = no", "spf_helo = no\n", "mx.example.org",
+	    "a@example.org", -1, SPF_R_FAIL, ACT_REJECT, "spf-fail",
+	    "550 5.7.23", "mailfrom" },
+	{ "null sender: postmaster@helo", "", "mx.example.org", "",
+	    SPF_R_PASS, SPF_R_PASS, ACT_PREPEND, "spf-pass",
+	    "PREPEND Received-SPF: pass (why) client-ip=192.0.2.9; "
+	    "envelope-from=\"postmaster@mx.example.org\"", "mailfrom" },
+};
+
+static void
+verdict(struct spf_verdict *v, int result, const char *domain)
+{
+	memset(v, 0, sizeof(*v));
+	v->result = result;
+	v->domain = xstrdup(domain);
+	if (result == SPF_R_FAIL || result == SPF_R_SOFTFAIL)
+		v->explanation = xstrdup("not allowed");
+	if (result == SPF_R_PASS)
+		v->comment = xstrdup("why");
+}
+
+START_TEST(test_decide_spf)
+{
+	struct config		*cfg;
+	struct gwset		*gs = test_gateways();
+	struct request		*req;
+	struct decision		*d;
+	struct spf_verdict	 h, m;
+	const char		*attrs[6] = { "client_address=192.0.2.9" };
+	char			*err, *text, helo[128], sender[128];
+	const char		*at;
+
+	snprintf(helo, sizeof(helo), "helo_name=%s", spf_table[_i].helo_name);
+	snprintf(sender, sizeof(sender), "sender=%s", spf_table[_i].sender);
+	attrs[1] = helo;
+	attrs[2] = sender;
+	req = test_request(attrs);
+	ck_assert(asprintf(&text, "authserv_id = mx.test\n%s",
+	    spf_table[_i].config) != -1);
+	cfg = config_parse("t", text, strlen(text), &err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	free(text);
+	d = decide(cfg, gs, req);
+	ck_assert_msg(((d->spf_need & SPF_NEED_HELO) != 0) ==
+	    (spf_table[_i].helo != -1), "%s: HELO need %u",
+	    spf_table[_i].label, d->spf_need);
+	verdict(&h, spf_table[_i].helo, spf_table[_i].helo_name);
+	at = strchr(d->spf_mailbox, '@');
+	verdict(&m, spf_table[_i].mailfrom, at ? at + 1 : "?");
+	decide_spf(cfg, req, d, spf_table[_i].helo != -1 ? &h : NULL, &m);
+	ck_assert_msg(d->action == spf_table[_i].action, "%s: %s",
+	    spf_table[_i].label, action_name(d->action));
+	ck_assert_str_eq(d->reason, spf_table[_i].reason);
+	ck_assert_msg(strncmp(d->reply, spf_table[_i].reply,
+	    strlen(spf_table[_i].reply)) == 0, "%s:\n got %s\nwant %s",
+	    spf_table[_i].label, d->reply, spf_table[_i].reply);
+	ck_assert_str_eq(d->spf_identity, spf_table[_i].identity);
+	ck_assert(d->has_spf && !d->spf_probe && d->spf_need == 0);
+	spf_verdict_clear(&h);
+	spf_verdict_clear(&m);
+	decision_free(d);
+	request_free(req);
+	gwset_free(gs);
+	config_free(cfg);
+}
+END_TEST
+
+/* The NAT probe: reported in the explanation, the action unchanged. */
+START_TEST(test_probe)
+{
+	struct config		*cfg;
+	struct gwset		*gs = test_gateways();
+	const char		*attrs[6] = { "client_address=172.20.0.1",
+	    "sender=a@example.org" };
+	struct request		*req = test_request(attrs);
+	struct decision		*d;
+	struct spf_verdict	 m;
+	char			*err;
+
+	cfg = config_parse("t", "nat_action = warn\n", 18, &err);
+	d = decide(cfg, gs, req);
+	ck_assert_int_eq(d->spf_need, SPF_NEED_PROBE);
+	verdict(&m, SPF_R_FAIL, "example.org");
+	decide_spf(cfg, req, d, NULL, &m);
+	ck_assert_int_eq(d->action, ACT_WARN);
+	ck_assert_str_eq(d->reason, "nat-gateway");
+	ck_assert(d->has_spf && d->spf_probe);
+	ck_assert_int_eq(d->spf_result, SPF_R_FAIL);
+	ck_assert(strstr(d->explanation, "SPF for example.org evaluated "
+	    "against the gateway address says fail") != NULL);
+	ck_assert(strstr(d->reply, "says fail") != NULL);
+	spf_verdict_clear(&m);
+	decision_free(d);
+	request_free(req);
+	gwset_free(gs);
+	config_free(cfg);
+}
+END_TEST
+
 Suite *
 decide_suite(void)
 {
@@ -218,6 +385,8 @@ decide_suite(void)
 
 	tcase_add_loop_test(tc, test_decide, 0, NELEMS(cases));
 	tcase_add_test(tc, test_explanation);
+	tcase_add_loop_test(tc, test_decide_spf, 0, NELEMS(spf_table));
+	tcase_add_test(tc, test_probe);
 	tcase_add_test(tc, test_repeat);
 	suite_add_tcase(s, tc);
 	return (s);
