@@ -265,11 +265,14 @@ spf_new(struct event_base *base, struct dns *dns, const struct config *cfg)
 	spf->layer.hook = spf;
 	if ((spf->server = SPF_server_new_dns(&spf->layer, 0)) == NULL)
 		fatalx("SPF_server_new_dns");
-	/* Ours, not libspf2's: its default points at a dead openspf URL. */
+	/*
+	 * Ours, not libspf2's: its default points at a dead openspf URL.  It
+	 * is a macro-string, where a space is written %_.
+	 */
 	if (SPF_server_set_rec_dom(spf->server, cfg->authserv_id) !=
 	    SPF_E_SUCCESS ||
-	    SPF_server_set_explanation(spf->server, "%{o} does not designate "
-	    "%{i} as permitted sender", &resp) != SPF_E_SUCCESS)
+	    SPF_server_set_explanation(spf->server, "%{o}%_does%_not%_designate"
+	    "%_%{i}%_as%_permitted%_sender", &resp) != SPF_E_SUCCESS)
 		fatalx("libspf2: cannot set receiver domain or explanation");
 	SPF_response_free(resp);
 	return (spf);
@@ -402,8 +405,8 @@ spf_eval(struct spf_query *q, SPF_result_t *r, char **expl, char **comment)
 	SPF_request_set_env_from(req, q->mailbox);
 	SPF_request_query_mailfrom(req, &resp);
 	*r = resp != NULL ? SPF_response_result(resp) : SPF_RESULT_INVALID;
-	if (resp != NULL && SPF_response_get_smtp_comment(resp) != NULL)
-		*expl = xstrdup(SPF_response_get_smtp_comment(resp));
+	if (resp != NULL && SPF_response_get_explanation(resp) != NULL)
+		*expl = xstrdup(SPF_response_get_explanation(resp));
 	if (resp != NULL && SPF_response_get_header_comment(resp) != NULL)
 		*comment = xstrdup(SPF_response_get_header_comment(resp));
 	SPF_response_free(resp);

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 
 #include <check.h>
+#include <jansson.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "natguard.h"
+#include "harness.h"
 
 #define NELEMS(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -521,6 +523,142 @@ START_TEST(test_spf_cancel)
 }
 END_TEST
 
+/*
+ * The whole path a user runs: `natguard check --json` with dns_servers
+ * pointed at the test's server.  The daemon runs this same code.
+ */
+static const struct {
+	const char	*label;
+	const char	*config;
+	const char	*args;
+	const char	*action;
+	const char	*reason;
+	const char	*reply;		/* prefix */
+	const char	*spf;		/* spf.result, NULL: spf is null */
+	int		 probe;
+} checks[] = {
+	{ "pass: Received-SPF", "", "client_address=192.0.2.10 "
+	    "helo_name=nohelo.spf.test sender=a@pass.spf.test", "PREPEND",
+	    "spf-pass", "PREPEND Received-SPF: pass", "pass", 0 },
+	{ "fail: 550 5.7.23", "", "client_address=198.51.100.1 "
+	    "helo_name=nohelo.spf.test sender=a@pass.spf.test", "REJECT",
+	    "spf-fail", "550 5.7.23 SPF fail for pass.spf.test", "fail", 0 },
+	{ "permerror rejected: 550 5.7.24", "spf_reject = fail permerror\n",
+	    "client_address=192.0.2.10 helo_name=nohelo.spf.test "
+	    "sender=a@perm.spf.test", "REJECT", "spf-permerror",
+	    "550 5.7.24 SPF permerror", "permerror", 0 },
+	{ "temperror: DEFER_IF_PERMIT 4.7.24", "", "client_address=192.0.2.10 "
+	    "helo_name=nohelo.spf.test sender=a@slow.spf.test", "DEFER_IF_PERMIT",
+	    "spf-temperror", "DEFER_IF_PERMIT 4.7.24 SPF temperror", "temperror",
+	    0 },
+	{ "Authentication-Results", "spf_header = authentication-results\n",
+	    "client_address=192.0.2.10 helo_name=nohelo.spf.test "
+	    "sender=a@pass.spf.test", "PREPEND", "spf-pass",
+	    "PREPEND Authentication-Results: mx.test; spf=pass", "pass", 0 },
+	{ "HELO identity fails first", "", "client_address=198.51.100.9 "
+	    "helo_name=helo.spf.test sender=a@neutral.spf.test", "REJECT",
+	    "spf-fail", "550 5.7.23 SPF fail for helo.spf.test", "fail", 0 },
+	{ "whitelisted client", "spf_whitelist = 198.51.100.0/24\n",
+	    "client_address=198.51.100.1 helo_name=nohelo.spf.test "
+	    "sender=a@pass.spf.test", "DUNNO", "spf-whitelist", "DUNNO", NULL,
+	    0 },
+	{ "gateway: DEFER, and the probe's result", "gateways = 192.0.2.10\n",
+	    "client_address=192.0.2.10 helo_name=nohelo.spf.test "
+	    "sender=a@pass.spf.test", "DEFER", "nat-gateway", "DEFER 4.3.5",
+	    "pass", 1 },
+};
+
+START_TEST(test_check)
+{
+	char	 conf[300], *text, *cmd, *out;
+	json_t	*o, *spf;
+	int	 st;
+
+	if (!have_dnsmasq)
+		return;
+	snprintf(conf, sizeof(conf), "%s/check%d.conf", harness_dir(), _i);
+	ck_assert(asprintf(&text, "dns_servers = %s\ndns_timeout = 1s\n"
+	    "authserv_id = mx.test\n%s", server(), checks[_i].config) != -1);
+	write_file(conf, text);
+	free(text);
+	ck_assert(asprintf(&cmd, "%s check -c %s --json %s", getenv("NATGUARD"),
+	    conf, checks[_i].args) != -1);
+	out = run_cmd(cmd, &st);
+	free(cmd);
+	ck_assert_msg(st == 0, "%s: exit %d", checks[_i].label, st);
+	ck_assert_msg((o = json_loads(out, 0, NULL)) != NULL, "%s: %s",
+	    checks[_i].label, out);
+	ck_assert_msg(strcmp(json_string_value(json_object_get(o, "action")),
+	    checks[_i].action) == 0, "%s: %s", checks[_i].label, out);
+	ck_assert_msg(strcmp(json_string_value(json_object_get(o, "reason")),
+	    checks[_i].reason) == 0, "%s: %s", checks[_i].label, out);
+	ck_assert_msg(strncmp(json_string_value(json_object_get(o, "reply")),
+	    checks[_i].reply, strlen(checks[_i].reply)) == 0, "%s: %s",
+	    checks[_i].label, out);
+	spf = json_object_get(o, "spf");
+	if (checks[_i].spf == NULL)
+		ck_assert_msg(json_is_null(spf), "%s", checks[_i].label);
+	else {
+		ck_assert_msg(strcmp(json_string_value(json_object_get(spf,
+		    "result")), checks[_i].spf) == 0, "%s: %s",
+		    checks[_i].label, out);
+		ck_assert(json_is_true(json_object_get(spf, "probe")) ==
+		    checks[_i].probe);
+	}
+	json_decref(o);
+	free(out);
+}
+END_TEST
+
+/*
+ * The daemon: requests waiting for SPF keep their order with those that
+ * do not, and a message's header is prepended once.
+ */
+START_TEST(test_daemon_spf)
+{
+	struct daemon	 d;
+	char		*text, *req, *all, *r;
+	int		 fd;
+
+	if (!have_dnsmasq)
+		return;
+	memset(&d, 0, sizeof(d));
+	ck_assert(asprintf(&text, "listen = inet:127.0.0.1:0\n"
+	    "dns_servers = %s\ngateways = none\n", server()) != -1);
+	ck_assert(daemon_start(&d, text) == 0);
+	free(text);
+	fd = conn_open(d.listen[0]);
+	/* Two recipients of one message, then a loopback client. */
+	req = "request=smtpd_access_policy\nprotocol_state=RCPT\n"
+	    "client_address=192.0.2.10\nhelo_name=nohelo.spf.test\n"
+	    "sender=a@pass.spf.test\nrecipient=b@example.com\n"
+	    "instance=M1\n\n";
+	ck_assert(asprintf(&all, "%s%s%s", req, req,
+	    "request=smtpd_access_policy\nclient_address=127.0.0.1\n\n") !=
+	    -1);
+	ck_assert_int_eq(send_str(fd, all), 0);
+	free(all);
+	r = read_reply(fd, 10000);
+	ck_assert_ptr_ne(r, NULL);
+	ck_assert_msg(strncmp(r, "action=PREPEND Received-SPF: pass", 33) == 0,
+	    "%s", r);
+	free(r);
+	r = read_reply(fd, 10000);
+	ck_assert_ptr_ne(r, NULL);
+	ck_assert_str_eq(r, "action=DUNNO");
+	free(r);
+	r = read_reply(fd, 10000);
+	ck_assert_ptr_ne(r, NULL);
+	ck_assert_str_eq(r, "action=DUNNO");
+	free(r);
+	close(fd);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+	ck_assert(log_has(&d, "action=PREPEND reason=spf-pass client=192.0.2.10"));
+	ck_assert(log_has(&d, "action=DUNNO reason=already-answered"));
+	ck_assert(log_has(&d, "spf=pass"));
+}
+END_TEST
+
 static Suite *
 dns_suite(void)
 {
@@ -539,6 +677,8 @@ dns_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_spf, 0, NELEMS(spf_cases));
 	tcase_add_test(tc, test_spf_cancel);
+	tcase_add_loop_test(tc, test_check, 0, NELEMS(checks));
+	tcase_add_test(tc, test_daemon_spf);
 	suite_add_tcase(s, tc);
 	return (s);
 }
@@ -549,7 +689,7 @@ main(void)
 	SRunner	*sr;
 	int	 failed;
 
-	signal(SIGPIPE, SIG_IGN);
+	harness_init();
 	dnsmasq_start();
 	if (!have_dnsmasq && access("/usr/sbin/dnsmasq", X_OK) == 0) {
 		dnsmasq_stop();
@@ -560,5 +700,6 @@ main(void)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	dnsmasq_stop();
+	harness_cleanup();
 	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }
