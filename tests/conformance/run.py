@@ -1,0 +1,217 @@
+#!/usr/bin/python3
+"""RFC 7208 conformance: the openspf test suite over real DNS.
+
+Each scenario's zone is served by a DNS server started here on the
+loopback (UDP and TCP), with the zone rules of the reference driver
+(../shared/conformance/README.md); each test is asked of
+`natguard check --json` and its spf.result compared with the expected
+result(s).  Prints the score and the failing tests; exits 1 below the
+minimum (CONFORMANCE_MIN), 77 (skip) without the suite or its Python
+modules.
+"""
+
+import json
+import os
+import socket
+import socketserver
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+
+try:
+    import yaml
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.rcode
+    import dns.rdataclass
+    import dns.rdatatype
+    import dns.rrset
+except ImportError as e:
+    print("SKIP: conformance: %s (Debian: python3-yaml python3-dnspython)" % e)
+    sys.exit(77)
+
+SUITE = os.path.join(os.environ.get("SHARED", "../shared"), "conformance",
+                     "rfc7208-tests.yml")
+TARGET = 185
+
+
+def as_bytes(s):
+    """YAML gives str; \\xNN escapes are bytes, the rest UTF-8."""
+    out = bytearray()
+    for ch in s:
+        out += bytes([ord(ch)]) if ord(ch) < 256 else ch.encode("utf-8")
+    return bytes(out)
+
+
+class Zone:
+    def __init__(self, data):
+        self.names = {}
+        for name, records in (data or {}).items():
+            self.names[name.lower().rstrip(".")] = records or []
+
+    def lookup(self, qname, qtype):
+        """(rcode, [(name, type, rdata-text-or-bytes)], timeout)."""
+        name = qname.lower().rstrip(".")
+        if name not in self.names:
+            if name.startswith("error."):
+                return None, [], True
+            return dns.rcode.NXDOMAIN, [], False
+        answers = []
+        records = self.names[name]
+        has_txt = any(isinstance(r, dict) and "TXT" in r for r in records)
+        for r in records:
+            if r == "TIMEOUT":
+                # Types not seen before the TIMEOUT entry time out.
+                if not answers:
+                    return None, [], True
+                break
+            (rtype, value), = r.items()
+            if rtype == "SPF" and not has_txt:
+                rtype = "TXT"
+            if rtype == "CNAME":
+                answers.append((name, "CNAME", value))
+                rc, more, to = self.lookup(value, qtype)
+                return rc if rc is not None else dns.rcode.NOERROR, \
+                    answers + more, to
+            if rtype == qtype:
+                answers.append((name, rtype, value))
+        return dns.rcode.NOERROR, answers, False
+
+
+ZONE = Zone({})
+
+
+def build(query):
+    q = query.question[0]
+    qtype = dns.rdatatype.to_text(q.rdtype)
+    rcode, answers, timeout = ZONE.lookup(q.name.to_text(), qtype)
+    if timeout:
+        return None
+    resp = dns.message.make_response(query)
+    resp.flags |= dns.flags.AA
+    resp.set_rcode(rcode)
+    for name, rtype, value in answers:
+        rdtype = dns.rdatatype.from_text(rtype)
+        rrset = resp.find_rrset(resp.answer, dns.name.from_text(name),
+                                dns.rdataclass.IN, rdtype, create=True)
+        if rtype == "TXT":
+            strings = value if isinstance(value, list) else [value]
+            wire = b"".join(bytes([len(b)]) + b
+                            for b in (as_bytes(s)[:255] for s in strings))
+            rd = dns.rdata.from_wire(dns.rdataclass.IN, rdtype, wire, 0,
+                                     len(wire))
+        elif rtype == "MX":
+            rd = dns.rdata.from_text(dns.rdataclass.IN, rdtype,
+                                     "%d %s." % (value[0], value[1]))
+        elif rtype in ("PTR", "CNAME"):
+            rd = dns.rdata.from_text(dns.rdataclass.IN, rdtype,
+                                     value.rstrip(".") + ".")
+        else:
+            rd = dns.rdata.from_text(dns.rdataclass.IN, rdtype, value)
+        rrset.add(rd, ttl=60)
+    return resp
+
+
+class UDP(socketserver.BaseRequestHandler):
+    def handle(self):
+        data, sock = self.request
+        try:
+            resp = build(dns.message.from_wire(data))
+        except Exception:
+            return
+        if resp is None:
+            return
+        wire = resp.to_wire()
+        if len(wire) > 512 and not resp.edns >= 0:
+            resp.flags |= dns.flags.TC
+            del resp.answer[:]
+            wire = resp.to_wire()
+        sock.sendto(wire, self.client_address)
+
+
+class TCP(socketserver.BaseRequestHandler):
+    def handle(self):
+        try:
+            n = struct.unpack("!H", self.request.recv(2))[0]
+            data = b""
+            while len(data) < n:
+                chunk = self.request.recv(n - len(data))
+                if not chunk:
+                    return
+                data += chunk
+            resp = build(dns.message.from_wire(data))
+            if resp is None:
+                return
+            wire = resp.to_wire()
+            self.request.sendall(struct.pack("!H", len(wire)) + wire)
+        except Exception:
+            return
+
+
+class ThreadingUDP(socketserver.ThreadingMixIn, socketserver.UDPServer):
+    daemon_threads = True
+
+
+class ThreadingTCP(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    global ZONE
+    if not os.path.exists(SUITE):
+        print("SKIP: conformance: %s is not there" % SUITE)
+        return 77
+    natguard = os.environ.get("NATGUARD", "src/natguard")
+    minimum = int(os.environ.get("CONFORMANCE_MIN", TARGET))
+    udp = ThreadingUDP(("127.0.0.1", 0), UDP)
+    port = udp.server_address[1]
+    tcp = ThreadingTCP(("127.0.0.1", port), TCP)
+    for srv in (udp, tcp):
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write("dns_servers = 127.0.0.1:%d\ndns_timeout = 1s\n"
+                "spf_helo = no\nskip_addresses =\ngateways = none\n"
+                "dns_cache_size = 0\n" % port)
+        conf = f.name
+    passed, failed = 0, []
+    with open(SUITE, "rb") as f:
+        scenarios = list(yaml.safe_load_all(f))
+    for sc in scenarios:
+        ZONE = Zone(sc.get("zonedata"))
+        for name, t in sc["tests"].items():
+            want = t["result"] if isinstance(t["result"], list) \
+                else [t["result"]]
+            args = [natguard, "check", "-c", conf, "--json",
+                    "client_address=%s" % t["host"],
+                    "helo_name=%s" % t.get("helo", ""),
+                    "sender=%s" % t.get("mailfrom", "")]
+            try:
+                out = subprocess.run(args, capture_output=True, timeout=60)
+                spf = json.loads(out.stdout).get("spf") or {}
+                got = spf.get("result", "(no spf)")
+            except Exception as e:
+                got = "(error: %s)" % e
+            if got in want:
+                passed += 1
+            else:
+                failed.append("%s: %s: got %s, want %s"
+                              % (sc["description"], name, got,
+                                 " or ".join(want)))
+    os.unlink(conf)
+    udp.shutdown()
+    tcp.shutdown()
+    total = passed + len(failed)
+    for line in failed:
+        print("FAIL: " + line)
+    print("RFC 7208 conformance: %d/%d (target %d, minimum %d)"
+          % (passed, total, TARGET, minimum))
+    return 0 if passed >= minimum else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
