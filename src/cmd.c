@@ -81,12 +81,13 @@ struct check_wait {
 	struct event_base	*base;
 	struct spf_verdict	 v[2];
 	int			 have[2];
+	int			 whitelisted;
 	int			 done;
 };
 
 static void
 check_spf_done(const struct spf_verdict *helo,
-    const struct spf_verdict *mailfrom, void *arg)
+    const struct spf_verdict *mailfrom, int whitelisted, void *arg)
 {
 	struct check_wait	*w = arg;
 	const struct spf_verdict *in[2] = { helo, mailfrom };
@@ -103,14 +104,14 @@ check_spf_done(const struct spf_verdict *helo,
 		w->v[i].comment = in[i]->comment ? xstrdup(in[i]->comment) :
 		    NULL;
 	}
+	w->whitelisted = whitelisted;
 	w->done = 1;
 	event_base_loopbreak(w->base);
 }
 
 /* The SPF a decision needs, run on a loop of its own: DNS included. */
 static int
-check_spf(const struct config *cfg, const struct request *req,
-    struct decision *d)
+check_spf(const struct config *cfg, struct decision *d)
 {
 	struct check_wait	 w;
 	struct dns		*dns;
@@ -127,10 +128,10 @@ check_spf(const struct config *cfg, const struct request *req,
 		return (-1);
 	}
 	spf = spf_new(w.base, dns, cfg);
-	spf_run(spf, d, check_spf_done, &w);
+	spf_run(spf, cfg, d, check_spf_done, &w);
 	event_base_dispatch(w.base);
-	decide_spf(cfg, req, d, w.have[0] ? &w.v[0] : NULL,
-	    w.have[1] ? &w.v[1] : NULL);
+	decide_spf(cfg, d, w.have[0] ? &w.v[0] : NULL,
+	    w.have[1] ? &w.v[1] : NULL, w.whitelisted);
 	spf_verdict_clear(&w.v[0]);
 	spf_verdict_clear(&w.v[1]);
 	spf_free(spf);
@@ -169,7 +170,7 @@ cmd_check(const struct config *cfg, int json, int argc, char **argv)
 
 	gs = gateway_scan(cfg);
 	d = decide(cfg, gs, req);
-	if (d->spf_need != 0 && check_spf(cfg, req, d) != 0) {
+	if (d->spf_need != 0 && check_spf(cfg, d) != 0) {
 		decision_free(d);
 		gwset_free(gs);
 		request_free(req);

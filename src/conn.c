@@ -155,14 +155,14 @@ static int	conn_process(struct conn *);
 /* The SPF a pending request needed has run: answer, and read on. */
 static void
 conn_spf_done(const struct spf_verdict *helo,
-    const struct spf_verdict *mailfrom, void *arg)
+    const struct spf_verdict *mailfrom, int whitelisted, void *arg)
 {
 	struct conn	*c = arg;
 	struct decision	*d = c->pending;
 
 	c->run = NULL;
 	c->pending = NULL;
-	decide_spf(server_config(), c->req, d, helo, mailfrom);
+	decide_spf(server_config(), d, helo, mailfrom, whitelisted);
 	conn_reply(c, d);
 	/* Requests read meanwhile are answered, even when closing. */
 	if (conn_process(c) == 0 && c->pending == NULL &&
@@ -188,7 +188,7 @@ conn_answer(struct conn *c)
 		return;
 	}
 	c->pending = d;
-	c->run = spf_run(server_spf(), d, conn_spf_done, c);
+	c->run = spf_run(server_spf(), server_config(), d, conn_spf_done, c);
 }
 
 /*

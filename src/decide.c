@@ -133,6 +133,8 @@ spf_plan(const struct config *cfg, const struct request *req,
 		    helo != NULL ? helo : "");
 	if (need == SPF_NEED_MAILFROM && cfg->spf_helo && d->spf_helo != NULL)
 		need |= SPF_NEED_HELO;
+	if ((need & SPF_NEED_MAILFROM) && cfg->spf_domain_whitelist.n > 0)
+		need |= SPF_NEED_DOMAINS;
 	d->spf_need = need;
 }
 
@@ -377,20 +379,29 @@ spf_text(const char *code, const struct spf_verdict *v)
 }
 
 /*
- * Step 7 (and the NAT probe of step 5), once the evaluations decide()
- * asked for have run: helo and mailfrom are their verdicts (NULL when not
- * asked for; for SPF_NEED_PROBE, mailfrom is the probe's).
+ * Step 7 (and the end of step 6, and the NAT probe of step 5), once the
+ * evaluations decide() asked for have run: helo and mailfrom are their
+ * verdicts (NULL when not asked for; for SPF_NEED_PROBE, mailfrom is the
+ * probe's), whitelisted says a spf_domain_whitelist domain passed.
  */
 void
-decide_spf(const struct config *cfg, const struct request *req,
-    struct decision *d, const struct spf_verdict *helo,
-    const struct spf_verdict *mailfrom)
+decide_spf(const struct config *cfg, struct decision *d,
+    const struct spf_verdict *helo, const struct spf_verdict *mailfrom,
+    int whitelisted)
 {
 	const struct spf_verdict *v = mailfrom;
 	char			 *s;
 	int			  helo_id = 0;
 
-	(void)req;
+	if ((d->spf_need & SPF_NEED_DOMAINS) && whitelisted) {
+		d->spf_need = 0;
+		d->action = ACT_DUNNO;
+		d->reply = xstrdup("DUNNO");
+		d->reason = "spf-domain-whitelist";
+		xasprintf(&d->explanation, "client address %s passes SPF for "
+		    "a domain in spf_domain_whitelist", d->client);
+		return;
+	}
 	if (d->spf_need & SPF_NEED_PROBE) {
 		/* Reported, never acted upon: the address is not the client. */
 		d->spf_need = 0;

@@ -269,6 +269,7 @@ struct decision {
 #define SPF_NEED_HELO		0x1
 #define SPF_NEED_MAILFROM	0x2
 #define SPF_NEED_PROBE		0x4	/* MAIL FROM, against a gateway */
+#define SPF_NEED_DOMAINS	0x8	/* spf_domain_whitelist */
 struct spf_verdict {
 	enum spf_result	 result;
 	char		*domain;
@@ -280,9 +281,8 @@ void		 decision_free(struct decision *);
 struct decision	*decide(const struct config *, const struct gwset *,
 		    const struct request *);
 struct decision	*decision_repeat(const struct decision *);
-void		 decide_spf(const struct config *, const struct request *,
-		    struct decision *, const struct spf_verdict *,
-		    const struct spf_verdict *);
+void		 decide_spf(const struct config *, struct decision *,
+		    const struct spf_verdict *, const struct spf_verdict *, int);
 void		 spf_verdict_clear(struct spf_verdict *);
 const char	*action_name(enum action);
 const char	*client_class_name(enum client_class);
@@ -368,9 +368,9 @@ struct spf_query *spf_check(struct spf *, const struct addr *, const char *,
 void		 spf_cancel(struct spf_query *);
 struct spf_run;
 typedef void	(*spf_run_cb)(const struct spf_verdict *,
-		    const struct spf_verdict *, void *);
-struct spf_run	*spf_run(struct spf *, const struct decision *, spf_run_cb,
-		    void *);
+		    const struct spf_verdict *, int, void *);
+struct spf_run	*spf_run(struct spf *, const struct config *,
+		    const struct decision *, spf_run_cb, void *);
 void		 spf_run_cancel(struct spf_run *);
 
 /* endpoint.c: the listen endpoints. */

@@ -502,13 +502,23 @@ spf_cancel(struct spf_query *q)
  * The evaluations a decision needs (decide() says which in spf_need), run
  * side by side; cb gets their verdicts.  The null sender's MAIL FROM
  * identity is postmaster@HELO, the HELO identity itself: evaluated once.
+ * Each spf_domain_whitelist domain is evaluated as postmaster@DOMAIN for
+ * the client: one pass makes the client a trusted forwarder.
  */
+struct spf_slot {
+	struct spf_run		*r;
+	int			 i;		/* 0 HELO, 1 MAIL FROM, 2.. */
+	struct spf_query	*q;
+};
+
 struct spf_run {
 	struct spf		*spf;
-	struct spf_query	*q[2];		/* HELO, MAIL FROM */
+	struct spf_slot		*slots;
+	size_t			 nslots;
 	struct spf_verdict	 v[2];
 	int			 want[2];
 	int			 same;		/* MAIL FROM is the HELO's */
+	int			 whitelisted;
 	size_t			 outstanding;
 	struct event		*ev;		/* to answer from the loop */
 	spf_run_cb		 cb;
@@ -516,34 +526,43 @@ struct spf_run {
 };
 
 static void
+verdict_copy(struct spf_verdict *dst, const struct spf_verdict *src)
+{
+	dst->result = src->result;
+	dst->domain = src->domain ? xstrdup(src->domain) : NULL;
+	dst->explanation = src->explanation ? xstrdup(src->explanation) : NULL;
+	dst->comment = src->comment ? xstrdup(src->comment) : NULL;
+}
+
+static void
 run_finish(struct spf_run *r)
 {
 	if (r->same) {
-		r->v[1] = r->v[0];
-		r->v[1].domain = r->v[0].domain ? xstrdup(r->v[0].domain) :
-		    NULL;
-		r->v[1].explanation = r->v[0].explanation ?
-		    xstrdup(r->v[0].explanation) : NULL;
-		r->v[1].comment = r->v[0].comment ? xstrdup(r->v[0].comment) :
-		    NULL;
+		verdict_copy(&r->v[1], &r->v[0]);
 		r->want[1] = 1;
 	}
 	r->cb(r->want[0] ? &r->v[0] : NULL, r->want[1] ? &r->v[1] : NULL,
-	    r->arg);
+	    r->whitelisted, r->arg);
 	spf_run_cancel(r);
 }
 
 static void
 run_got(const struct spf_outcome *o, void *arg)
 {
-	struct spf_run		*r = arg;
-	int			 i = o->identity == SPF_ID_HELO ? 0 : 1;
+	struct spf_slot		*s = arg;
+	struct spf_run		*r = s->r;
+	struct spf_verdict	 v;
 
-	r->q[i] = NULL;
-	r->v[i].result = o->result;
-	r->v[i].domain = o->domain ? xstrdup(o->domain) : NULL;
-	r->v[i].explanation = o->explanation ? xstrdup(o->explanation) : NULL;
-	r->v[i].comment = o->comment ? xstrdup(o->comment) : NULL;
+	s->q = NULL;
+	memset(&v, 0, sizeof(v));
+	v.result = o->result;
+	v.domain = (char *)o->domain;
+	v.explanation = (char *)o->explanation;
+	v.comment = (char *)o->comment;
+	if (s->i < 2)
+		verdict_copy(&r->v[s->i], &v);
+	else if (o->result == SPF_R_PASS)
+		r->whitelisted = 1;
 	if (--r->outstanding == 0)
 		run_finish(r);
 }
@@ -567,41 +586,60 @@ mailbox_checkable(const char *mailbox)
 	    dom[strlen(dom) - 1] != '.' && strstr(dom, "..") == NULL);
 }
 
+static void
+run_start(struct spf_run *r, const struct decision *d, int i,
+    const char *mailbox, enum spf_identity id)
+{
+	struct spf_slot	*s = &r->slots[i];
+
+	s->r = r;
+	s->i = i;
+	r->outstanding++;
+	s->q = spf_check(r->spf, &d->spf_addr, d->spf_helo, mailbox, id,
+	    run_got, s);
+}
+
 struct spf_run *
-spf_run(struct spf *spf, const struct decision *d, spf_run_cb cb, void *arg)
+spf_run(struct spf *spf, const struct config *cfg, const struct decision *d,
+    spf_run_cb cb, void *arg)
 {
 	struct spf_run	*r;
 	const char	*at;
-	char		*pm = NULL;
+	char		*mb;
+	size_t		 i, nwl = 0;
 
 	r = xcalloc(1, sizeof(*r));
 	r->spf = spf;
 	r->cb = cb;
 	r->arg = arg;
+	if (d->spf_need & SPF_NEED_DOMAINS)
+		nwl = cfg->spf_domain_whitelist.n;
+	r->nslots = 2 + nwl;
+	r->slots = xcalloc(r->nslots, sizeof(*r->slots));
 	r->want[0] = (d->spf_need & SPF_NEED_HELO) != 0;
 	r->want[1] = (d->spf_need & (SPF_NEED_MAILFROM | SPF_NEED_PROBE)) != 0;
 	if (r->want[0] && r->want[1] && d->spf_helo != NULL) {
-		xasprintf(&pm, "postmaster@%s", d->spf_helo);
-		if (strcasecmp(pm, d->spf_mailbox) == 0) {
+		xasprintf(&mb, "postmaster@%s", d->spf_helo);
+		if (strcasecmp(mb, d->spf_mailbox) == 0) {
 			r->same = 1;
 			r->want[1] = 0;
 		}
-		free(pm);
+		free(mb);
 	}
-	if (r->want[0]) {
-		r->outstanding++;
-		r->q[0] = spf_check(spf, &d->spf_addr, d->spf_helo, NULL,
-		    SPF_ID_HELO, run_got, r);
-	}
-	if (r->want[1] && mailbox_checkable(d->spf_mailbox)) {
-		r->outstanding++;
-		r->q[1] = spf_check(spf, &d->spf_addr, d->spf_helo,
-		    d->spf_mailbox, SPF_ID_MAILFROM, run_got, r);
-	} else if (r->want[1]) {
+	if (r->want[0])
+		run_start(r, d, 0, NULL, SPF_ID_HELO);
+	if (r->want[1] && mailbox_checkable(d->spf_mailbox))
+		run_start(r, d, 1, d->spf_mailbox, SPF_ID_MAILFROM);
+	else if (r->want[1]) {
 		r->v[1].result = SPF_R_NONE;
 		at = strrchr(d->spf_mailbox, '@');
 		r->v[1].domain = xstrdup(at ? at + 1 : d->spf_mailbox);
 		r->v[1].explanation = xstrdup("not a domain name");
+	}
+	for (i = 0; i < nwl; i++) {
+		xasprintf(&mb, "postmaster@%s", cfg->spf_domain_whitelist.v[i]);
+		run_start(r, d, (int)(2 + i), mb, SPF_ID_MAILFROM);
+		free(mb);
 	}
 	if (r->outstanding == 0) {
 		r->ev = event_new(spf->base, -1, 0, run_now, r);
@@ -609,18 +647,19 @@ spf_run(struct spf *spf, const struct decision *d, spf_run_cb cb, void *arg)
 			fatalx("spf: event_new");
 		event_active(r->ev, EV_TIMEOUT, 0);
 	}
-	if (r->same)
-		r->want[1] = 0;	/* set again by run_finish() */
 	return (r);
 }
 
 void
 spf_run_cancel(struct spf_run *r)
 {
+	size_t	i;
+
 	if (r == NULL)
 		return;
-	spf_cancel(r->q[0]);
-	spf_cancel(r->q[1]);
+	for (i = 0; i < r->nslots; i++)
+		spf_cancel(r->slots[i].q);
+	free(r->slots);
 	spf_verdict_clear(&r->v[0]);
 	spf_verdict_clear(&r->v[1]);
 	if (r->ev != NULL)

@@ -562,6 +562,16 @@ static const struct {
 	    "client_address=198.51.100.1 helo_name=nohelo.spf.test "
 	    "sender=a@pass.spf.test", "DUNNO", "spf-whitelist", "DUNNO", NULL,
 	    0 },
+	{ "spf_domain_whitelist: a forwarder passes for pass.spf.test",
+	    "spf_domain_whitelist = neutral.spf.test, pass.spf.test\n",
+	    "client_address=192.0.2.44 helo_name=nohelo.spf.test "
+	    "sender=a@perm.spf.test", "DUNNO", "spf-domain-whitelist", "DUNNO",
+	    NULL, 0 },
+	{ "spf_domain_whitelist: no pass, SPF as usual",
+	    "spf_domain_whitelist = neutral.spf.test\n",
+	    "client_address=198.51.100.1 helo_name=nohelo.spf.test "
+	    "sender=a@pass.spf.test", "REJECT", "spf-fail", "550 5.7.23", "fail",
+	    0 },
 	{ "gateway: DEFER, and the probe's result", "gateways = 192.0.2.10\n",
 	    "client_address=192.0.2.10 helo_name=nohelo.spf.test "
 	    "sender=a@pass.spf.test", "DEFER", "nat-gateway", "DEFER 4.3.5",

@@ -327,7 +327,7 @@ START_TEST(test_decide_spf)
 	verdict(&h, spf_table[_i].helo, spf_table[_i].helo_name);
 	at = strchr(d->spf_mailbox, '@');
 	verdict(&m, spf_table[_i].mailfrom, at ? at + 1 : "?");
-	decide_spf(cfg, req, d, spf_table[_i].helo != -1 ? &h : NULL, &m);
+	decide_spf(cfg, d, spf_table[_i].helo != -1 ? &h : NULL, &m, 0);
 	ck_assert_msg(d->action == spf_table[_i].action, "%s: %s",
 	    spf_table[_i].label, action_name(d->action));
 	ck_assert_str_eq(d->reason, spf_table[_i].reason);
@@ -361,7 +361,7 @@ START_TEST(test_probe)
 	d = decide(cfg, gs, req);
 	ck_assert_int_eq(d->spf_need, SPF_NEED_PROBE);
 	verdict(&m, SPF_R_FAIL, "example.org");
-	decide_spf(cfg, req, d, NULL, &m);
+	decide_spf(cfg, d, NULL, &m, 0);
 	ck_assert_int_eq(d->action, ACT_WARN);
 	ck_assert_str_eq(d->reason, "nat-gateway");
 	ck_assert(d->has_spf && d->spf_probe);
