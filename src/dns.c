@@ -454,6 +454,11 @@ dns_answered(void *arg, int status, int timeouts, unsigned char *abuf,
 	if (dns->closing)
 		return;	/* dns_free() frees the entries */
 	switch (status) {
+	case ARES_EBADNAME:
+		/* No such name can exist (a label over 63 octets, say). */
+		a = answer_new(DNS_NXDOMAIN, e->type);
+		a->expires = dns_now(dns) + DNS_NEG_TTL_DEFAULT;
+		break;
 	case ARES_SUCCESS:
 	case ARES_ENODATA:
 	case ARES_ENOTFOUND:

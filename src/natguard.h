@@ -373,6 +373,11 @@ struct spf_run	*spf_run(struct spf *, const struct config *,
 		    const struct decision *, spf_run_cb, void *);
 void		 spf_run_cancel(struct spf_run *);
 
+/* spfrecord.c: RFC 7208's grammar of an SPF record, strictly. */
+#define SPF_RECORD_INVALID	"v=spf1 invalid:record"	/* libspf2: permerror */
+int		 spf_record_check(const char *, int *, const char **);
+char		*spf_record_normalise(const char *, size_t, int);
+
 /* endpoint.c: the listen endpoints. */
 int		 endpoint_check(const char *, const char **);
 int		 endpoint_bind(const char *, unsigned int, char **);

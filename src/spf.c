@@ -172,9 +172,11 @@ waits_clear(struct spf_query *q)
 /* An answer in libspf2's form. */
 static SPF_dns_rr_t *
 rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
-    const struct dns_answer *a)
+    const struct dns_answer *a, const struct spf_query *q)
 {
 	SPF_dns_rr_t	*rr;
+	const char	*data;
+	char		*norm;
 	size_t		 i, len;
 	int		 herrno = NETDB_SUCCESS;
 
@@ -197,14 +199,46 @@ rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	if (a->status != DNS_OK)
 		return (rr);
 	for (i = 0; i < a->n; i++) {
+		data = a->rr[i].data;
 		len = (type == ns_t_a || type == ns_t_aaaa) ? a->rr[i].len :
 		    a->rr[i].len + 1;
+		/* SPF records as RFC 7208 reads them: see spfrecord.c. */
+		norm = NULL;
+		if (type == ns_t_txt &&
+		    (norm = spf_record_normalise(data, a->rr[i].len,
+		    q->client.family == AF_INET6)) != NULL) {
+			data = norm;
+			len = strlen(norm) + 1;
+		}
 		if (SPF_dns_rr_buf_realloc(rr, (int)i, len) != SPF_E_SUCCESS)
 			fatalx("SPF_dns_rr_buf_realloc");
-		memcpy(rr->rr[i], a->rr[i].data, len);
+		memcpy(rr->rr[i], data, len);
+		free(norm);
 	}
 	rr->num_rr = (int)a->n;
 	return (rr);
+}
+
+/* A name DNS cannot carry (RFC 1035 2.3.4) does not exist: no query. */
+static int
+name_valid(const char *name)
+{
+	const char	*p = name, *dot;
+	size_t		 label, len = strlen(name);
+
+	if (len == 0 || len - (name[len - 1] == '.') > 253)
+		return (0);
+	for (;;) {
+		dot = strchr(p, '.');
+		label = dot != NULL ? (size_t)(dot - p) : strlen(p);
+		if (label > 63)
+			return (0);
+		if (label == 0)	/* only a final dot may end a label */
+			return (dot == NULL && p != name);
+		if (dot == NULL)
+			return (1);
+		p = dot + 1;
+	}
 }
 
 static SPF_dns_rr_t *
@@ -221,6 +255,9 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	if (q == NULL || domain == NULL)
 		return (SPF_dns_rr_new_init(layer, domain ? domain : "", type,
 		    0, TRY_AGAIN));
+	if (!name_valid(domain))
+		return (SPF_dns_rr_new_init(layer, domain, type, 0,
+		    HOST_NOT_FOUND));
 	name = dns_name(domain);
 	if ((a = pin_find(q, name, type)) == NULL &&
 	    (a = dns_cached(spf->dns, name, type)) != NULL)
@@ -234,7 +271,7 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	if (a->status == DNS_TEMPFAIL)
 		q->tempfail = 1;
 	free(name);
-	rr = rr_from(layer, domain, type, a);
+	rr = rr_from(layer, domain, type, a, q);
 	return (rr);
 }
 
@@ -326,10 +363,17 @@ query_done(struct spf_query *q, enum spf_result r, const char *explanation,
 	query_free(q);
 }
 
+/*
+ * libspf2's result, corrected: a temporary DNS failure it stumbled over
+ * comes back as INVALID (or none, for the record itself), and is a
+ * temperror.  A definite match result stands: a failed lookup for an
+ * exp= explanation does not change the result (RFC 7208 6.2).
+ */
 static enum spf_result
 result_map(SPF_result_t r, int tempfail)
 {
-	if (tempfail)
+	if (tempfail && r != SPF_RESULT_PASS && r != SPF_RESULT_FAIL &&
+	    r != SPF_RESULT_SOFTFAIL && r != SPF_RESULT_NEUTRAL)
 		return (SPF_R_TEMPERROR);
 	switch (r) {
 	case SPF_RESULT_PASS:

@@ -47,37 +47,59 @@ def as_bytes(s):
 
 
 class Zone:
+    """A scenario's zonedata, answered as the reference driver does."""
+
     def __init__(self, data):
         self.names = {}
         for name, records in (data or {}).items():
-            self.names[name.lower().rstrip(".")] = records or []
+            self.names[name.lower().rstrip(".")] = self.expand(records or [])
 
-    def lookup(self, qname, qtype):
-        """(rcode, [(name, type, rdata-text-or-bytes)], timeout)."""
+    @staticmethod
+    def expand(records):
+        # SPF entries are also TXT, unless the name has TXT entries; those
+        # generated TXT come last.  A value NONE is no record at all.
+        out, generated, gen = [], [], True
+        for r in records:
+            if r == "TIMEOUT":
+                out.append(r)
+                continue
+            (t, v), = r.items()
+            if t == "TXT":
+                gen = False
+            elif t == "SPF" and gen:
+                generated.append(("TXT", v))
+            if v != "NONE":
+                out.append((t, v))
+        return out + (generated if gen else [])
+
+    def lookup(self, qname, qtype, depth=0):
+        """(rcode, [(name, type, value)], timeout)."""
         name = qname.lower().rstrip(".")
+        if depth > 8:
+            return dns.rcode.NOERROR, [], False  # a CNAME loop
         if name not in self.names:
             if name.startswith("error."):
                 return None, [], True
             return dns.rcode.NXDOMAIN, [], False
-        answers = []
-        records = self.names[name]
-        has_txt = any(isinstance(r, dict) and "TXT" in r for r in records)
-        for r in records:
+        answers, timeout = [], True
+        for r in self.names[name]:
             if r == "TIMEOUT":
-                # Types not seen before the TIMEOUT entry time out.
-                if not answers:
+                if timeout:
                     return None, [], True
                 break
-            (rtype, value), = r.items()
-            if rtype == "SPF" and not has_txt:
-                rtype = "TXT"
-            if rtype == "CNAME":
-                answers.append((name, "CNAME", value))
-                rc, more, to = self.lookup(value, qtype)
-                return rc if rc is not None else dns.rcode.NOERROR, \
-                    answers + more, to
-            if rtype == qtype:
-                answers.append((name, rtype, value))
+            t, v = r
+            if t == qtype:
+                timeout = False
+            if v == "TIMEOUT":
+                if t == qtype:
+                    return None, [], True
+                continue
+            if t == "CNAME" and qtype != "CNAME":
+                rc, more, to = self.lookup(v, qtype, depth + 1)
+                return (rc if rc is not None else dns.rcode.NOERROR,
+                        [(name, "CNAME", v)] + more, to)
+            if t == qtype:
+                answers.append((name, t, v))
         return dns.rcode.NOERROR, answers, False
 
 

@@ -10,6 +10,7 @@ Suite	*netaddr_suite(void);
 Suite	*gateway_suite(void);
 Suite	*decide_suite(void);
 Suite	*report_suite(void);
+Suite	*spfrecord_suite(void);
 
 char	*fixture(const char *);
 #define NELEMS(a)	(sizeof(a) / sizeof((a)[0]))

@@ -1,0 +1,532 @@
+/*
+ * Copyright (c) 2026 The natguard authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include "config.h"
+
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "natguard.h"
+
+/*
+ * The grammar of an SPF record, RFC 7208 section 12, checked strictly.
+ * libspf2 accepts records the grammar rejects (a domain-spec with an
+ * all-numeric top label, "ip4:1.2.3.4/032", "exists:x/24", a second
+ * redirect=, ...); RFC 7208 says those are permerror, so natguard checks
+ * each record itself before libspf2 sees it.
+ */
+
+struct scan {
+	const char	*p;
+	const char	*why;
+};
+
+static int
+is_alnum(int c)
+{
+	return (isascii(c) && isalnum(c));
+}
+
+/* macro-expand = "%{" letter *DIGIT ["r"] *delimiter "}" / %% / %_ / %- */
+static int
+macro_expand(struct scan *s, int exp)
+{
+	const char	*letters = exp ? "slodiphcrtv" : "slodiphv";
+
+	if (s->p[0] != '%')
+		return (0);
+	if (s->p[1] == '%' || s->p[1] == '_' || s->p[1] == '-') {
+		s->p += 2;
+		return (1);
+	}
+	if (s->p[1] != '{' || s->p[2] == '\0' ||
+	    strchr(letters, tolower((unsigned char)s->p[2])) == NULL) {
+		s->why = "bad macro";
+		return (-1);
+	}
+	s->p += 3;
+	while (isdigit((unsigned char)*s->p))
+		s->p++;
+	if (*s->p == 'r' || *s->p == 'R')
+		s->p++;
+	while (*s->p != '\0' && strchr(".-+,/_=", *s->p) != NULL)
+		s->p++;
+	if (*s->p != '}') {
+		s->why = "bad macro";
+		return (-1);
+	}
+	s->p++;
+	return (1);
+}
+
+/*
+ * macro-string up to a space, a "/" (the cidr) or the end; returns the
+ * start of the last label that was all literal, for domain-end.
+ */
+static int
+macro_string(struct scan *s, int exp, int stop_slash, const char **last,
+    int *ends_macro)
+{
+	int	rc;
+
+	*last = s->p;
+	*ends_macro = 0;
+	while (*s->p != '\0' && *s->p != ' ') {
+		if (stop_slash && *s->p == '/')
+			break;
+		if ((rc = macro_expand(s, exp)) < 0)
+			return (-1);
+		if (rc == 1) {
+			*ends_macro = 1;
+			*last = s->p;
+			continue;
+		}
+		if ((unsigned char)*s->p < 0x21 || (unsigned char)*s->p > 0x7e) {
+			s->why = "character outside the grammar";
+			return (-1);
+		}
+		if (*s->p == '.')
+			*last = s->p + 1;
+		*ends_macro = 0;
+		s->p++;
+	}
+	return (0);
+}
+
+/* toplabel: alphanumerics and inner hyphens, not all digits. */
+static int
+toplabel(const char *p, size_t len)
+{
+	size_t	i;
+	int	alpha = 0;
+
+	if (len == 0 || p[0] == '-' || p[len - 1] == '-')
+		return (0);
+	for (i = 0; i < len; i++) {
+		if (isascii((unsigned char)p[i]) && isalpha((unsigned char)p[i]))
+			alpha = 1;
+		else if (!is_alnum((unsigned char)p[i]) && p[i] != '-')
+			return (0);
+	}
+	return (alpha || memchr(p, '-', len) != NULL);
+}
+
+/* domain-spec = macro-string domain-end */
+static int
+domain_spec(struct scan *s, int stop_slash)
+{
+	const char	*start = s->p, *last, *end;
+	int		 ends_macro;
+	size_t		 len;
+
+	if (macro_string(s, 0, stop_slash, &last, &ends_macro) != 0)
+		return (-1);
+	end = s->p;
+	if (end == start) {
+		s->why = "empty domain";
+		return (-1);
+	}
+	if (ends_macro)
+		return (0);
+	/* "." toplabel ["."]: a final dot is allowed. */
+	len = end - last;
+	if (len == 0 && end - start >= 2 && end[-1] == '.') {
+		const char *q = end - 2;
+
+		while (q > start && *q != '.')
+			q--;
+		if (*q != '.') {
+			s->why = "no top label";
+			return (-1);
+		}
+		last = q + 1;
+		len = (end - 1) - last;
+	}
+	if (last == start || !toplabel(last, len)) {
+		s->why = "bad top label";
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+number(struct scan *s, int max)
+{
+	int	v = 0, n = 0;
+
+	if (*s->p == '0' && isdigit((unsigned char)s->p[1]))
+		return (-1);	/* no leading zero */
+	while (isdigit((unsigned char)*s->p) && n < 4) {
+		v = v * 10 + (*s->p - '0');
+		s->p++;
+		n++;
+	}
+	return (n == 0 || v > max ? -1 : v);
+}
+
+/* [ "/" ip4-cidr ] [ "//" ip6-cidr ] */
+static int
+dual_cidr(struct scan *s, int v4, int v6)
+{
+	if (v4 && s->p[0] == '/' && s->p[1] != '/') {
+		s->p++;
+		if (number(s, 32) < 0)
+			goto bad;
+	}
+	if (v6 && s->p[0] == '/' && s->p[1] == '/') {
+		s->p += 2;
+		if (number(s, 128) < 0)
+			goto bad;
+	} else if (!v4 && v6 && s->p[0] == '/') {
+		s->p++;
+		if (number(s, 128) < 0)
+			goto bad;
+	}
+	if (*s->p != ' ' && *s->p != '\0') {
+bad:
+		s->why = "bad CIDR length";
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+ip_network(struct scan *s, int af)
+{
+	char		 buf[64];
+	const char	*e = s->p;
+	unsigned char	 tmp[16];
+	size_t		 len;
+
+	while (*e != '\0' && *e != ' ' && *e != '/')
+		e++;
+	len = e - s->p;
+	if (len == 0 || len >= sizeof(buf)) {
+		s->why = "bad address";
+		return (-1);
+	}
+	memcpy(buf, s->p, len);
+	buf[len] = '\0';
+	if (inet_pton(af, buf, tmp) != 1) {
+		s->why = "bad address";
+		return (-1);
+	}
+	s->p = e;
+	return (0);
+}
+
+/*
+ * The dual-cidr-length at the end of an a or mx term [p, e): "/N",
+ * "//N" or "/N//N".  Returns where it starts (e when there is none) and
+ * the lengths (-1: absent).  The domain-spec before it may itself hold a
+ * "/" ("a:foo:bar/baz.example.com"), so it is read from the right.
+ */
+static const char *
+cidr_suffix(const char *p, const char *e, int *c4, int *c6)
+{
+	const char	*q = e;
+	int		 v;
+
+	*c4 = *c6 = -1;
+	while (q > p && isdigit((unsigned char)q[-1]))
+		q--;
+	if (q == e || q == p || q[-1] != '/')
+		return (e);
+	v = atoi(q);
+	if (q - 2 >= p && q[-2] == '/') {
+		*c6 = v;
+		e = q - 2;
+		q = e;
+		while (q > p && isdigit((unsigned char)q[-1]))
+			q--;
+		if (q == e || q == p || q[-1] != '/')
+			return (e);
+		*c4 = atoi(q);
+		return (q - 1);
+	}
+	*c4 = v;
+	return (q - 1);
+}
+
+static int
+word(struct scan *s, const char *w)
+{
+	size_t	len = strlen(w);
+
+	/* "a=..." is a modifier named a, not the a mechanism. */
+	if (strncasecmp(s->p, w, len) != 0 ||
+	    (s->p[len] != '\0' && s->p[len] != ' ' && s->p[len] != ':' &&
+	    s->p[len] != '/'))
+		return (0);
+	s->p += len;
+	return (1);
+}
+
+static int
+term(struct scan *s, int *redirects, int *exps)
+{
+	const char	*start = s->p, *last;
+	int		 q = 0, ends;
+
+	if (strchr("+-?~", *s->p) != NULL) {
+		s->p++;
+		q = 1;
+	}
+	if (word(s, "all"))
+		return (*s->p == ' ' || *s->p == '\0' ? 0 : -1);
+	if (word(s, "include") || word(s, "exists")) {
+		if (*s->p++ != ':')
+			return (-1);
+		return (domain_spec(s, 0));
+	}
+	if (word(s, "a") || word(s, "mx")) {
+		const char	*e = s->p, *c;
+		char		 dom[512];
+		struct scan	 d;
+		int		 c4, c6;
+
+		while (*e != '\0' && *e != ' ')
+			e++;
+		c = cidr_suffix(s->p, e, &c4, &c6);
+		if (*s->p == ':') {
+			/* The domain-spec alone, without the cidr. */
+			if ((size_t)(c - s->p) >= sizeof(dom)) {
+				s->why = "domain too long";
+				return (-1);
+			}
+			memcpy(dom, s->p + 1, c - s->p - 1);
+			dom[c - s->p - 1] = '\0';
+			d.p = dom;
+			d.why = s->why;
+			if (domain_spec(&d, 0) != 0 || *d.p != '\0') {
+				s->why = d.why;
+				return (-1);
+			}
+		} else if (c != s->p) {
+			s->why = "bad CIDR length";
+			return (-1);
+		}
+		s->p = c;
+		return (dual_cidr(s, 1, 1));
+	}
+	if (word(s, "ptr")) {
+		if (*s->p == ':') {
+			s->p++;
+			return (domain_spec(s, 0));
+		}
+		return (*s->p == ' ' || *s->p == '\0' ? 0 : -1);
+	}
+	if (word(s, "ip4") || word(s, "ip6")) {
+		int	af = s->p[-1] == '4' ? AF_INET : AF_INET6;
+
+		if (*s->p++ != ':' || ip_network(s, af) != 0)
+			return (-1);
+		return (dual_cidr(s, af == AF_INET, af == AF_INET6));
+	}
+	if (q) {
+		s->why = "unknown mechanism";
+		return (-1);
+	}
+	/* Modifiers: name "=" ... */
+	s->p = start;
+	if (!isascii((unsigned char)*s->p) || !isalpha((unsigned char)*s->p)) {
+		s->why = "unknown mechanism";
+		return (-1);
+	}
+	while (is_alnum((unsigned char)*s->p) || strchr("-_.", *s->p) != NULL)
+		s->p++;
+	if (*s->p != '=') {
+		s->why = "unknown mechanism";
+		return (-1);
+	}
+	s->p++;
+	if (strncasecmp(start, "redirect=", 9) == 0) {
+		if (++*redirects > 1) {
+			s->why = "redirect= twice";
+			return (-1);
+		}
+		return (domain_spec(s, 0));
+	}
+	if (strncasecmp(start, "exp=", 4) == 0) {
+		if (++*exps > 1) {
+			s->why = "exp= twice";
+			return (-1);
+		}
+		return (domain_spec(s, 0));
+	}
+	return (macro_string(s, 0, 0, &last, &ends));
+}
+
+/*
+ * 1 when text is an SPF record (starts with "v=spf1" and a space or its
+ * end); then *valid says whether the grammar accepts it.
+ */
+int
+spf_record_check(const char *text, int *valid, const char **why)
+{
+	struct scan	s;
+	int		redirects = 0, exps = 0;
+
+	if (strncasecmp(text, "v=spf1", 6) != 0 ||
+	    (text[6] != ' ' && text[6] != '\0'))
+		return (0);
+	s.p = text + 6;
+	s.why = "syntax error";
+	*valid = 0;
+	*why = NULL;
+	for (;;) {
+		if (*s.p == '\0')
+			break;
+		if (*s.p != ' ') {
+			*why = "terms are separated by spaces";
+			return (1);
+		}
+		while (*s.p == ' ')
+			s.p++;
+		if (*s.p == '\0')
+			break;
+		if (term(&s, &redirects, &exps) != 0) {
+			*why = s.why;
+			return (1);
+		}
+	}
+	*valid = 1;
+	return (1);
+}
+
+/*
+ * The record as libspf2 should see it, so that it evaluates what RFC 7208
+ * means (NULL: not an SPF record).  A record the grammar rejects becomes
+ * one libspf2 rejects too (permerror).  Unknown modifiers, which must be
+ * ignored, are dropped (libspf2 trips over some); so is redirect= when the
+ * record has an "all", which makes it unused (RFC 7208 6.1).  ip4 and ip6
+ * networks of length 0, which libspf2 refuses, become their two halves.
+ */
+/*
+ * An a or mx term for a client of one family: the other family's cidr
+ * does not matter and goes (libspf2 refuses a length of 0 even there); an
+ * "a" with /0 for an IPv4 client matches when the domain has any A
+ * record, which is what "exists" asks.
+ */
+static void
+cidr_term(struct buf *b, const char *p, const char *e, int v6)
+{
+	const char	*t = strchr("+-?~", *p) != NULL ? p + 1 : p;
+	const char	*c, *name_end;
+	char		 num[16];
+	int		 c4, c6, is_a = (t[0] == 'a' || t[0] == 'A');
+
+	c = cidr_suffix(t, e, &c4, &c6);
+	name_end = t + (is_a ? 1 : 2);
+	buf_add(b, " ", 1);
+	buf_add(b, p, t - p);
+	if (!v6 && c4 == 0 && is_a) {
+		buf_adds(b, "exists:");
+		if (*name_end == ':')
+			buf_add(b, name_end + 1, c - name_end - 1);
+		else
+			buf_adds(b, "%{d}");
+		return;
+	}
+	buf_add(b, t, c - t);
+	if (!v6 && c4 > 0) {
+		snprintf(num, sizeof(num), "/%d", c4);
+		buf_adds(b, num);
+	}
+	if (v6 && c6 >= 0) {
+		snprintf(num, sizeof(num), "//%d", c6);
+		buf_adds(b, num);
+	}
+}
+
+char *
+spf_record_normalise(const char *text, size_t len, int v6)
+{
+	struct buf	 b = { NULL, 0, 0 };
+	const char	*why, *p, *e, *slash;
+	char		*copy;
+	int		 valid, has_all = 0, ip6;
+
+	if (memchr(text, '\0', len) != NULL) {
+		/* A NUL inside a record: only the grammar's text counts. */
+		if (strncasecmp(text, "v=spf1", 6) == 0)
+			return (xstrdup(SPF_RECORD_INVALID));
+		return (NULL);
+	}
+	if (!spf_record_check(text, &valid, &why))
+		return (NULL);
+	if (!valid)
+		return (xstrdup(SPF_RECORD_INVALID));
+	copy = xstrndup(text, len);
+	for (p = copy + 6; *p != '\0'; p = e) {
+		while (*p == ' ')
+			p++;
+		for (e = p; *e != '\0' && *e != ' '; e++)
+			;
+		if (strchr("+-?~", *p) != NULL && e - p == 4 &&
+		    strncasecmp(p + 1, "all", 3) == 0)
+			has_all = 1;
+		else if (e - p == 3 && strncasecmp(p, "all", 3) == 0)
+			has_all = 1;
+	}
+	buf_adds(&b, "v=spf1");
+	for (p = copy + 6; *p != '\0'; p = e) {
+		const char	*t, *eq;
+
+		while (*p == ' ')
+			p++;
+		for (e = p; *e != '\0' && *e != ' '; e++)
+			;
+		if (e == p)
+			break;
+		t = strchr("+-?~", *p) != NULL ? p + 1 : p;
+		eq = memchr(p, '=', e - p);
+		if (eq != NULL && memchr(p, ':', eq - p) == NULL &&
+		    memchr(p, '/', eq - p) == NULL) {
+			/* A modifier. */
+			if (strncasecmp(p, "exp=", 4) != 0 &&
+			    (strncasecmp(p, "redirect=", 9) != 0 || has_all))
+				continue;
+		} else if ((strncasecmp(t, "ip4:", 4) == 0 ||
+		    strncasecmp(t, "ip6:", 4) == 0) &&
+		    (slash = memchr(t, '/', e - t)) != NULL &&
+		    e - slash == 2 && slash[1] == '0') {
+			ip6 = t[2] == '6';
+			buf_add(&b, " ", 1);
+			buf_add(&b, p, t - p);
+			buf_adds(&b, ip6 ? "ip6:::/1 " : "ip4:0.0.0.0/1 ");
+			buf_add(&b, p, t - p);
+			buf_adds(&b, ip6 ? "ip6:8000::/1" : "ip4:128.0.0.0/1");
+			continue;
+		}
+		if (((t[0] == 'a' || t[0] == 'A') && (t + 1 == e ||
+		    t[1] == ':' || t[1] == '/')) ||
+		    (strncasecmp(t, "mx", 2) == 0 && (t + 2 == e ||
+		    t[2] == ':' || t[2] == '/'))) {
+			cidr_term(&b, p, e, v6);
+			continue;
+		}
+		buf_add(&b, " ", 1);
+		buf_add(&b, p, e - p);
+	}
+	free(copy);
+	return (buf_take(&b));
+}
