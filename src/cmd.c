@@ -97,12 +97,7 @@ check_spf_done(const struct spf_verdict *helo,
 		if (in[i] == NULL)
 			continue;
 		w->have[i] = 1;
-		w->v[i] = *in[i];
-		w->v[i].domain = in[i]->domain ? xstrdup(in[i]->domain) : NULL;
-		w->v[i].explanation = in[i]->explanation ?
-		    xstrdup(in[i]->explanation) : NULL;
-		w->v[i].comment = in[i]->comment ? xstrdup(in[i]->comment) :
-		    NULL;
+		spf_verdict_copy(&w->v[i], in[i]);
 	}
 	w->whitelisted = whitelisted;
 	w->done = 1;

@@ -84,6 +84,15 @@ decision_free(struct decision *d)
 }
 
 void
+spf_verdict_copy(struct spf_verdict *dst, const struct spf_verdict *src)
+{
+	dst->result = src->result;
+	dst->domain = src->domain ? xstrdup(src->domain) : NULL;
+	dst->explanation = src->explanation ? xstrdup(src->explanation) : NULL;
+	dst->comment = src->comment ? xstrdup(src->comment) : NULL;
+}
+
+void
 spf_verdict_clear(struct spf_verdict *v)
 {
 	free(v->domain);

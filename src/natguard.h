@@ -283,6 +283,8 @@ struct decision	*decide(const struct config *, const struct gwset *,
 struct decision	*decision_repeat(const struct decision *);
 void		 decide_spf(const struct config *, struct decision *,
 		    const struct spf_verdict *, const struct spf_verdict *, int);
+void		 spf_verdict_copy(struct spf_verdict *,
+		    const struct spf_verdict *);
 void		 spf_verdict_clear(struct spf_verdict *);
 const char	*action_name(enum action);
 const char	*client_class_name(enum client_class);

@@ -570,19 +570,10 @@ struct spf_run {
 };
 
 static void
-verdict_copy(struct spf_verdict *dst, const struct spf_verdict *src)
-{
-	dst->result = src->result;
-	dst->domain = src->domain ? xstrdup(src->domain) : NULL;
-	dst->explanation = src->explanation ? xstrdup(src->explanation) : NULL;
-	dst->comment = src->comment ? xstrdup(src->comment) : NULL;
-}
-
-static void
 run_finish(struct spf_run *r)
 {
 	if (r->same) {
-		verdict_copy(&r->v[1], &r->v[0]);
+		spf_verdict_copy(&r->v[1], &r->v[0]);
 		r->want[1] = 1;
 	}
 	r->cb(r->want[0] ? &r->v[0] : NULL, r->want[1] ? &r->v[1] : NULL,
@@ -604,7 +595,7 @@ run_got(const struct spf_outcome *o, void *arg)
 	v.explanation = (char *)o->explanation;
 	v.comment = (char *)o->comment;
 	if (s->i < 2)
-		verdict_copy(&r->v[s->i], &v);
+		spf_verdict_copy(&r->v[s->i], &v);
 	else if (o->result == SPF_R_PASS)
 		r->whitelisted = 1;
 	if (--r->outstanding == 0)

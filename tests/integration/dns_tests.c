@@ -32,23 +32,32 @@ static int	have_dnsmasq;
 static int	silent_fd = -1;	/* a DNS server that never answers */
 static int	silent_port;
 
-/* A free loopback UDP port (bound and released: dnsmasq binds it next). */
+/* A UDP socket on a free loopback port; the port in *port. */
 static int
-free_port(int type)
+loopback_udp(int *port)
 {
 	struct sockaddr_in	sin;
 	socklen_t		slen = sizeof(sin);
-	int			fd, port;
+	int			fd;
 
-	fd = socket(AF_INET, type, 0);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
 		abort();
 	getsockname(fd, (struct sockaddr *)&sin, &slen);
-	port = ntohs(sin.sin_port);
-	close(fd);
+	*port = ntohs(sin.sin_port);
+	return (fd);
+}
+
+/* A free loopback UDP port (bound and released: dnsmasq binds it next). */
+static int
+free_port(void)
+{
+	int	port;
+
+	close(loopback_udp(&port));
 	return (port);
 }
 
@@ -59,18 +68,9 @@ dnsmasq_start(void)
 	char	 port[32], line[512], fwd[64];
 	int	 pfd[2];
 	FILE	*f;
-	struct sockaddr_in	sin;
-	socklen_t		slen = sizeof(sin);
 
 	/* Bound and never read: queries forwarded here time out. */
-	silent_fd = socket(AF_INET, SOCK_DGRAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(silent_fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
-		abort();
-	getsockname(silent_fd, (struct sockaddr *)&sin, &slen);
-	silent_port = ntohs(sin.sin_port);
+	silent_fd = loopback_udp(&silent_port);
 	snprintf(fwd, sizeof(fwd), "--server=/slow.test/127.0.0.1#%d",
 	    silent_port);
 
@@ -79,7 +79,7 @@ dnsmasq_start(void)
 		    "(Debian package dnsmasq-base)\n");
 		return;
 	}
-	dnsmasq_port = free_port(SOCK_DGRAM);
+	dnsmasq_port = free_port();
 	snprintf(port, sizeof(port), "--port=%d", dnsmasq_port);
 	if (pipe(pfd) == -1)
 		abort();
@@ -348,21 +348,14 @@ END_TEST
 /* A server that never answers: temporary failure at dns_timeout. */
 START_TEST(test_timeout)
 {
-	struct sockaddr_in	 sin;
-	socklen_t		 slen = sizeof(sin);
 	struct env		 env;
 	struct timespec		 t0, t1;
 	char			 srv[32];
 	double			 secs;
-	int			 fd;
+	int			 fd, port;
 
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	getsockname(fd, (struct sockaddr *)&sin, &slen);
-	snprintf(srv, sizeof(srv), "127.0.0.1:%d", ntohs(sin.sin_port));
+	fd = loopback_udp(&port);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
 	env_open(&env, srv, "dns_timeout = 1s\n");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	dns_query(env.dns, "slow.test.example", DNS_T_TXT, got, &env);
