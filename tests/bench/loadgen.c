@@ -5,7 +5,11 @@
  * $NOTIFY_SOCKET set, waits for READY=1 and takes the address from the
  * STATUS= line, runs for the given time, stops the server and prints
  *
- *	LABEL: N requests in S s: R req/s, p50 X ms, p99 Y ms
+ *	LABEL: N requests in S s: R req/s, p50 X ms, p99 Y ms, server CPU
+ *
+ * With -N COUNT it measures COUNT requests instead of a time, -R PASSES
+ * times over the same senders (the second pass finds a warm cache), and
+ * with -d DOMAINS the senders cycle over user@dK.bench.test.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -41,6 +45,9 @@ static int			 measuring, stopping;
 static unsigned long		 errors;
 static pid_t			 server_pid;
 static double			 cpu_start, cpu_end;
+static unsigned long		 count_target;	/* -N: requests per pass */
+static unsigned long		 issued, answered;
+static unsigned long		 ndomains;	/* -d */
 
 /* The server's CPU time so far (user + system), in seconds. */
 static double
@@ -51,6 +58,8 @@ server_cpu(void)
 	FILE	*f;
 	int	i;
 
+	if (server_pid <= 0)
+		return (0);
 	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)server_pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return (0);
@@ -83,17 +92,25 @@ send_request(struct client *c)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 
+	char		 sender[64];
+
 	c->seq++;
+	if (ndomains > 0)
+		snprintf(sender, sizeof(sender), "user@d%lu.bench.test",
+		    issued % ndomains);
+	else
+		snprintf(sender, sizeof(sender), "user%d@example.org", c->id);
+	issued++;
 	evbuffer_add_printf(out, "request=smtpd_access_policy\n"
 	    "protocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=%s\n"
 	    "client_name=unknown\nreverse_client_name=unknown\n"
-	    "helo_name=mail.example.org\nsender=user%d@example.org\n"
+	    "helo_name=mail.bench.test\nsender=%s\n"
 	    "recipient=rcpt@example.com\nrecipient_count=0\nqueue_id=\n"
 	    "instance=%x.%lx.0\nsize=0\nsasl_method=\nsasl_username=\n"
 	    "sasl_sender=\nccert_subject=\nccert_issuer=\n"
 	    "ccert_fingerprint=\nencryption_protocol=\nencryption_cipher=\n"
 	    "encryption_keysize=0\netrn_domain=\nstress=\n\n", client_addr,
-	    c->id, c->id, c->seq);
+	    sender, c->id, c->seq);
 	c->sent_ns = now_ns();
 }
 
@@ -120,7 +137,12 @@ read_cb(struct bufferevent *bev, void *arg)
 			lat_us[nlat++] = dt > UINT32_MAX ? UINT32_MAX :
 			    (uint32_t)dt;
 		}
-		if (!stopping)
+		if (count_target > 0 && ++answered == count_target) {
+			cpu_end = server_cpu();
+			event_base_loopbreak(base);
+			return;
+		}
+		if (!stopping && (count_target == 0 || issued < count_target))
 			send_request(c);
 	}
 }
@@ -151,6 +173,42 @@ phase_cb(evutil_socket_t fd, short what, void *arg)
 		measuring = 0;
 		event_base_loopexit(base, NULL);
 	}
+}
+
+static int	cmp_u32(const void *, const void *);
+
+static void
+report(const char *label, int pass, double elapsed)
+{
+	char	name[128];
+
+	if (pass > 0)
+		snprintf(name, sizeof(name), "%s-pass%d", label, pass);
+	else
+		snprintf(name, sizeof(name), "%s", label);
+	qsort(lat_us, nlat, sizeof(*lat_us), cmp_u32);
+	printf("%s: %zu requests in %.1f s: %.0f req/s, p50 %.2f ms, "
+	    "p99 %.2f ms, server CPU %.1f us/request\n", name, nlat, elapsed,
+	    (double)nlat / elapsed, nlat ? lat_us[nlat / 2] / 1000.0 : 0.0,
+	    nlat ? lat_us[nlat * 99 / 100] / 1000.0 : 0.0,
+	    nlat ? (cpu_end - cpu_start) * 1e6 / (double)nlat : 0.0);
+	fflush(stdout);
+}
+
+/* The server's peak resident memory (its own process). */
+static void
+report_rss(void)
+{
+	char	path[64], line[256];
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)server_pid);
+	if (server_pid <= 0 || (f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmHWM:", 6) == 0)
+			printf("server peak RSS:%s", line + 6);
+	fclose(f);
 }
 
 static int
@@ -241,7 +299,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: loadgen [-c CONNS] [-t SECONDS] [-w WARMUP] "
-	    "[-a CLIENT] [-l LABEL] -- SERVER [ARGS...]\n");
+	    "[-N COUNT [-R PASSES]] [-d DOMAINS] [-a CLIENT] [-l LABEL]\n"
+	    "               (-e inet:HOST:PORT | -- SERVER [ARGS...])\n");
 	exit(2);
 }
 
@@ -254,11 +313,13 @@ main(int argc, char **argv)
 	const char	*label = "server";
 	char		 endpoint[128];
 	double		 secs = 5, warmup = 0.5, elapsed;
+	int		 passes = 1, pass;
+	const char	*given = NULL;	/* -e: a server already running */
 	uint64_t	 t0 = 0;
 	pid_t		 pid;
 	int		 ch, nconn = 50, i, status;
 
-	while ((ch = getopt(argc, argv, "c:t:w:a:l:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:t:w:a:l:N:R:d:e:")) != -1) {
 		switch (ch) {
 		case 'c':
 			nconn = atoi(optarg);
@@ -275,18 +336,55 @@ main(int argc, char **argv)
 		case 'l':
 			label = optarg;
 			break;
+		case 'N':
+			count_target = strtoul(optarg, NULL, 10);
+			break;
+		case 'R':
+			passes = atoi(optarg);
+			break;
+		case 'd':
+			ndomains = strtoul(optarg, NULL, 10);
+			break;
+		case 'e':
+			given = optarg;
+			break;
 		default:
 			usage();
 		}
 	}
-	if (optind >= argc || nconn <= 0 || secs <= 0)
+	if ((optind >= argc && given == NULL) || nconn <= 0 || secs <= 0)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
-	pid = start_server(argv + optind, endpoint, sizeof(endpoint));
+	if (given != NULL) {
+		snprintf(endpoint, sizeof(endpoint), "%s", given);
+		pid = 0;
+	} else
+		pid = start_server(argv + optind, endpoint, sizeof(endpoint));
 	server_pid = pid;
 
 	base = event_base_new();
 	clients = calloc((size_t)nconn, sizeof(*clients));
+	if (count_target > 0) {
+		/* Counted passes: every sender once per pass. */
+		for (i = 0; i < nconn; i++) {
+			clients[i].id = i;
+			connect_client(&clients[i], endpoint);
+		}
+		measuring = 1;
+		for (pass = 1; pass <= passes; pass++) {
+			issued = answered = 0;
+			nlat = 0;
+			cpu_start = server_cpu();
+			t0 = now_ns();
+			for (i = 0; i < nconn && issued < count_target; i++)
+				send_request(&clients[i]);
+			event_base_dispatch(base);
+			elapsed = (double)(now_ns() - t0) / 1e9;
+			report(label, pass, elapsed);
+		}
+		warm = end = NULL;
+		goto done;
+	}
 	for (i = 0; i < nconn; i++) {
 		clients[i].id = i;
 		connect_client(&clients[i], endpoint);
@@ -305,21 +403,21 @@ main(int argc, char **argv)
 	t0 = now_ns();
 	event_base_dispatch(base);
 	elapsed = (double)(now_ns() - t0) / 1e9 - warmup;
-
-	kill(pid, SIGTERM);
-	waitpid(pid, &status, 0);
-	qsort(lat_us, nlat, sizeof(*lat_us), cmp_u32);
-	printf("%s: %zu requests in %.1f s: %.0f req/s, p50 %.2f ms, "
-	    "p99 %.2f ms, server CPU %.1f us/request\n", label, nlat, elapsed,
-	    (double)nlat / elapsed, nlat ? lat_us[nlat / 2] / 1000.0 : 0.0,
-	    nlat ? lat_us[nlat * 99 / 100] / 1000.0 : 0.0,
-	    nlat ? (cpu_end - cpu_start) * 1e6 / (double)nlat : 0.0);
+	report(label, 0, elapsed);
+done:
+	report_rss();
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, &status, 0);
+	}
 	for (i = 0; i < nconn; i++)
 		bufferevent_free(clients[i].bev);
 	free(clients);
 	free(lat_us);
-	event_free(warm);
-	event_free(end);
+	if (warm != NULL)
+		event_free(warm);
+	if (end != NULL)
+		event_free(end);
 	event_base_free(base);
 	return (errors > (unsigned long)nconn ? 1 : 0);
 }

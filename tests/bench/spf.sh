@@ -1,0 +1,104 @@
+#!/bin/sh
+# make bench, SPF part: natguard's SPF path against postfix-policyd-spf-python
+# (Debian's policyd-spf, one process per connection as Postfix's spawn(8)
+# runs it, here behind socat), same DNS server, same run.  2000 distinct
+# sender domains, 20 connections; a second pass over the same domains
+# finds natguard's cache warm.  Everything runs in a network namespace of
+# its own whose resolv.conf names its own dnsmasq on 127.0.0.1: no query
+# leaves it.  Figures are printed; nothing passes or fails on speed.
+set -u
+: "${NATGUARD:?}" "${BENCHDIR:?}"
+domains=${BENCH_DOMAINS:-2000}
+conns=${BENCH_SPF_CONNS:-20}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: SPF benchmark: needs root for its network namespace"
+	exit 0
+fi
+for tool in ip dnsmasq; do
+	command -v $tool >/dev/null 2>&1 || {
+		echo "SKIP: SPF benchmark: $tool is not installed"; exit 0; }
+done
+have_py=1
+for tool in socat policyd-spf; do
+	command -v $tool >/dev/null 2>&1 || have_py=0
+done
+
+ns=ngb$$
+tmp=$(mktemp -d)
+cleanup() {
+	[ -n "${socat_pid:-}" ] && kill "$socat_pid" 2>/dev/null
+	[ -n "${dns_pid:-}" ] && kill "$dns_pid" 2>/dev/null
+	ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+	ip netns del "$ns" 2>/dev/null
+	rm -rf "/etc/netns/$ns" "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+mkdir -p "/etc/netns/$ns"
+echo "nameserver 127.0.0.1" > "/etc/netns/$ns/resolv.conf"
+{
+	echo "port=53"
+	echo "listen-address=127.0.0.1"
+	echo "bind-interfaces"
+	echo "no-resolv"
+	echo "no-hosts"
+	echo "local=/bench.test/"
+	i=0
+	while [ $i -lt "$domains" ]; do
+		echo "txt-record=d$i.bench.test,\"v=spf1 ip4:192.0.2.0/24 -all\""
+		i=$((i + 1))
+	done
+} > "$tmp/dnsmasq.conf"
+mkfifo "$tmp/dns.fifo"
+ip netns exec "$ns" dnsmasq --keep-in-foreground --conf-file="$tmp/dnsmasq.conf" \
+	--user=root --log-facility=- 2> "$tmp/dns.fifo" &
+dns_pid=$!
+# Ready when it says so; then keep draining what it writes.
+while read -r line; do
+	case "$line" in *started*) break ;; esac
+done < "$tmp/dns.fifo"
+cat "$tmp/dns.fifo" > /dev/null &
+
+cat > "$tmp/natguard.conf" <<CONF
+listen = inet:127.0.0.1:0
+log = stderr
+gateways = none
+dns_servers = 127.0.0.1
+CONF
+lg="$BENCHDIR/loadgen -c $conns -N $domains -R 2 -d $domains -a 192.0.2.10"
+
+echo "SPF benchmark: $domains sender domains, $conns connections, dnsmasq in a namespace"
+ip netns exec "$ns" $lg -l natguard -- \
+	sh -c "exec $NATGUARD -c $tmp/natguard.conf 2>$tmp/ng.log" | tee "$tmp/out"
+
+if [ $have_py = 1 ]; then
+	port=10099
+	ip netns exec "$ns" socat TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr \
+		EXEC:/usr/bin/policyd-spf 2>/dev/null &
+	socat_pid=$!
+	# socat has no readiness signal: its listening socket appearing is it.
+	n=0
+	until ip netns exec "$ns" ss -ltn 2>/dev/null | grep -q ":$port "; do
+		n=$((n + 1)); [ $n -gt 100 ] && break; sleep 0.05
+	done
+	ip netns exec "$ns" $lg -l policyd-spf -e inet:127.0.0.1:$port \
+		| tee -a "$tmp/out"
+else
+	echo "SKIP: policyd-spf side: install postfix-policyd-spf-python and socat"
+fi
+
+awk '
+/^natguard-pass1:/ { n1 = $7 }
+/^natguard-pass2:/ { n2 = $7 }
+/^policyd-spf-pass1:/ { p1 = $7 }
+/^policyd-spf-pass2:/ { p2 = $7 }
+END {
+	if (p1 > 0) {
+		printf "SPF path, cold cache: natguard %d req/s, policyd-spf %d req/s: %.1fx (target >= 10x)\n", n1, p1, n1 / p1
+		printf "SPF path, same domains again: natguard %d req/s, policyd-spf %d req/s: %.1fx (target >= 30x)\n", n2, p2, n2 / p2
+	}
+}' "$tmp/out"
