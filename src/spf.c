@@ -78,9 +78,29 @@ struct spf_query {
 	int			 passes;
 	struct event		*timer;
 	struct event		*start;
+	char			*key;		/* for the result cache */
+	uint32_t		 hash;
+	int			 hit;		/* answered from the cache: */
+	struct spf_verdict	 hitv;		/* a copy, slots get reused */
 	spf_cb			 cb;
 	void			*arg;
 	jmp_buf			 jb;
+};
+
+/*
+ * Results, for as long as the shortest TTL of the answers they came from:
+ * the same sender from the same client (every recipient of a message, a
+ * mailing list's next message) costs no evaluation.  Direct-mapped: a
+ * slot is overwritten by the next key that hashes to it.
+ */
+struct spf_cached {
+	char			*key;		/* NULL: empty slot */
+	uint32_t		 hash;
+	enum spf_result		 result;
+	char			*domain;
+	char			*explanation;
+	char			*comment;
+	time_t			 expires;
 };
 
 struct spf {
@@ -89,6 +109,8 @@ struct spf {
 	SPF_server_t		*server;
 	SPF_dns_server_t	 layer;
 	uint64_t		 timeout;
+	struct spf_cached	*cache;
+	size_t			 ncache;	/* a power of two, or 0 */
 };
 
 /* The query whose pass is running, for the DNS layer and the handler. */
@@ -281,6 +303,69 @@ layer_destroy(SPF_dns_server_t *layer)
 	(void)layer;	/* part of struct spf */
 }
 
+static void
+cached_clear(struct spf_cached *c)
+{
+	free(c->key);
+	free(c->domain);
+	free(c->explanation);
+	free(c->comment);
+	memset(c, 0, sizeof(*c));
+}
+
+static time_t
+spf_now(const struct spf *spf)
+{
+	struct timeval	tv;
+
+	event_base_gettimeofday_cached(spf->base, &tv);
+	return (tv.tv_sec);
+}
+
+static struct spf_cached *
+cache_find(struct spf *spf, const struct spf_query *q)
+{
+	struct spf_cached	*c;
+
+	if (spf->ncache == 0)
+		return (NULL);
+	c = &spf->cache[q->hash & (spf->ncache - 1)];
+	if (c->key == NULL || c->hash != q->hash || strcmp(c->key, q->key) != 0)
+		return (NULL);
+	if (c->expires <= spf_now(spf)) {
+		cached_clear(c);
+		return (NULL);
+	}
+	return (c);
+}
+
+/* Keep a final result: not a temperror, and only with every TTL known. */
+static void
+cache_store(struct spf *spf, const struct spf_query *q, enum spf_result r,
+    const char *domain, const char *explanation, const char *comment)
+{
+	struct spf_cached	*c;
+	time_t			 expires = 0;
+	size_t			 i;
+
+	if (spf->ncache == 0 || r == SPF_R_TEMPERROR || q->npins == 0)
+		return;
+	for (i = 0; i < q->npins; i++)
+		if (expires == 0 || q->pins[i].answer->expires < expires)
+			expires = q->pins[i].answer->expires;
+	if (expires <= spf_now(spf))
+		return;
+	c = &spf->cache[q->hash & (spf->ncache - 1)];
+	cached_clear(c);
+	c->key = xstrdup(q->key);
+	c->hash = q->hash;
+	c->result = r;
+	c->domain = domain ? xstrdup(domain) : NULL;
+	c->explanation = explanation ? xstrdup(explanation) : NULL;
+	c->comment = comment ? xstrdup(comment) : NULL;
+	c->expires = expires;
+}
+
 struct spf *
 spf_new(struct event_base *base, struct dns *dns, const struct config *cfg)
 {
@@ -296,6 +381,11 @@ spf_new(struct event_base *base, struct dns *dns, const struct config *cfg)
 	spf->base = base;
 	spf->dns = dns;
 	spf->timeout = cfg->spf_timeout;
+	if (cfg->dns_cache_size > 0) {
+		for (spf->ncache = 64; spf->ncache < cfg->dns_cache_size;)
+			spf->ncache *= 2;
+		spf->cache = xcalloc(spf->ncache, sizeof(*spf->cache));
+	}
 	spf->layer.destroy = layer_destroy;
 	spf->layer.lookup = layer_lookup;
 	spf->layer.name = "natguard";
@@ -318,8 +408,13 @@ spf_new(struct event_base *base, struct dns *dns, const struct config *cfg)
 void
 spf_free(struct spf *spf)
 {
+	size_t	i;
+
 	if (spf == NULL)
 		return;
+	for (i = 0; i < spf->ncache; i++)
+		cached_clear(&spf->cache[i]);
+	free(spf->cache);
 	SPF_server_free(spf->server);
 	free(spf);
 }
@@ -341,6 +436,8 @@ query_free(struct spf_query *q)
 		event_free(q->start);
 	free(q->helo);
 	free(q->mailbox);
+	free(q->key);
+	spf_verdict_clear(&q->hitv);
 	free(q);
 }
 
@@ -358,6 +455,8 @@ query_done(struct spf_query *q, enum spf_result r, const char *explanation,
 	    q->mailbox;
 	o.explanation = explanation;
 	o.comment = comment;
+	if (!q->hit && q->passes > 0)
+		cache_store(q->spf, q, r, o.domain, explanation, comment);
 	waits_clear(q);
 	q->cb(&o, q->arg);
 	query_free(q);
@@ -493,9 +592,16 @@ spf_pass(struct spf_query *q)
 static void
 spf_start(evutil_socket_t fd, short what, void *arg)
 {
+	struct spf_query	*q = arg;
+
 	(void)fd;
 	(void)what;
-	spf_pass(arg);
+	if (q->hit) {
+		query_done(q, q->hitv.result, q->hitv.explanation,
+		    q->hitv.comment);
+		return;
+	}
+	spf_pass(q);
 }
 
 /*
@@ -510,6 +616,9 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 {
 	struct spf_query	*q;
 	struct timeval		 tv;
+	char			 abuf[INET6_ADDRSTRLEN];
+	const char		*p;
+	struct spf_cached	*c;
 
 	q = xcalloc(1, sizeof(*q));
 	q->spf = spf;
@@ -524,6 +633,19 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 	else
 		xasprintf(&q->mailbox, "postmaster@%s", q->helo ? q->helo :
 		    "");
+	/* The result cache's key: everything the evaluation reads. */
+	addr_format(client, abuf, sizeof(abuf));
+	xasprintf(&q->key, "%d %s %s %s", (int)identity, abuf, q->mailbox,
+	    q->helo ? q->helo : "");
+	for (p = q->key, q->hash = 2166136261u; *p != '\0'; p++)
+		q->hash = (q->hash ^ (unsigned char)*p) * 16777619u;
+	if ((c = cache_find(spf, q)) != NULL) {
+		struct spf_verdict	v = { c->result, c->domain,
+		    c->explanation, c->comment };
+
+		q->hit = 1;
+		spf_verdict_copy(&q->hitv, &v);
+	}
 	tv.tv_sec = (time_t)spf->timeout;
 	tv.tv_usec = 0;
 	if ((q->timer = evtimer_new(spf->base, spf_timeout, q)) == NULL ||

@@ -47,6 +47,7 @@ echo "nameserver 127.0.0.1" > "/etc/netns/$ns/resolv.conf"
 	echo "no-resolv"
 	echo "no-hosts"
 	echo "local=/bench.test/"
+	echo "local-ttl=300"
 	i=0
 	while [ $i -lt "$domains" ]; do
 		echo "txt-record=d$i.bench.test,\"v=spf1 ip4:192.0.2.0/24 -all\""
@@ -69,7 +70,9 @@ log = stderr
 gateways = none
 dns_servers = 127.0.0.1
 CONF
-lg="$BENCHDIR/loadgen -c $conns -N $domains -R 2 -d $domains -a 192.0.2.10"
+# Pass 1 is cold; passes 2-5 ask for the same domains again (their median
+# is reported: one pass of 2000 cached requests takes well under 0.1 s).
+lg="$BENCHDIR/loadgen -c $conns -N $domains -R 5 -d $domains -a 192.0.2.10"
 
 echo "SPF benchmark: $domains sender domains, $conns connections, dnsmasq in a namespace"
 ip netns exec "$ns" $lg -l natguard -- \
@@ -92,11 +95,20 @@ else
 fi
 
 awk '
+function median(a, n,    i, j, t) {
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
 /^natguard-pass1:/ { n1 = $7 }
-/^natguard-pass2:/ { n2 = $7 }
+/^natguard-pass[2-9]:/ { nw[++nn] = $7 }
 /^policyd-spf-pass1:/ { p1 = $7 }
-/^policyd-spf-pass2:/ { p2 = $7 }
+/^policyd-spf-pass[2-9]:/ { pw[++np] = $7 }
 END {
+	n2 = median(nw, nn)
+	p2 = median(pw, np)
 	if (p1 > 0) {
 		printf "SPF path, cold cache: natguard %d req/s, policyd-spf %d req/s: %.1fx (target >= 10x)\n", n1, p1, n1 / p1
 		printf "SPF path, same domains again: natguard %d req/s, policyd-spf %d req/s: %.1fx (target >= 30x)\n", n2, p2, n2 / p2

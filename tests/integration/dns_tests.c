@@ -490,6 +490,40 @@ START_TEST(test_spf)
 }
 END_TEST
 
+/* The same question again: the result cache answers, no DNS at all. */
+START_TEST(test_spf_cached)
+{
+	struct spf_env	 se;
+	struct addr	 a;
+	struct timeval	 tv = { 15, 0 };
+	uint64_t	 q1, h1, q2, h2;
+	int		 round;
+
+	if (!have_dnsmasq)
+		return;
+	memset(&se, 0, sizeof(se));
+	env_open(&se.env, server(), "");
+	se.spf = spf_new(se.env.base, se.env.dns, se.env.cfg);
+	ck_assert_int_eq(addr_parse("192.0.2.99", &a), 0);
+	for (round = 0; round < 2; round++) {
+		if (round == 1)
+			dns_stats(se.env.dns, &q1, &h1);
+		spf_check(se.spf, &a, "mx.example", "a@inc.spf.test",
+		    SPF_ID_MAILFROM, spf_got, &se);
+		event_base_loopexit(se.env.base, &tv);
+		event_base_dispatch(se.env.base);
+		ck_assert_int_eq(se.done, round + 1);
+		ck_assert_int_eq(se.o.result, SPF_R_PASS);
+		free(se.domain);
+	}
+	dns_stats(se.env.dns, &q2, &h2);
+	ck_assert_int_eq(q2, q1);
+	ck_assert_int_eq(h2, h1);
+	spf_free(se.spf);
+	env_close(&se.env);
+}
+END_TEST
+
 /* Cancelled before the answers come: never called, nothing leaked. */
 START_TEST(test_spf_cancel)
 {
@@ -679,6 +713,7 @@ dns_suite(void)
 	tc = tcase_create("spf");
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_spf, 0, NELEMS(spf_cases));
+	tcase_add_test(tc, test_spf_cached);
 	tcase_add_test(tc, test_spf_cancel);
 	tcase_add_loop_test(tc, test_check, 0, NELEMS(checks));
 	tcase_add_test(tc, test_daemon_spf);
