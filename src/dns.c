@@ -44,6 +44,12 @@
 #define DNS_NEG_TTL_DEFAULT	60
 #define DNS_TTL_MAX		86400
 #define DNS_EDNS_SIZE		1232
+/*
+ * Answers come in bursts (every recipient's SPF at once, a slow server
+ * catching up): the kernel's default UDP buffer drops some of a burst of
+ * a few hundred.  The kernel caps this at net.core.rmem_max.
+ */
+#define DNS_RCVBUF		(4 * 1024 * 1024)
 
 TAILQ_HEAD(dns_waiters, dns_waiter);
 struct dns_waiter {
@@ -672,9 +678,10 @@ dns_new(struct event_base *base, const struct config *cfg, char **errp)
 	opts.tries = 1;
 	opts.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
 	opts.ednspsz = DNS_EDNS_SIZE;
+	opts.socket_receive_buffer_size = DNS_RCVBUF;
 	if ((rc = ares_init_options(&dns->channel, &opts, ARES_OPT_SOCK_STATE_CB |
 	    ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
-	    ARES_OPT_EDNSPSZ)) != ARES_SUCCESS) {
+	    ARES_OPT_EDNSPSZ | ARES_OPT_SOCK_RCVBUF)) != ARES_SUCCESS) {
 		xasprintf(errp, "dns: %s", ares_strerror(rc));
 		free(dns->table);
 		free(dns);

@@ -35,7 +35,8 @@
  * server that binds whatever a name resolves to today is a surprise.
  */
 
-#define LISTEN_BACKLOG	512
+/* Postfix opens policy connections in bursts; the kernel caps it. */
+#define LISTEN_BACKLOG	4096
 
 struct endpoint {
 	int			 family;

@@ -48,6 +48,7 @@ static double			 cpu_start, cpu_end;
 static unsigned long		 count_target;	/* -N: requests per pass */
 static unsigned long		 issued, answered;
 static unsigned long		 ndomains;	/* -d */
+static const char		*zone = "bench.test";	/* -z */
 
 /* The server's CPU time so far (user + system), in seconds. */
 static double
@@ -96,8 +97,8 @@ send_request(struct client *c)
 
 	c->seq++;
 	if (ndomains > 0)
-		snprintf(sender, sizeof(sender), "user@d%lu.bench.test",
-		    issued % ndomains);
+		snprintf(sender, sizeof(sender), "user@d%lu.%s",
+		    issued % ndomains, zone);
 	else
 		snprintf(sender, sizeof(sender), "user%d@example.org", c->id);
 	issued++;
@@ -319,7 +320,7 @@ main(int argc, char **argv)
 	pid_t		 pid;
 	int		 ch, nconn = 50, i, status;
 
-	while ((ch = getopt(argc, argv, "c:t:w:a:l:N:R:d:e:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:t:w:a:l:N:R:d:e:z:")) != -1) {
 		switch (ch) {
 		case 'c':
 			nconn = atoi(optarg);
@@ -347,6 +348,9 @@ main(int argc, char **argv)
 			break;
 		case 'e':
 			given = optarg;
+			break;
+		case 'z':
+			zone = optarg;
 			break;
 		default:
 			usage();
