@@ -65,9 +65,19 @@ free_port(void)
 static void
 dnsmasq_start(void)
 {
-	char	 port[32], line[512], fwd[64];
-	int	 pfd[2];
+	char	 port[32], line[512], fwd[64], big[4200], *b;
+	int	 pfd[2], i;
 	FILE	*f;
+
+	/* A 4 KiB record in 16 strings: "--txt-record=NAME,S1,S2,...". */
+	b = big + snprintf(big, sizeof(big), "--txt-record=big.spf.test,v=spf1");
+	for (i = 0; i < 16; i++) {
+		b += snprintf(b, big + sizeof(big) - b, ",");
+		while (b - big < (i + 1) * 250 && big + sizeof(big) - b > 20)
+			b += snprintf(b, big + sizeof(big) - b,
+			    " ip4:198.51.%d.%d", i, (int)(b - big) % 250);
+	}
+	snprintf(b, big + sizeof(big) - b, ", -all");
 
 	/* Bound and never read: queries forwarded here time out. */
 	silent_fd = loopback_udp(&silent_port);
@@ -115,6 +125,25 @@ dnsmasq_start(void)
 		    "--host-record=helo.spf.test,198.51.100.7",
 		    "--txt-record=slow.spf.test,v=spf1 include:x.slow.test "
 		    "-all",
+		    "--txt-record=loop1.spf.test,v=spf1 include:loop2.spf.test "
+		    "-all",
+		    "--txt-record=loop2.spf.test,v=spf1 include:loop1.spf.test "
+		    "-all",
+		    "--txt-record=many.spf.test,v=spf1 include:i.spf.test "
+		    "include:i.spf.test include:i.spf.test include:i.spf.test "
+		    "include:i.spf.test include:i.spf.test include:i.spf.test "
+		    "include:i.spf.test include:i.spf.test include:i.spf.test "
+		    "include:i.spf.test include:i.spf.test -all",
+		    "--txt-record=i.spf.test,v=spf1 -all",
+		    "--txt-record=void.spf.test,v=spf1 a:v1.spf.test "
+		    "a:v2.spf.test a:v3.spf.test a:v4.spf.test a:v5.spf.test "
+		    "-all",
+		    "--txt-record=macro.spf.test,v=spf1 exists:%{l}.%{l}.%{l}."
+		    "%{l}.spf.test exists:%{ir}.%{l1r+-}.%{d4}.%{h}.spf.test "
+		    "-all",
+		    "--txt-record=na.spf.test,v=spf1 a:\xc3\xa4.spf.test -all",
+		    "--txt-record=ctl.spf.test,v=spf1 a:x.spf.test\rptr -all",
+		    big,
 		    (char *)NULL);
 		_exit(127);
 	}
@@ -490,6 +519,54 @@ START_TEST(test_spf)
 }
 END_TEST
 
+/*
+ * Hostile records: each ends in one of the results allowed, within
+ * spf_timeout, without a crash (the sanitizer build runs these too).
+ */
+static const struct {
+	const char	*label;
+	const char	*sender;
+	const char	*allowed;	/* space-separated results */
+} hostile[] = {
+	{ "include loop", "a@loop1.spf.test", "permerror" },
+	{ "twelve includes", "a@many.spf.test", "permerror fail" },
+	{ "void lookup flood", "a@void.spf.test", "permerror fail" },
+	{ "macro blow-up on a 64-octet local part",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "@macro.spf.test", "fail permerror" },
+	{ "4 KiB record in 16 strings", "a@big.spf.test", "fail neutral" },
+	{ "non-ASCII domain", "a@na.spf.test", "permerror" },
+	{ "control character", "a@ctl.spf.test", "permerror" },
+	{ "server never answers", "a@slow.spf.test", "temperror" },
+};
+
+START_TEST(test_hostile)
+{
+	struct spf_env	 se;
+	struct addr	 a;
+	struct timeval	 tv = { 30, 0 };
+	char		 want[64];
+
+	if (!have_dnsmasq)
+		return;
+	memset(&se, 0, sizeof(se));
+	env_open(&se.env, server(), "dns_timeout = 1s\nspf_timeout = 5s\n");
+	se.spf = spf_new(se.env.base, se.env.dns, se.env.cfg);
+	ck_assert_int_eq(addr_parse("203.0.113.7", &a), 0);
+	spf_check(se.spf, &a, "mx.example", hostile[_i].sender,
+	    SPF_ID_MAILFROM, spf_got, &se);
+	event_base_loopexit(se.env.base, &tv);
+	event_base_dispatch(se.env.base);
+	ck_assert_msg(se.done == 1, "%s: no outcome", hostile[_i].label);
+	snprintf(want, sizeof(want), " %s ", hostile[_i].allowed);
+	ck_assert_msg(strstr(want, spf_result_name(se.o.result)) != NULL,
+	    "%s: %s", hostile[_i].label, spf_result_name(se.o.result));
+	free(se.domain);
+	spf_free(se.spf);
+	env_close(&se.env);
+}
+END_TEST
+
 /* The same question again: the result cache answers, no DNS at all. */
 START_TEST(test_spf_cached)
 {
@@ -714,6 +791,7 @@ dns_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_spf, 0, NELEMS(spf_cases));
 	tcase_add_test(tc, test_spf_cached);
+	tcase_add_loop_test(tc, test_hostile, 0, NELEMS(hostile));
 	tcase_add_test(tc, test_spf_cancel);
 	tcase_add_loop_test(tc, test_check, 0, NELEMS(checks));
 	tcase_add_test(tc, test_daemon_spf);
