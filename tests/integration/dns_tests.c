@@ -402,6 +402,23 @@ START_TEST(test_timeout)
 }
 END_TEST
 
+/* A server that is not there (port closed): temporary failure at once. */
+START_TEST(test_refused)
+{
+	struct env	env;
+	char		srv[32];
+	int		port = free_port();
+
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
+	env_open(&env, srv, "dns_timeout = 5s\n");
+	dns_query(env.dns, "test.example", DNS_T_TXT, got, &env);
+	env_wait(&env);
+	ck_assert_int_eq(env.answer->status, DNS_TEMPFAIL);
+	ck_assert_ptr_eq(dns_cached(env.dns, "test.example", DNS_T_TXT), NULL);
+	env_close(&env);
+}
+END_TEST
+
 /* A cancelled waiter is never called; the query itself finishes. */
 START_TEST(test_cancel)
 {
@@ -561,6 +578,31 @@ START_TEST(test_hostile)
 	snprintf(want, sizeof(want), " %s ", hostile[_i].allowed);
 	ck_assert_msg(strstr(want, spf_result_name(se.o.result)) != NULL,
 	    "%s: %s", hostile[_i].label, spf_result_name(se.o.result));
+	free(se.domain);
+	spf_free(se.spf);
+	env_close(&se.env);
+}
+END_TEST
+
+/* SPF with its DNS server gone: temperror, quickly. */
+START_TEST(test_spf_dead_server)
+{
+	struct spf_env	 se;
+	struct addr	 a;
+	struct timeval	 tv = { 10, 0 };
+	char		 srv[32];
+
+	memset(&se, 0, sizeof(se));
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", free_port());
+	env_open(&se.env, srv, "");
+	se.spf = spf_new(se.env.base, se.env.dns, se.env.cfg);
+	ck_assert_int_eq(addr_parse("192.0.2.10", &a), 0);
+	spf_check(se.spf, &a, "mx.example", "a@pass.spf.test",
+	    SPF_ID_MAILFROM, spf_got, &se);
+	event_base_loopexit(se.env.base, &tv);
+	event_base_dispatch(se.env.base);
+	ck_assert_int_eq(se.done, 1);
+	ck_assert_str_eq(spf_result_name(se.o.result), "temperror");
 	free(se.domain);
 	spf_free(se.spf);
 	env_close(&se.env);
@@ -784,6 +826,7 @@ dns_suite(void)
 	tcase_add_test(tc, test_dedupe);
 	tcase_add_test(tc, test_bound);
 	tcase_add_test(tc, test_timeout);
+	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_free_in_flight);
 	suite_add_tcase(s, tc);
@@ -791,6 +834,7 @@ dns_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_spf, 0, NELEMS(spf_cases));
 	tcase_add_test(tc, test_spf_cached);
+	tcase_add_test(tc, test_spf_dead_server);
 	tcase_add_loop_test(tc, test_hostile, 0, NELEMS(hostile));
 	tcase_add_test(tc, test_spf_cancel);
 	tcase_add_loop_test(tc, test_check, 0, NELEMS(checks));
