@@ -48,14 +48,7 @@ while [ $r -lt "$rounds" ]; do
 	r=$((r + 1))
 done | tee "$tmp/out"
 
-awk '
-function median(a, n,    i, j, t) {
-	for (i = 2; i <= n; i++)
-		for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
-			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
-		}
-	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+cat > "$tmp/report.awk" <<'AWK'
 /^floor:/ { f = $7; fc = $(NF - 1); fl[++nf] = f }
 /^gateway:/ { gw[++ng] = $7 / f; gr[ng] = $7; gc[ng] = fc / $(NF - 1) }
 /^skip:/ { sk[++ns] = $7 / f; sr[ns] = $7; sc[ns] = fc / $(NF - 1) }
@@ -63,10 +56,12 @@ function median(a, n,    i, j, t) {
 END {
 	printf "median req/s: floor %d, natguard gateway path %d, skip path %d\n",
 	    median(fl, nf), median(gr, ng), median(sr, ns)
-	printf "natguard gateway path: %.1f%% of the floor'"'"'s req/s, %.1f%% of its CPU efficiency (median of %d rounds; target >= 85%%)\n",
+	printf "natguard gateway path: %.1f%% of the floor's req/s, %.1f%% of its CPU efficiency (median of %d rounds; target >= 85%%)\n",
 	    100 * median(gw, ng), 100 * median(gc, ng), ng
-	printf "natguard skip path:    %.1f%% of the floor'"'"'s req/s, %.1f%% of its CPU efficiency (median of %d rounds; target >= 85%%)\n",
+	printf "natguard skip path:    %.1f%% of the floor's req/s, %.1f%% of its CPU efficiency (median of %d rounds; target >= 85%%)\n",
 	    100 * median(sk, ns), 100 * median(sc, ns), ns
-	printf "gateway path without decision lines (log_level = notice): %.1f%% of the floor'"'"'s req/s\n",
+	printf "gateway path without decision lines (log_level = notice): %.1f%% of the floor's req/s\n",
 	    100 * median(gq, nq)
-}' "$tmp/out"
+}
+AWK
+awk -f "$(dirname "$0")/median.awk" -f "$tmp/report.awk" "$tmp/out"

@@ -504,6 +504,7 @@ spf_got(const struct spf_outcome *o, void *arg)
 	struct spf_env	*se = arg;
 
 	se->o = *o;
+	free(se->domain);
 	se->domain = strdup(o->domain);
 	se->o.explanation = NULL;
 	se->o.comment = NULL;
@@ -511,28 +512,52 @@ spf_got(const struct spf_outcome *o, void *arg)
 	event_base_loopbreak(se->env.base);
 }
 
+static void
+se_open(struct spf_env *se, const char *srv, const char *extra)
+{
+	memset(se, 0, sizeof(*se));
+	env_open(&se->env, srv, extra);
+	se->spf = spf_new(se->env.base, se->env.dns, se->env.cfg);
+}
+
+static void
+se_close(struct spf_env *se)
+{
+	free(se->domain);
+	spf_free(se->spf);
+	env_close(&se->env);
+}
+
+/* One evaluation, run to its end (at most secs): its result. */
+static enum spf_result
+se_run(struct spf_env *se, const char *client, const char *helo,
+    const char *sender, enum spf_identity id, int secs)
+{
+	struct timeval	tv = { secs, 0 };
+	struct addr	a;
+	int		before = se->done;
+
+	ck_assert_int_eq(addr_parse(client, &a), 0);
+	spf_check(se->spf, &a, helo, sender, id, spf_got, se);
+	event_base_loopexit(se->env.base, &tv);
+	event_base_dispatch(se->env.base);
+	ck_assert_msg(se->done == before + 1, "%s: no outcome", sender);
+	return (se->o.result);
+}
+
 START_TEST(test_spf)
 {
-	struct spf_env	 se;
-	struct addr	 a;
-	struct timeval	 tv = { 15, 0 };
+	struct spf_env	se;
+	enum spf_result	r;
 
 	if (!have_dnsmasq)
 		return;
-	memset(&se, 0, sizeof(se));
-	env_open(&se.env, server(), "dns_timeout = 1s\n");
-	se.spf = spf_new(se.env.base, se.env.dns, se.env.cfg);
-	ck_assert_int_eq(addr_parse(spf_cases[_i].client, &a), 0);
-	spf_check(se.spf, &a, spf_cases[_i].helo, spf_cases[_i].sender,
-	    spf_cases[_i].identity, spf_got, &se);
-	event_base_loopexit(se.env.base, &tv);
-	event_base_dispatch(se.env.base);
-	ck_assert_msg(se.done == 1, "%s: no outcome", spf_cases[_i].label);
-	ck_assert_msg(se.o.result == spf_cases[_i].result, "%s: %s",
-	    spf_cases[_i].label, spf_result_name(se.o.result));
-	free(se.domain);
-	spf_free(se.spf);
-	env_close(&se.env);
+	se_open(&se, server(), "dns_timeout = 1s\n");
+	r = se_run(&se, spf_cases[_i].client, spf_cases[_i].helo,
+	    spf_cases[_i].sender, spf_cases[_i].identity, 15);
+	ck_assert_msg(r == spf_cases[_i].result, "%s: %s",
+	    spf_cases[_i].label, spf_result_name(r));
+	se_close(&se);
 }
 END_TEST
 
@@ -559,87 +584,54 @@ static const struct {
 
 START_TEST(test_hostile)
 {
-	struct spf_env	 se;
-	struct addr	 a;
-	struct timeval	 tv = { 30, 0 };
-	char		 want[64];
+	struct spf_env	se;
+	char		want[64];
+	const char	*r;
 
 	if (!have_dnsmasq)
 		return;
-	memset(&se, 0, sizeof(se));
-	env_open(&se.env, server(), "dns_timeout = 1s\nspf_timeout = 5s\n");
-	se.spf = spf_new(se.env.base, se.env.dns, se.env.cfg);
-	ck_assert_int_eq(addr_parse("203.0.113.7", &a), 0);
-	spf_check(se.spf, &a, "mx.example", hostile[_i].sender,
-	    SPF_ID_MAILFROM, spf_got, &se);
-	event_base_loopexit(se.env.base, &tv);
-	event_base_dispatch(se.env.base);
-	ck_assert_msg(se.done == 1, "%s: no outcome", hostile[_i].label);
+	se_open(&se, server(), "dns_timeout = 1s\nspf_timeout = 5s\n");
+	r = spf_result_name(se_run(&se, "203.0.113.7", "mx.example",
+	    hostile[_i].sender, SPF_ID_MAILFROM, 30));
 	snprintf(want, sizeof(want), " %s ", hostile[_i].allowed);
-	ck_assert_msg(strstr(want, spf_result_name(se.o.result)) != NULL,
-	    "%s: %s", hostile[_i].label, spf_result_name(se.o.result));
-	free(se.domain);
-	spf_free(se.spf);
-	env_close(&se.env);
+	ck_assert_msg(strstr(want, r) != NULL, "%s: %s", hostile[_i].label,
+	    r);
+	se_close(&se);
 }
 END_TEST
 
 /* SPF with its DNS server gone: temperror, quickly. */
 START_TEST(test_spf_dead_server)
 {
-	struct spf_env	 se;
-	struct addr	 a;
-	struct timeval	 tv = { 10, 0 };
-	char		 srv[32];
+	struct spf_env	se;
+	char		srv[32];
 
-	memset(&se, 0, sizeof(se));
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", free_port());
-	env_open(&se.env, srv, "");
-	se.spf = spf_new(se.env.base, se.env.dns, se.env.cfg);
-	ck_assert_int_eq(addr_parse("192.0.2.10", &a), 0);
-	spf_check(se.spf, &a, "mx.example", "a@pass.spf.test",
-	    SPF_ID_MAILFROM, spf_got, &se);
-	event_base_loopexit(se.env.base, &tv);
-	event_base_dispatch(se.env.base);
-	ck_assert_int_eq(se.done, 1);
-	ck_assert_str_eq(spf_result_name(se.o.result), "temperror");
-	free(se.domain);
-	spf_free(se.spf);
-	env_close(&se.env);
+	se_open(&se, srv, "");
+	ck_assert_int_eq(se_run(&se, "192.0.2.10", "mx.example",
+	    "a@pass.spf.test", SPF_ID_MAILFROM, 10), SPF_R_TEMPERROR);
+	se_close(&se);
 }
 END_TEST
 
 /* The same question again: the result cache answers, no DNS at all. */
 START_TEST(test_spf_cached)
 {
-	struct spf_env	 se;
-	struct addr	 a;
-	struct timeval	 tv = { 15, 0 };
-	uint64_t	 q1, h1, q2, h2;
-	int		 round;
+	struct spf_env	se;
+	uint64_t	q1, h1, q2, h2;
 
 	if (!have_dnsmasq)
 		return;
-	memset(&se, 0, sizeof(se));
-	env_open(&se.env, server(), "");
-	se.spf = spf_new(se.env.base, se.env.dns, se.env.cfg);
-	ck_assert_int_eq(addr_parse("192.0.2.99", &a), 0);
-	for (round = 0; round < 2; round++) {
-		if (round == 1)
-			dns_stats(se.env.dns, &q1, &h1);
-		spf_check(se.spf, &a, "mx.example", "a@inc.spf.test",
-		    SPF_ID_MAILFROM, spf_got, &se);
-		event_base_loopexit(se.env.base, &tv);
-		event_base_dispatch(se.env.base);
-		ck_assert_int_eq(se.done, round + 1);
-		ck_assert_int_eq(se.o.result, SPF_R_PASS);
-		free(se.domain);
-	}
+	se_open(&se, server(), "");
+	ck_assert_int_eq(se_run(&se, "192.0.2.99", "mx.example",
+	    "a@inc.spf.test", SPF_ID_MAILFROM, 15), SPF_R_PASS);
+	dns_stats(se.env.dns, &q1, &h1);
+	ck_assert_int_eq(se_run(&se, "192.0.2.99", "mx.example",
+	    "a@inc.spf.test", SPF_ID_MAILFROM, 15), SPF_R_PASS);
 	dns_stats(se.env.dns, &q2, &h2);
 	ck_assert_int_eq(q2, q1);
 	ck_assert_int_eq(h2, h1);
-	spf_free(se.spf);
-	env_close(&se.env);
+	se_close(&se);
 }
 END_TEST
 
@@ -653,9 +645,7 @@ START_TEST(test_spf_cancel)
 
 	if (!have_dnsmasq)
 		return;
-	memset(&se, 0, sizeof(se));
-	env_open(&se.env, server(), "");
-	se.spf = spf_new(se.env.base, se.env.dns, se.env.cfg);
+	se_open(&se, server(), "");
 	ck_assert_int_eq(addr_parse("192.0.2.1", &a), 0);
 	q = spf_check(se.spf, &a, "mx.example", "a@inc.spf.test",
 	    SPF_ID_MAILFROM, spf_got, &se);
@@ -664,8 +654,7 @@ START_TEST(test_spf_cancel)
 	event_base_loopexit(se.env.base, &tv);
 	event_base_dispatch(se.env.base);
 	ck_assert_int_eq(se.done, 0);
-	spf_free(se.spf);
-	env_close(&se.env);
+	se_close(&se);
 }
 END_TEST
 
