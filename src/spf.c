@@ -49,6 +49,8 @@
  */
 
 #define SPF_MAX_PASSES	40
+#define SPF_MAX_TERMS	10	/* RFC 7208 4.6.4 */
+#define SPF_MAX_VOIDS	2
 
 struct spf_pin {
 	char			*name;
@@ -75,6 +77,11 @@ struct spf_query {
 	size_t			 nwaits;
 	size_t			 outstanding;
 	int			 tempfail;	/* a DNS answer failed */
+	int			 terms;		/* DNS terms this pass (4.6.4) */
+	int			 voids;		/* of which answered empty */
+	struct strlist		 subnames;	/* MX and PTR targets */
+	struct strlist		 expnames;	/* exp= domains seen */
+	int			 seen_own;	/* the identity's record */
 	int			 passes;
 	struct event		*timer;
 	struct event		*start;
@@ -191,10 +198,31 @@ waits_clear(struct spf_query *q)
 	q->outstanding = 0;
 }
 
+/* The exp= domain of a record (without macros), not a term's lookup. */
+static void
+note_exp(struct spf_query *q, const char *record)
+{
+	const char	*p = record, *e;
+	char		*name, *key;
+
+	while ((p = strstr(p, " exp=")) != NULL) {
+		p += 5;
+		for (e = p; *e != '\0' && *e != ' '; e++)
+			;
+		name = xstrndup(p, e - p);
+		if (strchr(name, '%') == NULL) {
+			key = dns_name(name);
+			strlist_add(&q->expnames, key);
+			free(key);
+		}
+		free(name);
+	}
+}
+
 /* An answer in libspf2's form. */
 static SPF_dns_rr_t *
 rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
-    const struct dns_answer *a, const struct spf_query *q)
+    const struct dns_answer *a, struct spf_query *q)
 {
 	SPF_dns_rr_t	*rr;
 	const char	*data;
@@ -229,6 +257,7 @@ rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		if (type == ns_t_txt &&
 		    (norm = spf_record_normalise(data, a->rr[i].len,
 		    q->client.family == AF_INET6)) != NULL) {
+			note_exp(q, norm);
 			data = norm;
 			len = strlen(norm) + 1;
 		}
@@ -263,6 +292,41 @@ name_valid(const char *name)
 	}
 }
 
+/*
+ * RFC 7208 4.6.4, which libspf2 does not enforce: at most 10 terms that
+ * cost a DNS lookup (include, a, mx, ptr, exists, redirect), at most 2 of
+ * them answered empty.  Counted from the lookups libspf2 makes: the
+ * identity's own record is not a term, nor are the address lookups of MX
+ * and PTR targets, nor the TXT of an exp=.
+ */
+static void
+count_term(struct spf_query *q, const char *name, int type,
+    const struct dns_answer *a)
+{
+	const char	*at = strrchr(q->mailbox, '@');
+	size_t		 i;
+
+	if (type == DNS_T_TXT && (q->terms == 0 && q->voids == 0 &&
+	    at != NULL && strcasecmp(name, at + 1) == 0 && !q->seen_own)) {
+		q->seen_own = 1;
+		return;
+	}
+	if ((type == DNS_T_A || type == DNS_T_AAAA) &&
+	    strlist_contains(&q->subnames, name))
+		return;
+	if (type == DNS_T_TXT && strlist_contains(&q->expnames, name))
+		return;
+	q->terms++;
+	if (a->status == DNS_NXDOMAIN || a->status == DNS_NODATA)
+		q->voids++;
+	/* An mx term whose MX lookup holds more than 10 names: permerror. */
+	if (type == DNS_T_MX && a->n > SPF_MAX_TERMS)
+		q->terms = SPF_MAX_TERMS + 1 + q->terms;
+	if ((type == DNS_T_MX || type == DNS_T_PTR) && a->status == DNS_OK)
+		for (i = 0; i < a->n; i++)
+			strlist_add(&q->subnames, a->rr[i].data);
+}
+
 static SPF_dns_rr_t *
 layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
     int should_cache)
@@ -292,6 +356,7 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	}
 	if (a->status == DNS_TEMPFAIL)
 		q->tempfail = 1;
+	count_term(q, name, type, a);
 	free(name);
 	rr = rr_from(layer, domain, type, a, q);
 	return (rr);
@@ -437,6 +502,8 @@ query_free(struct spf_query *q)
 	free(q->helo);
 	free(q->mailbox);
 	free(q->key);
+	strlist_clear(&q->subnames);
+	strlist_clear(&q->expnames);
 	spf_verdict_clear(&q->hitv);
 	free(q);
 }
@@ -568,6 +635,9 @@ spf_pass(struct spf_query *q)
 
 	q->passes++;
 	q->tempfail = 0;
+	q->terms = q->voids = q->seen_own = 0;
+	strlist_clear(&q->subnames);
+	strlist_clear(&q->expnames);
 	if (spf_eval(q, &r, &expl, &comment) != 0) {
 		query_done(q, SPF_R_TEMPERROR, "SPF evaluation failed", NULL);
 		return;
@@ -583,7 +653,8 @@ spf_pass(struct spf_query *q)
 			    spf_answered, q->waits[i]);
 		return;
 	}
-	query_done(q, q->nwaits > 0 ? SPF_R_PERMERROR :
+	query_done(q, q->nwaits > 0 || q->terms > SPF_MAX_TERMS ||
+	    q->voids > SPF_MAX_VOIDS ? SPF_R_PERMERROR :
 	    result_map(r, q->tempfail), expl, comment);
 	free(expl);
 	free(comment);

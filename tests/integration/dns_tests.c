@@ -571,8 +571,8 @@ static const struct {
 	const char	*allowed;	/* space-separated results */
 } hostile[] = {
 	{ "include loop", "a@loop1.spf.test", "permerror" },
-	{ "twelve includes", "a@many.spf.test", "permerror fail" },
-	{ "void lookup flood", "a@void.spf.test", "permerror fail" },
+	{ "twelve includes", "a@many.spf.test", "permerror" },
+	{ "void lookup flood", "a@void.spf.test", "permerror" },
 	{ "macro blow-up on a 64-octet local part",
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "@macro.spf.test", "fail permerror" },
