@@ -419,6 +419,65 @@ START_TEST(test_refused)
 }
 END_TEST
 
+/*
+ * A server that answers badly: the question echoed with an answer record
+ * cut short (malformed), or the truncation bit and nothing on TCP.
+ */
+static pid_t
+bad_server(int fd, int truncate)
+{
+	unsigned char	buf[512];
+	struct sockaddr_in peer;
+	socklen_t	slen;
+	ssize_t		n, i;
+	pid_t		pid;
+
+	if ((pid = fork()) != 0)
+		return (pid);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (;;) {
+		slen = sizeof(peer);
+		if ((n = recvfrom(fd, buf, sizeof(buf) - 8, 0,
+		    (struct sockaddr *)&peer, &slen)) < 12)
+			continue;
+		buf[2] = 0x84 | (truncate ? 0x02 : 0);	/* QR AA [TC] */
+		buf[3] = 0;
+		if (!truncate) {
+			/* The question only (no EDNS), then half a record. */
+			for (i = 12; i < n && buf[i] != 0; i += buf[i] + 1)
+				;
+			n = i + 5;
+			buf[7] = 1;
+			buf[10] = buf[11] = 0;
+			memcpy(buf + n, "\xc0\x0c\x00\x10", 4);
+			n += 4;
+		}
+		sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&peer, slen);
+	}
+}
+
+START_TEST(test_bad_answers)
+{
+	struct env	env;
+	char		srv[32];
+	int		fd, port, status;
+	pid_t		pid;
+
+	fd = loopback_udp(&port);
+	pid = bad_server(fd, _i);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
+	env_open(&env, srv, "dns_timeout = 2s\n");
+	dns_query(env.dns, "test.example", DNS_T_TXT, got, &env);
+	env_wait(&env);
+	ck_assert_msg(env.answer->status == DNS_TEMPFAIL, "%s answer: %s",
+	    _i ? "truncated" : "malformed", dns_status_name(env.answer->status));
+	env_close(&env);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	close(fd);
+}
+END_TEST
+
 /* A cancelled waiter is never called; the query itself finishes. */
 START_TEST(test_cancel)
 {
@@ -816,6 +875,7 @@ dns_suite(void)
 	tcase_add_test(tc, test_bound);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_refused);
+	tcase_add_loop_test(tc, test_bad_answers, 0, 2);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_free_in_flight);
 	suite_add_tcase(s, tc);
