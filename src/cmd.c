@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 
 #include <event2/event.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,4 +220,95 @@ cmd_config(const struct config *cfg)
 {
 	config_print(cfg, stdout);
 	return (0);
+}
+
+/* Text for a counter object: "a 3, b 1", largest first. */
+static void
+print_counts(const char *label, json_t *o)
+{
+	const char	*key, *best;
+	json_t		*v, *copy = json_deep_copy(o);
+	json_int_t	 n;
+	int		 first = 1;
+
+	printf("%s:", label);
+	while (json_object_size(copy) > 0) {
+		best = NULL;
+		n = -1;
+		json_object_foreach(copy, key, v) {
+			if (json_integer_value(v) > n) {
+				n = json_integer_value(v);
+				best = key;
+			}
+		}
+		printf("%s %s %lld", first ? "" : ",", best, (long long)n);
+		first = 0;
+		json_object_del(copy, best);
+	}
+	printf("%s\n", first ? " none" : "");
+	json_decref(copy);
+}
+
+static int
+audit_file(struct audit_sum *s, FILE *f)
+{
+	char	*line = NULL;
+	size_t	 cap = 0;
+	ssize_t	 n;
+
+	while ((n = getline(&line, &cap, f)) != -1) {
+		if (n > 0 && line[n - 1] == '\n')
+			line[n - 1] = '\0';
+		audit_sum_line(s, line);
+	}
+	free(line);
+	return (ferror(f) ? -1 : 0);
+}
+
+/* natguard audit [--json] [--since TIME] [LOGFILE ...] */
+int
+cmd_audit(int json, time_t since, int argc, char **argv)
+{
+	struct audit_sum	*s = audit_sum_new(since);
+	json_t			*o;
+	FILE			*f;
+	int			 i, rc = 0;
+
+	if (argc == 0 && audit_file(s, stdin) != 0)
+		rc = 1;
+	for (i = 0; i < argc; i++) {
+		if ((f = fopen(argv[i], "r")) == NULL ||
+		    audit_file(s, f) != 0) {
+			fprintf(stderr, "natguard: %s: %s\n", argv[i],
+			    strerror(errno));
+			rc = 1;
+		}
+		if (f != NULL)
+			fclose(f);
+	}
+	o = audit_sum_json(s);
+	if (json)
+		json_print(json_incref(o));
+	else {
+		printf("decisions: %lld (%s .. %s)\n",
+		    (long long)json_integer_value(json_object_get(o,
+		    "decisions")),
+		    json_string_value(json_object_get(o, "first")) ?
+		    json_string_value(json_object_get(o, "first")) : "-",
+		    json_string_value(json_object_get(o, "last")) ?
+		    json_string_value(json_object_get(o, "last")) : "-");
+		print_counts("by action", json_object_get(o, "by_action"));
+		print_counts("by reason", json_object_get(o, "by_reason"));
+		print_counts("NAT gateways", json_object_get(o, "gateways"));
+		print_counts("sender domains behind NAT",
+		    json_object_get(o, "sender_domains"));
+		print_counts("SPF against the gateway would have said",
+		    json_object_get(o, "spf_probe"));
+		printf("Postfix's own SPF rejections of a gateway address: "
+		    "%lld\n", (long long)json_integer_value(json_object_get(o,
+		    "postfix_symptoms")));
+	}
+	json_decref(o);
+	audit_sum_free(s);
+	return (rc);
 }

@@ -38,6 +38,7 @@ usage(int status)
 	    "       natguard check [-c FILE] [--json] [NAME=VALUE ...]\n"
 	    "       natguard gateways [-c FILE] [--json]\n"
 	    "       natguard config [-c FILE]\n"
+	    "       natguard audit [--json] [--since TIME] [LOGFILE ...]\n"
 	    "       natguard -V | --version | -h | --help\n"
 	    "default configuration file: %s\n", NATGUARD_CONF);
 	exit(status);
@@ -67,10 +68,11 @@ load(const char *path, const char **used)
 	return (cfg);
 }
 
-enum { OPT_JSON = 256 };
+enum { OPT_JSON = 256, OPT_SINCE };
 
 static const struct option longopts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "since", required_argument, NULL, OPT_SINCE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -82,6 +84,7 @@ subcommand(const char *name, int argc, char **argv)
 {
 	struct config	*cfg;
 	const char	*path = NULL, *used;
+	time_t		 since = 0;
 	int		 ch, json = 0, rc;
 
 	optind = 1;
@@ -95,6 +98,15 @@ subcommand(const char *name, int argc, char **argv)
 				usage(2);
 			json = 1;
 			break;
+		case OPT_SINCE:
+			if (strcmp(name, "audit") != 0 ||
+			    audit_parse_time(optarg, &since) != 0) {
+				fprintf(stderr, "natguard: --since %s: expected "
+				    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS\n",
+				    optarg);
+				exit(2);
+			}
+			break;
 		case 'h':
 			usage(0);
 		default:
@@ -103,6 +115,8 @@ subcommand(const char *name, int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (strcmp(name, "audit") == 0)
+		return (cmd_audit(json, since, argc, argv));
 	if (argc > 0 && strcmp(name, "check") != 0)
 		usage(2);
 	cfg = load(path, &used);
@@ -128,7 +142,7 @@ main(int argc, char **argv)
 
 	if (argc > 1 && (strcmp(argv[1], "check") == 0 ||
 	    strcmp(argv[1], "gateways") == 0 ||
-	    strcmp(argv[1], "config") == 0))
+	    strcmp(argv[1], "config") == 0 || strcmp(argv[1], "audit") == 0))
 		return (subcommand(argv[1], argc - 1, argv + 1));
 
 	while ((ch = getopt_long(argc, argv, "c:l:dvVh", longopts, NULL)) !=

@@ -400,9 +400,18 @@ const struct gwset *server_gateways(void);
 struct spf	*server_spf(void);
 void		 server_conn_closed(void);
 
+/* logscan.c: natguard audit's reading of logs. */
+struct audit_sum;
+struct audit_sum *audit_sum_new(time_t);
+void		 audit_sum_free(struct audit_sum *);
+void		 audit_sum_line(struct audit_sum *, const char *);
+json_t		*audit_sum_json(const struct audit_sum *);
+int		 audit_parse_time(const char *, time_t *);
+
 /* cmd.c: the subcommands a mail administrator runs by hand. */
 int		 cmd_check(const struct config *, int, int, char **);
 int		 cmd_gateways(const struct config *, int);
 int		 cmd_config(const struct config *);
+int		 cmd_audit(int, time_t, int, char **);
 
 #endif /* NATGUARD_H */

@@ -11,6 +11,7 @@ Suite	*gateway_suite(void);
 Suite	*decide_suite(void);
 Suite	*report_suite(void);
 Suite	*spfrecord_suite(void);
+Suite	*logscan_suite(void);
 
 char	*fixture(const char *);
 #define NELEMS(a)	(sizeof(a) / sizeof((a)[0]))
