@@ -17,9 +17,9 @@ static const struct {
 	int		 times;
 	int		 symptoms;
 } logs[] = {
-	{ "audit-syslog.log", 0, 1 },
-	{ "audit-rfc5424.log", 1, 1 },
-	{ "audit-journal.log", 1, 1 },
+	{ "audit-syslog.txt", 0, 1 },
+	{ "audit-rfc5424.txt", 1, 1 },
+	{ "audit-journal.txt", 1, 1 },
 	{ "audit.json", 1, 0 },
 };
 
@@ -79,7 +79,7 @@ START_TEST(test_since)
 	json_t	*o;
 
 	ck_assert_int_eq(audit_parse_time("2026-11-26T05:23:00", &t), 0);
-	o = scan("audit-rfc5424.log", t);
+	o = scan("audit-rfc5424.txt", t);
 	ck_assert_int_eq(num(o, NULL, "decisions"), 2);
 	ck_assert_int_eq(num(o, "by_reason", "nat-gateway"), 0);
 	ck_assert_int_eq(num(o, NULL, "postfix_symptoms"), 1);
