@@ -58,6 +58,7 @@ struct conn {
 	enum conn_state		 state;
 	int			 paused;	/* output backlog */
 	struct request		*req;
+	struct timeval		 started;	/* the request complete */
 	struct decision		*last;		/* for the same instance */
 	struct decision		*pending;	/* waiting for SPF */
 	struct spf_run		*run;
@@ -116,9 +117,21 @@ static void
 conn_fail(struct conn *c, const char *why)
 {
 	log_warnx("%s: %s; closing connection", c->peer, why);
+	metrics_protocol_error();
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
 	conn_drain(c);
+}
+
+/* Seconds since the request was complete, on the loop's clock. */
+static double
+conn_elapsed(const struct conn *c)
+{
+	struct timeval	now;
+
+	evutil_gettimeofday(&now, NULL);
+	return ((double)(now.tv_sec - c->started.tv_sec) +
+	    (double)(now.tv_usec - c->started.tv_usec) / 1e6);
 }
 
 /* Log the decision, write the reply; the conn keeps d as its last. */
@@ -136,6 +149,7 @@ conn_reply(struct conn *c, struct decision *d)
 		log_plain(logline.s, logline.len);
 	}
 	audit_write(d, c->req);
+	metrics_decision(d, conn_elapsed(c));
 
 	/* One reply line, whatever the text: the protocol is line based. */
 	for (p = d->reply; *p != '\0'; p++)
@@ -177,6 +191,7 @@ conn_answer(struct conn *c)
 	struct decision	*d;
 	const char	*inst;
 
+	evutil_gettimeofday(&c->started, NULL);
 	inst = request_get(c->req, "instance");
 	if (c->last != NULL && c->last->instance != NULL && inst != NULL &&
 	    strcmp(c->last->instance, inst) == 0)

@@ -302,6 +302,13 @@ void		 audit_open(const char *);
 void		 audit_close(void);
 void		 audit_write(const struct decision *, const struct request *);
 
+/* metrics.c: counters, and HTTP /metrics and /healthz. */
+void		 metrics_start(struct event_base *, const char *);
+void		 metrics_stop(void);
+void		 metrics_decision(const struct decision *, double);
+void		 metrics_protocol_error(void);
+void		 metrics_reload(int);
+
 /* notify.c: readiness and status for a supervisor ($NOTIFY_SOCKET). */
 void		 notify(const char *, ...) NG_PRINTF(1, 2);
 
@@ -398,6 +405,7 @@ int		 server_main(struct config *, const char *, int, int,
 const struct config *server_config(void);
 const struct gwset *server_gateways(void);
 struct spf	*server_spf(void);
+struct dns	*server_dns(void);
 void		 server_conn_closed(void);
 
 /* logscan.c: natguard audit's reading of logs. */

@@ -87,6 +87,12 @@ server_spf(void)
 	return (spf);
 }
 
+struct dns *
+server_dns(void)
+{
+	return (dns);
+}
+
 /* "ADDR:PORT" of an inet peer, the listener's name for a unix one. */
 static void
 peer_name(const struct sockaddr *sa, const struct listener *l, char *buf,
@@ -269,6 +275,7 @@ reload(void)
 		config_free(next);
 		next = NULL;
 	}
+	metrics_reload(next != NULL);
 	if (next == NULL) {
 		log_error("reload: %s; keeping the running configuration",
 		    err);
@@ -582,6 +589,7 @@ server_main(struct config *config, const char *path, int daemonize,
 	if ((dns = dns_new(base, cfg, &err)) == NULL)
 		fatalx("%s", err);
 	spf = spf_new(base, dns, cfg);
+	metrics_start(base, cfg->metrics_listen);
 	audit_open(cfg->audit_log);
 	gateways_rescan();
 
@@ -594,6 +602,7 @@ server_main(struct config *config, const char *path, int daemonize,
 	event_base_dispatch(base);
 
 	conn_close_all();
+	metrics_stop();
 	spf_free(spf);
 	dns_free(dns);
 	listen_close();

@@ -8,6 +8,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
 
 #include <check.h>
 #include <jansson.h>
@@ -703,6 +704,101 @@ START_TEST(test_emfile)
 }
 END_TEST
 
+/* A free TCP port on the loopback (released for the daemon to bind). */
+static int
+free_tcp_port(void)
+{
+	struct sockaddr_in	sin;
+	socklen_t		slen = sizeof(sin);
+	int			fd, port;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &slen);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return (port);
+}
+
+/* One HTTP/1.0 exchange: the whole response. */
+static char *
+http(int port, const char *request)
+{
+	char	ep[64], buf[65536];
+	size_t	len = 0;
+	ssize_t	n;
+	int	fd;
+
+	snprintf(ep, sizeof(ep), "inet:127.0.0.1:%d", port);
+	ck_assert_int_ne(fd = conn_open(ep), -1);
+	ck_assert_int_eq(send_str(fd, request), 0);
+	while (len < sizeof(buf) - 1 &&
+	    (n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(fd);
+	return (strdup(buf));
+}
+
+/* metrics_listen: counters after known traffic, /healthz, GET only. */
+START_TEST(test_metrics)
+{
+	static const char *want[] = {
+		"HTTP/1.0 200",
+		"natguard_requests_total{action=\"DEFER\",reason=\"nat-gateway\"} 2\n",
+		"natguard_requests_total{action=\"DUNNO\",reason=\"skip-address\"} 1\n",
+		"natguard_connections 1\n",
+		"natguard_gateways 2\n",
+		"natguard_protocol_errors_total 1\n",
+		"natguard_config_reloads_total{outcome=\"ok\"} 1\n",
+		"natguard_config_reloads_total{outcome=\"failed\"} 0\n",
+		"natguard_spf_results_total{result=\"pass\"} 0\n",
+		"natguard_dns_queries_total 0\n",
+		"natguard_request_duration_seconds_count 3\n",
+		"natguard_request_duration_seconds_bucket{le=\"+Inf\"} 3\n",
+	};
+	char	*extra, *r;
+	size_t	 i;
+	int	 port = free_tcp_port(), fd, bad;
+
+	ck_assert(asprintf(&extra, "metrics_listen = 127.0.0.1:%d\n", port) !=
+	    -1);
+	start(extra);
+	free(extra);
+	fd = conn_open(D.listen[0]);
+	free(ask(fd, "172.20.0.1", "x1"));
+	free(ask(fd, "fd00:cafe::1", "x2"));
+	free(ask(fd, "127.0.0.1", "x3"));
+	bad = conn_open(D.listen[0]);
+	send_str(bad, "junk\n");
+	ck_assert_int_eq(wait_closed(bad, T), 1);
+	close(bad);
+	ck_assert_int_eq(daemon_reload(&D), 0);
+	r = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
+	for (i = 0; i < NELEMS(want); i++)
+		ck_assert_msg(strstr(r, want[i]) != NULL, "lacks %s in:\n%s",
+		    want[i], r);
+	free(r);
+	r = http(port, "GET /healthz HTTP/1.0\r\n\r\n");
+	ck_assert(strncmp(r, "HTTP/1.0 200", 12) == 0 &&
+	    strstr(r, "\r\n\r\nok\n") != NULL);
+	free(r);
+	r = http(port, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
+	ck_assert_msg(strncmp(r, "HTTP/1.", 7) == 0 &&
+	    strncmp(r + 8, " 405 ", 5) == 0, "%s", r);
+	free(r);
+	r = http(port, "GET /nope HTTP/1.0\r\n\r\n");
+	ck_assert_msg(strncmp(r, "HTTP/1.", 7) == 0 &&
+	    strncmp(r + 8, " 404 ", 5) == 0, "%s", r);
+	free(r);
+	close(fd);
+	stop();
+}
+END_TEST
+
 /* The subcommands share the daemon's code and the SPEC's formats. */
 START_TEST(test_commands)
 {
@@ -800,6 +896,7 @@ daemon_suite(void)
 	tcase_add_test(tc, test_instance);
 	tcase_add_test(tc, test_audit_log);
 	tcase_add_test(tc, test_commands);
+	tcase_add_test(tc, test_metrics);
 	tcase_add_loop_test(tb, test_bad_input, 0, NELEMS(bad_cases));
 	tcase_add_loop_test(tb, test_odd_request, 0, NELEMS(odd_cases));
 	tcase_add_test(tb, test_closed_midrequest);
