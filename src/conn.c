@@ -295,11 +295,12 @@ conn_write(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* Part of a request read (one waiting for SPF is complete, not partial). */
 static int
 conn_midrequest(struct conn *c)
 {
-	return (request_count(c->req) > 0 ||
-	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0);
+	return (c->pending == NULL && (request_count(c->req) > 0 ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0));
 }
 
 static void
