@@ -174,7 +174,7 @@ spf_result_name(enum spf_result r)
 	return (spf_result_names[r]);
 }
 
-int
+static int
 spf_result_parse(const char *s, enum spf_result *out)
 {
 	int	i;

@@ -180,7 +180,6 @@ void		 config_print(const struct config *, FILE *);
 int		 config_override(struct config *, const char *, const char *,
 		    char **);
 const char	*spf_result_name(enum spf_result);
-int		 spf_result_parse(const char *, enum spf_result *);
 const char	*nat_action_name(enum nat_action);
 void		 strlist_add(struct strlist *, const char *);
 void		 strlist_clear(struct strlist *);

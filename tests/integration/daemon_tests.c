@@ -704,25 +704,6 @@ START_TEST(test_emfile)
 }
 END_TEST
 
-/* A free TCP port on the loopback (released for the daemon to bind). */
-static int
-free_tcp_port(void)
-{
-	struct sockaddr_in	sin;
-	socklen_t		slen = sizeof(sin);
-	int			fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	getsockname(fd, (struct sockaddr *)&sin, &slen);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return (port);
-}
-
 /* One HTTP/1.0 exchange: the whole response. */
 static char *
 http(int port, const char *request)
@@ -762,7 +743,7 @@ START_TEST(test_metrics)
 	};
 	char	*extra, *r;
 	size_t	 i;
-	int	 port = free_tcp_port(), fd, bad;
+	int	 port = free_port(SOCK_STREAM), fd, bad;
 
 	ck_assert(asprintf(&extra, "metrics_listen = 127.0.0.1:%d\n", port) !=
 	    -1);

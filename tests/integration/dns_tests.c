@@ -32,35 +32,6 @@ static int	have_dnsmasq;
 static int	silent_fd = -1;	/* a DNS server that never answers */
 static int	silent_port;
 
-/* A UDP socket on a free loopback port; the port in *port. */
-static int
-loopback_udp(int *port)
-{
-	struct sockaddr_in	sin;
-	socklen_t		slen = sizeof(sin);
-	int			fd;
-
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd == -1 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
-		abort();
-	getsockname(fd, (struct sockaddr *)&sin, &slen);
-	*port = ntohs(sin.sin_port);
-	return (fd);
-}
-
-/* A free loopback UDP port (bound and released: dnsmasq binds it next). */
-static int
-free_port(void)
-{
-	int	port;
-
-	close(loopback_udp(&port));
-	return (port);
-}
-
 /* Start dnsmasq and wait for its "started" line on stderr. */
 static void
 dnsmasq_start(void)
@@ -80,7 +51,7 @@ dnsmasq_start(void)
 	snprintf(b, big + sizeof(big) - b, ", -all");
 
 	/* Bound and never read: queries forwarded here time out. */
-	silent_fd = loopback_udp(&silent_port);
+	silent_fd = loopback_socket(SOCK_DGRAM, &silent_port);
 	snprintf(fwd, sizeof(fwd), "--server=/slow.test/127.0.0.1#%d",
 	    silent_port);
 
@@ -89,7 +60,7 @@ dnsmasq_start(void)
 		    "(Debian package dnsmasq-base)\n");
 		return;
 	}
-	dnsmasq_port = free_port();
+	dnsmasq_port = free_port(SOCK_DGRAM);
 	snprintf(port, sizeof(port), "--port=%d", dnsmasq_port);
 	if (pipe(pfd) == -1)
 		abort();
@@ -383,7 +354,7 @@ START_TEST(test_timeout)
 	double			 secs;
 	int			 fd, port;
 
-	fd = loopback_udp(&port);
+	fd = loopback_socket(SOCK_DGRAM, &port);
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
 	env_open(&env, srv, "dns_timeout = 1s\n");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -407,7 +378,7 @@ START_TEST(test_refused)
 {
 	struct env	env;
 	char		srv[32];
-	int		port = free_port();
+	int		port = free_port(SOCK_DGRAM);
 
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
 	env_open(&env, srv, "dns_timeout = 5s\n");
@@ -463,7 +434,7 @@ START_TEST(test_bad_answers)
 	int		fd, port, status;
 	pid_t		pid;
 
-	fd = loopback_udp(&port);
+	fd = loopback_socket(SOCK_DGRAM, &port);
 	pid = bad_server(fd, _i);
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
 	env_open(&env, srv, "dns_timeout = 2s\n");
@@ -665,7 +636,7 @@ START_TEST(test_spf_dead_server)
 	struct spf_env	se;
 	char		srv[32];
 
-	snprintf(srv, sizeof(srv), "127.0.0.1:%d", free_port());
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", free_port(SOCK_DGRAM));
 	se_open(&se, srv, "");
 	ck_assert_int_eq(se_run(&se, "192.0.2.10", "mx.example",
 	    "a@pass.spf.test", SPF_ID_MAILFROM, 10), SPF_R_TEMPERROR);

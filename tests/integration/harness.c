@@ -292,6 +292,35 @@ daemon_stop(struct daemon *d)
 	return (rc);
 }
 
+/* A socket of this type bound to a free loopback port; the port in *port. */
+int
+loopback_socket(int type, int *port)
+{
+	struct sockaddr_in	sin;
+	socklen_t		slen = sizeof(sin);
+	int			fd;
+
+	fd = socket(AF_INET, type, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		abort();
+	getsockname(fd, (struct sockaddr *)&sin, &slen);
+	*port = ntohs(sin.sin_port);
+	return (fd);
+}
+
+/* A free loopback port, released for a server the test starts next. */
+int
+free_port(int type)
+{
+	int	port;
+
+	close(loopback_socket(type, &port));
+	return (port);
+}
+
 int
 conn_open(const char *endpoint)
 {

@@ -29,6 +29,8 @@ int	 daemon_stop(struct daemon *);
 int	 log_has(const struct daemon *, const char *);
 char	*log_text(const struct daemon *);
 
+int	 loopback_socket(int, int *);
+int	 free_port(int);
 int	 conn_open(const char *);
 int	 send_str(int, const char *);
 int	 send_buf(int, const void *, size_t);
