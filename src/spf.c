@@ -459,12 +459,13 @@ spf_new(struct event_base *base, struct dns *dns, const struct config *cfg)
 		fatalx("SPF_server_new_dns");
 	/*
 	 * Ours, not libspf2's: its default points at a dead openspf URL.  It
-	 * is a macro-string, where a space is written %_.
+	 * is a macro-string, where a space is written %_; %{c} is the client
+	 * address as people write it (%{i} spells IPv6 as dotted nibbles).
 	 */
 	if (SPF_server_set_rec_dom(spf->server, cfg->authserv_id) !=
 	    SPF_E_SUCCESS ||
 	    SPF_server_set_explanation(spf->server, "%{o}%_does%_not%_designate"
-	    "%_%{i}%_as%_permitted%_sender", &resp) != SPF_E_SUCCESS)
+	    "%_%{c}%_as%_permitted%_sender", &resp) != SPF_E_SUCCESS)
 		fatalx("libspf2: cannot set receiver domain or explanation");
 	SPF_response_free(resp);
 	return (spf);
