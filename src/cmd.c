@@ -215,6 +215,39 @@ cmd_gateways(const struct config *cfg, int json)
 	return (0);
 }
 
+/*
+ * natguard doctor: this machine, Docker's files when given or present,
+ * Postfix through postconf, and the running daemon.  Exit 1 on any FAIL.
+ */
+int
+cmd_doctor(const struct config *cfg, int json, const char *daemon_json,
+    const char *compose, const char *postfix_dir)
+{
+	struct doctor	*d;
+	struct gwset	*gs;
+	int		 rc;
+
+	d = doctor_new();
+	gs = gateway_scan(cfg);
+	doctor_container(d, "");
+	doctor_gateways(d, cfg, gs);
+	doctor_ipv6(d, "");
+	docker_daemon_json(d, daemon_json != NULL ? daemon_json :
+	    "/etc/docker/daemon.json", daemon_json != NULL);
+	if (compose != NULL)
+		docker_compose(d, compose);
+	postfix_doctor(d, cfg, gs, postfix_dir);
+	doctor_listen(d, cfg);
+	rc = doctor_status(d) == DS_FAIL ? 1 : 0;
+	if (json)
+		json_print(doctor_json(d));
+	else
+		doctor_print(d, stdout);
+	gwset_free(gs);
+	doctor_free(d);
+	return (rc);
+}
+
 int
 cmd_config(const struct config *cfg)
 {

@@ -23,6 +23,8 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -136,6 +138,55 @@ unix_prepare(const char *path, char **err)
 		return (-1);
 	}
 	return (0);
+}
+
+/*
+ * A connected, blocking socket to the endpoint within timeout_ms, or -1
+ * and *err: for natguard doctor, which asks the running daemon.
+ */
+int
+endpoint_connect(const char *spec, int timeout_ms, char **err)
+{
+	struct endpoint	 ep;
+	struct pollfd	 pfd;
+	const char	*why;
+	socklen_t	 len = sizeof(int);
+	int		 fd, e = 0;
+
+	if (endpoint_parse(spec, &ep, &why) != 0) {
+		xasprintf(err, "%s", why);
+		return (-1);
+	}
+	if ((fd = socket(ep.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		xasprintf(err, "socket: %s", strerror(errno));
+		return (-1);
+	}
+	if (connect(fd, (struct sockaddr *)&ep.ss, ep.slen) == -1) {
+		if (errno != EINPROGRESS) {
+			e = errno;
+			goto fail;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, timeout_ms) != 1) {
+			e = ETIMEDOUT;
+			goto fail;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == -1)
+			e = errno;
+		if (e != 0)
+			goto fail;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1) {
+		e = errno;
+		goto fail;
+	}
+	return (fd);
+fail:
+	close(fd);
+	xasprintf(err, "connect: %s", strerror(e));
+	return (-1);
 }
 
 /* A listening, non-blocking socket for the endpoint, or -1 and *err. */

@@ -265,35 +265,6 @@ gateway_parse_route6(struct gwset *gs, const char *text)
 	return (added);
 }
 
-/* A small /proc file, whole; NULL when it cannot be read. */
-static char *
-read_small(const char *path)
-{
-	char	*buf;
-	size_t	 len = 0, size = 16384;
-	ssize_t	 n;
-	int	 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return (NULL);
-	buf = xmalloc(size + 1);
-	while (len < size) {
-		n = read(fd, buf + len, size - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == size && size < 4 * 1024 * 1024) {
-			size *= 2;
-			buf = xreallocarray(buf, size + 1, 1);
-		}
-	}
-	close(fd);
-	buf[len] = '\0';
-	return (buf);
-}
-
 static int
 is_bridge(const char *iface)
 {

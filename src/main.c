@@ -38,6 +38,9 @@ usage(int status)
 	    "       natguard check [-c FILE] [--json] [NAME=VALUE ...]\n"
 	    "       natguard gateways [-c FILE] [--json]\n"
 	    "       natguard config [-c FILE]\n"
+	    "       natguard doctor [-c FILE] [--json] [--daemon-json FILE] "
+	    "[--compose FILE]\n"
+	    "                       [--postfix-dir DIR]\n"
 	    "       natguard audit [--json] [--since TIME] [LOGFILE ...]\n"
 	    "       natguard -V | --version | -h | --help\n"
 	    "default configuration file: %s\n", NATGUARD_CONF);
@@ -68,22 +71,26 @@ load(const char *path, const char **used)
 	return (cfg);
 }
 
-enum { OPT_JSON = 256, OPT_SINCE };
+enum { OPT_JSON = 256, OPT_SINCE, OPT_DAEMON_JSON, OPT_COMPOSE, OPT_POSTFIX };
 
 static const struct option longopts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "since", required_argument, NULL, OPT_SINCE },
+	{ "daemon-json", required_argument, NULL, OPT_DAEMON_JSON },
+	{ "compose", required_argument, NULL, OPT_COMPOSE },
+	{ "postfix-dir", required_argument, NULL, OPT_POSTFIX },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
 
-/* natguard check|gateways|config [-c FILE] [--json] [ARGS] */
+/* natguard check|gateways|config|doctor|audit [-c FILE] [OPTIONS] [ARGS] */
 static int
 subcommand(const char *name, int argc, char **argv)
 {
 	struct config	*cfg;
 	const char	*path = NULL, *used;
+	const char	*daemon_json = NULL, *compose = NULL, *pfdir = NULL;
 	time_t		 since = 0;
 	int		 ch, json = 0, rc;
 
@@ -107,6 +114,18 @@ subcommand(const char *name, int argc, char **argv)
 				exit(2);
 			}
 			break;
+		case OPT_DAEMON_JSON:
+		case OPT_COMPOSE:
+		case OPT_POSTFIX:
+			if (strcmp(name, "doctor") != 0)
+				usage(2);
+			if (ch == OPT_DAEMON_JSON)
+				daemon_json = optarg;
+			else if (ch == OPT_COMPOSE)
+				compose = optarg;
+			else
+				pfdir = optarg;
+			break;
 		case 'h':
 			usage(0);
 		default:
@@ -125,6 +144,8 @@ subcommand(const char *name, int argc, char **argv)
 		rc = cmd_check(cfg, json, argc, argv);
 	else if (strcmp(name, "gateways") == 0)
 		rc = cmd_gateways(cfg, json);
+	else if (strcmp(name, "doctor") == 0)
+		rc = cmd_doctor(cfg, json, daemon_json, compose, pfdir);
 	else
 		rc = cmd_config(cfg);
 	config_free(cfg);
@@ -142,7 +163,8 @@ main(int argc, char **argv)
 
 	if (argc > 1 && (strcmp(argv[1], "check") == 0 ||
 	    strcmp(argv[1], "gateways") == 0 ||
-	    strcmp(argv[1], "config") == 0 || strcmp(argv[1], "audit") == 0))
+	    strcmp(argv[1], "config") == 0 || strcmp(argv[1], "audit") == 0 ||
+	    strcmp(argv[1], "doctor") == 0))
 		return (subcommand(argv[1], argc - 1, argv + 1));
 
 	while ((ch = getopt_long(argc, argv, "c:l:dvVh", longopts, NULL)) !=

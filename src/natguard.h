@@ -45,6 +45,7 @@ char		*xstrndup(const char *, size_t);
 int		 xasprintf(char **, const char *, ...) NG_PRINTF(2, 3);
 int		 parse_u64(const char *, uint64_t, uint64_t, uint64_t *);
 int		 parse_duration(const char *, uint64_t *);
+char		*read_small(const char *);
 /* A growable string; keep one and buf_reset() it to avoid allocation. */
 struct buf {
 	char	*s;	/* NUL-terminated once anything was added */
@@ -390,6 +391,7 @@ char		*spf_record_normalise(const char *, size_t, int);
 int		 endpoint_check(const char *, const char **);
 int		 endpoint_bind(const char *, unsigned int, char **);
 char		*endpoint_name(int);
+int		 endpoint_connect(const char *, int, char **);
 
 /* conn.c: one client connection of the policy protocol. */
 void		 conn_accept(struct event_base *, int, const char *);
@@ -415,10 +417,69 @@ void		 audit_sum_line(struct audit_sum *, const char *);
 json_t		*audit_sum_json(const struct audit_sum *);
 int		 audit_parse_time(const char *, time_t *);
 
+/* yaml.c: a YAML document as a tree (libyaml's only user). */
+enum ynode_type {
+	YNODE_SCALAR,
+	YNODE_MAP,
+	YNODE_SEQ
+};
+struct ynode;
+struct ynode	*yaml_load(const char *, char **);
+void		 ynode_free(struct ynode *);
+enum ynode_type	 ynode_type(const struct ynode *);
+unsigned long	 ynode_line(const struct ynode *);
+const char	*ynode_str(const struct ynode *);
+size_t		 ynode_len(const struct ynode *);
+const struct ynode *ynode_at(const struct ynode *, size_t);
+const char	*ynode_key(const struct ynode *, size_t);
+const struct ynode *ynode_get(const struct ynode *, const char *);
+int		 ynode_true(const struct ynode *);
+
+/* doctor.c: natguard doctor's checks, each OK, WARN or FAIL. */
+enum dstatus {
+	DS_OK,
+	DS_WARN,
+	DS_FAIL
+};
+struct doctor;
+struct doctor	*doctor_new(void);
+void		 doctor_free(struct doctor *);
+void		 doctor_add(struct doctor *, enum dstatus, const char *,
+		    const char *, const char *, ...) NG_PRINTF(5, 6);
+enum dstatus	 doctor_status(const struct doctor *);
+int		 doctor_find(const struct doctor *, const char *,
+		    const char **);
+json_t		*doctor_json(const struct doctor *);
+void		 doctor_print(const struct doctor *, FILE *);
+void		 doctor_container(struct doctor *, const char *);
+void		 doctor_ipv6(struct doctor *, const char *);
+void		 doctor_gateways(struct doctor *, const struct config *,
+		    const struct gwset *);
+void		 doctor_listen(struct doctor *, const struct config *);
+
+/* docker.c: Docker's daemon.json and compose files, for doctor. */
+void		 docker_daemon_json(struct doctor *, const char *, int);
+void		 docker_compose(struct doctor *, const char *);
+
+/* postfix.c: Postfix's settings as natguard needs them, for doctor. */
+struct pf_settings {
+	const char	*mynetworks;
+	const char	*recipient_restrictions;
+	const char	*relay_restrictions;
+	const char	*policy_timeout;
+	const char	*queue_directory;
+};
+void		 postfix_doctor(struct doctor *, const struct config *,
+		    const struct gwset *, const char *);
+void		 postfix_judge(struct doctor *, const struct config *,
+		    const struct gwset *, const struct pf_settings *);
+
 /* cmd.c: the subcommands a mail administrator runs by hand. */
 int		 cmd_check(const struct config *, int, int, char **);
 int		 cmd_gateways(const struct config *, int);
 int		 cmd_config(const struct config *);
 int		 cmd_audit(int, time_t, int, char **);
+int		 cmd_doctor(const struct config *, int, const char *,
+		    const char *, const char *);
 
 #endif /* NATGUARD_H */

@@ -17,10 +17,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "natguard.h"
 
@@ -197,4 +199,33 @@ buf_free(struct buf *b)
 	free(b->s);
 	b->s = NULL;
 	b->len = b->size = 0;
+}
+
+/* A small file (/proc, a config), whole; NULL when it cannot be read. */
+char *
+read_small(const char *path)
+{
+	char	*buf;
+	size_t	 len = 0, size = 16384;
+	ssize_t	 n;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (NULL);
+	buf = xmalloc(size + 1);
+	while (len < size) {
+		n = read(fd, buf + len, size - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == size && size < 4 * 1024 * 1024) {
+			size *= 2;
+			buf = xreallocarray(buf, size + 1, 1);
+		}
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (buf);
 }

@@ -1,0 +1,463 @@
+/*
+ * Copyright (c) 2026 The natguard authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "natguard.h"
+
+/*
+ * natguard doctor: a list of checks, each OK, WARN or FAIL with one
+ * sentence of evidence and, when not OK, the fix.  This file holds the
+ * list and the checks of the machine natguard runs on; docker.c reads
+ * Docker's files and postfix.c asks postconf.  The checks of the machine
+ * take a root directory so that the tests can give them fixture trees.
+ */
+
+struct dcheck {
+	enum dstatus	 status;
+	char		*name;
+	char		*evidence;
+	char		*fix;		/* NULL: none */
+};
+
+struct doctor {
+	struct dcheck	*v;
+	size_t		 n;
+	int		 container;	/* doctor_container() found one */
+};
+
+static const char *const dstatus_names[] = { "ok", "warn", "fail" };
+
+/* The fix that natguard's explanation names, for checks that lead to it. */
+#define FIX_IPV6 "give the mail container IPv6 all the way: a compose " \
+	"network with enable_ipv6: true and an IPv6 subnet, and \"ipv6\": " \
+	"true, \"ip6tables\": true (and \"experimental\": true before " \
+	"Docker 27) in /etc/docker/daemon.json"
+
+struct doctor *
+doctor_new(void)
+{
+	return (xcalloc(1, sizeof(struct doctor)));
+}
+
+void
+doctor_free(struct doctor *d)
+{
+	size_t	i;
+
+	if (d == NULL)
+		return;
+	for (i = 0; i < d->n; i++) {
+		free(d->v[i].name);
+		free(d->v[i].evidence);
+		free(d->v[i].fix);
+	}
+	free(d->v);
+	free(d);
+}
+
+/* One check; fix is NULL for OK. */
+void
+doctor_add(struct doctor *d, enum dstatus status, const char *name,
+    const char *fix, const char *fmt, ...)
+{
+	struct dcheck	*c;
+	va_list		 ap;
+
+	d->v = xreallocarray(d->v, d->n + 1, sizeof(*d->v));
+	c = &d->v[d->n++];
+	c->status = status;
+	c->name = xstrdup(name);
+	va_start(ap, fmt);
+	if (vasprintf(&c->evidence, fmt, ap) == -1)
+		fatal("vasprintf");
+	va_end(ap);
+	c->fix = status != DS_OK && fix != NULL ? xstrdup(fix) : NULL;
+}
+
+enum dstatus
+doctor_status(const struct doctor *d)
+{
+	enum dstatus	s = DS_OK;
+	size_t		i;
+
+	for (i = 0; i < d->n; i++) {
+		if (d->v[i].status > s)
+			s = d->v[i].status;
+	}
+	return (s);
+}
+
+/* The status of the check called name (the first), or -1. */
+int
+doctor_find(const struct doctor *d, const char *name, const char **evidence)
+{
+	size_t	i;
+
+	for (i = 0; i < d->n; i++) {
+		if (strcmp(d->v[i].name, name) == 0) {
+			if (evidence != NULL)
+				*evidence = d->v[i].evidence;
+			return ((int)d->v[i].status);
+		}
+	}
+	return (-1);
+}
+
+json_t *
+doctor_json(const struct doctor *d)
+{
+	json_t	*checks, *c;
+	size_t	 i;
+
+	checks = json_array();
+	for (i = 0; i < d->n; i++) {
+		c = json_pack("{s:s, s:s, s:s, s:s?}",
+		    "name", d->v[i].name,
+		    "status", dstatus_names[d->v[i].status],
+		    "evidence", d->v[i].evidence,
+		    "fix", d->v[i].fix);
+		if (c == NULL)
+			fatalx("json_pack");
+		json_array_append_new(checks, c);
+	}
+	return (json_pack("{s:s, s:o}", "status",
+	    dstatus_names[doctor_status(d)], "checks", checks));
+}
+
+void
+doctor_print(const struct doctor *d, FILE *f)
+{
+	static const char *const label[] = { "OK  ", "WARN", "FAIL" };
+	size_t	i, count[3] = { 0, 0, 0 };
+
+	for (i = 0; i < d->n; i++) {
+		fprintf(f, "%s %s: %s\n", label[d->v[i].status],
+		    d->v[i].name, d->v[i].evidence);
+		if (d->v[i].fix != NULL)
+			fprintf(f, "     fix: %s\n", d->v[i].fix);
+		count[d->v[i].status]++;
+	}
+	fprintf(f, "%s: %zu checks, %zu FAIL, %zu WARN\n",
+	    dstatus_names[doctor_status(d)], d->n, count[DS_FAIL],
+	    count[DS_WARN]);
+}
+
+static char *
+path_in(const char *root, const char *path)
+{
+	char	*p;
+
+	xasprintf(&p, "%s%s", root, path);
+	return (p);
+}
+
+static int
+exists_in(const char *root, const char *path)
+{
+	struct stat	 sb;
+	char		*p = path_in(root, path);
+	int		 rc;
+
+	rc = stat(p, &sb) == 0;
+	free(p);
+	return (rc);
+}
+
+/* The first line of a file under root that contains one of the words. */
+static char *
+grep_in(const char *root, const char *path, const char *const *words)
+{
+	char	*p = path_in(root, path), *text, *line, *save = NULL, *hit = NULL;
+	size_t	 i;
+
+	text = read_small(p);
+	free(p);
+	if (text == NULL)
+		return (NULL);
+	for (line = strtok_r(text, "\n", &save); line != NULL && hit == NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		for (i = 0; words[i] != NULL; i++) {
+			if (strstr(line, words[i]) != NULL) {
+				hit = xstrdup(line);
+				break;
+			}
+		}
+	}
+	free(text);
+	return (hit);
+}
+
+/*
+ * Inside a container or not, and how that was decided.  Informational:
+ * it changes what the IPv6 and gateway checks expect.
+ */
+void
+doctor_container(struct doctor *d, const char *root)
+{
+	static const char *const engines[] = { "docker", "containerd",
+	    "kubepods", "libpod", "lxc", NULL };
+	static const char *const any[] = { "", NULL };
+	char	*hit;
+
+	d->container = 1;
+	if (exists_in(root, "/.dockerenv")) {
+		doctor_add(d, DS_OK, "container", NULL, "running in a Docker "
+		    "container (/.dockerenv exists)");
+		return;
+	}
+	if (exists_in(root, "/run/.containerenv")) {
+		doctor_add(d, DS_OK, "container", NULL, "running in a Podman "
+		    "container (/run/.containerenv exists)");
+		return;
+	}
+	if ((hit = grep_in(root, "/run/systemd/container", any)) != NULL) {
+		doctor_add(d, DS_OK, "container", NULL, "running in a "
+		    "container (/run/systemd/container says \"%s\")", hit);
+		free(hit);
+		return;
+	}
+	if ((hit = grep_in(root, "/proc/1/cgroup", engines)) != NULL) {
+		doctor_add(d, DS_OK, "container", NULL, "running in a "
+		    "container (/proc/1/cgroup: %s)", hit);
+		free(hit);
+		return;
+	}
+	d->container = 0;
+	doctor_add(d, DS_OK, "container", NULL, "not in a container (no "
+	    "/.dockerenv, /run/.containerenv or /run/systemd/container, and "
+	    "no container engine in /proc/1/cgroup)");
+}
+
+/* /proc/net/if_inet6: "addr32hex ifindex plen scope flags ifname". */
+static int
+global_ipv6(const char *text, char *first, size_t len)
+{
+	char		 hex[33], ifname[32], a[INET6_ADDRSTRLEN];
+	unsigned int	 idx, plen, scope, flags;
+	const char	*p = text;
+	struct addr	 addr;
+	int		 i, n = 0, off;
+
+	while (p != NULL && *p != '\0') {
+		if (sscanf(p, "%32s %x %x %x %x %31s", hex, &idx, &plen,
+		    &scope, &flags, ifname) == 6 && strlen(hex) == 32 &&
+		    scope == 0) {
+			memset(&addr, 0, sizeof(addr));
+			addr.family = AF_INET6;
+			for (i = 0; i < 16; i++) {
+				if (sscanf(hex + 2 * i, "%2x%n", &idx,
+				    &off) != 1 || off != 2)
+					break;
+				addr.bytes[i] = (unsigned char)idx;
+			}
+			if (i == 16 && n++ == 0) {
+				addr_format(&addr, a, sizeof(a));
+				snprintf(first, len, "%s/%u on %s", a, plen,
+				    ifname);
+			}
+		}
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	}
+	return (n);
+}
+
+/*
+ * A global IPv6 address and an IPv6 default route.  Without them in a
+ * container, the classic cause: the host publishes port 25 on IPv6 and
+ * docker-proxy carries every IPv6 client in from the gateway.
+ */
+void
+doctor_ipv6(struct doctor *d, const char *root)
+{
+	struct gwset	*gs;
+	char		*p, *text, first[INET6_ADDRSTRLEN + 48];
+	int		 n;
+	enum dstatus	 missing = d->container ? DS_WARN : DS_OK;
+	const char	*why = d->container ? ": if the Docker host publishes "
+	    "port 25 on IPv6 (it does when it has IPv6), docker-proxy "
+	    "carries every IPv6 client in from the bridge gateway" :
+	    ": no IPv6 client reaches this host, none can be hidden";
+
+	p = path_in(root, "/proc/net/if_inet6");
+	text = read_small(p);
+	free(p);
+	n = text != NULL ? global_ipv6(text, first, sizeof(first)) : 0;
+	free(text);
+	if (n > 0)
+		doctor_add(d, DS_OK, "ipv6-address", NULL, "%d global IPv6 "
+		    "address%s (%s)", n, n == 1 ? "" : "es", first);
+	else
+		doctor_add(d, missing, "ipv6-address", FIX_IPV6, "no global "
+		    "IPv6 address%s", why);
+
+	gs = gwset_new();
+	p = path_in(root, "/proc/net/ipv6_route");
+	if ((text = read_small(p)) != NULL)
+		gateway_parse_route6(gs, text);
+	free(text);
+	free(p);
+	if (gwset_count(gs) > 0) {
+		net_format(&gwset_get(gs, 0)->net, first, sizeof(first));
+		doctor_add(d, DS_OK, "ipv6-route", NULL, "IPv6 default route "
+		    "via %s on %s", first, gwset_get(gs, 0)->iface);
+	} else
+		doctor_add(d, missing, "ipv6-route", FIX_IPV6, "no IPv6 "
+		    "default route%s", why);
+	gwset_free(gs);
+}
+
+/* The gateway set, as `natguard gateways` shows it. */
+void
+doctor_gateways(struct doctor *d, const struct config *cfg,
+    const struct gwset *gs)
+{
+	const struct gateway	*gw;
+	struct buf		 b = { NULL, 0, 0 };
+	char			 a[INET6_ADDRSTRLEN + 8];
+	size_t			 i;
+
+	if (!cfg->gateways_auto && netlist_count(cfg->gateways) == 0) {
+		doctor_add(d, DS_WARN, "gateways", "gateways = auto in "
+		    "natguard.conf", "gateways = none: NAT detection is off, "
+		    "a client hidden behind the gateway is SPF-checked as if "
+		    "it were the gateway");
+		return;
+	}
+	if (gwset_count(gs) == 0) {
+		doctor_add(d, d->container ? DS_WARN : DS_OK, "gateways",
+		    "list the address Postfix sees for proxied clients in "
+		    "gateways (natguard.conf)", "no gateway found (no default "
+		    "route, bridge or local subnet)%s", d->container ?
+		    ": a container normally has a default route via its "
+		    "bridge" : "");
+		return;
+	}
+	for (i = 0; i < gwset_count(gs); i++) {
+		gw = gwset_get(gs, i);
+		net_format(&gw->net, a, sizeof(a));
+		if (i > 0)
+			buf_adds(&b, ", ");
+		buf_adds(&b, a);
+		buf_adds(&b, " (");
+		buf_adds(&b, gw_source_name(gw->source));
+		if (gw->iface[0] != '\0') {
+			buf_adds(&b, " on ");
+			buf_adds(&b, gw->iface);
+		}
+		buf_adds(&b, ")");
+	}
+	doctor_add(d, DS_OK, "gateways", NULL, "%zu gateway address%s "
+	    "flagged: %s", gwset_count(gs), gwset_count(gs) == 1 ? "" : "es",
+	    b.s);
+	buf_free(&b);
+}
+
+/* Ask one endpoint; NULL and *err, or the reply's action line. */
+static char *
+ask(const char *spec, char **err)
+{
+	static const char req[] = "request=smtpd_access_policy\n"
+	    "protocol_state=RCPT\nprotocol_name=ESMTP\n"
+	    "client_address=127.0.0.1\nclient_name=localhost\n"
+	    "helo_name=natguard-doctor\nsender=\nrecipient=\n"
+	    "instance=natguard-doctor\n\n";
+	char		 reply[1024], *nl;
+	size_t		 len = 0;
+	ssize_t		 n;
+	struct pollfd	 pfd;
+	int		 fd;
+
+	if ((fd = endpoint_connect(spec, 2000, err)) == -1)
+		return (NULL);
+	if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+		xasprintf(err, "write: %s", strerror(errno));
+		close(fd);
+		return (NULL);
+	}
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	while (len < sizeof(reply) - 1 && memmem(reply, len, "\n\n", 2) ==
+	    NULL) {
+		if (poll(&pfd, 1, 5000) != 1) {
+			xasprintf(err, "no reply within 5 seconds");
+			close(fd);
+			return (NULL);
+		}
+		if ((n = read(fd, reply + len, sizeof(reply) - 1 - len)) <= 0) {
+			xasprintf(err, "connection closed without a reply");
+			close(fd);
+			return (NULL);
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	reply[len] = '\0';
+	if (strncmp(reply, "action=", 7) != 0) {
+		xasprintf(err, "not a policy reply");
+		return (NULL);
+	}
+	if ((nl = strchr(reply, '\n')) != NULL)
+		*nl = '\0';
+	return (xstrdup(reply));
+}
+
+/* The running daemon answering on each of its listen endpoints. */
+void
+doctor_listen(struct doctor *d, const struct config *cfg)
+{
+	struct buf	 ok = { NULL, 0, 0 }, bad = { NULL, 0, 0 };
+	char		*reply, *err;
+	size_t		 i;
+
+	for (i = 0; i < cfg->listen.n; i++) {
+		if ((reply = ask(cfg->listen.v[i], &err)) != NULL) {
+			buf_adds(&ok, ok.len ? "; " : "");
+			buf_adds(&ok, cfg->listen.v[i]);
+			buf_adds(&ok, " answered ");
+			buf_adds(&ok, reply);
+			free(reply);
+		} else {
+			buf_adds(&bad, bad.len ? "; " : "");
+			buf_adds(&bad, cfg->listen.v[i]);
+			buf_adds(&bad, ": ");
+			buf_adds(&bad, err);
+			free(err);
+		}
+	}
+	if (bad.len == 0)
+		doctor_add(d, DS_OK, "daemon-listen", NULL, "%s", ok.s);
+	else
+		doctor_add(d, DS_FAIL, "daemon-listen", "start natguard (or "
+		    "check listen in natguard.conf): Postfix answers \"451 4.3.5 "
+		    "Server configuration problem\" while it cannot reach the "
+		    "policy service", "natguard is not answering: %s", bad.s);
+	buf_free(&ok);
+	buf_free(&bad);
+}
