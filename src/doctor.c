@@ -254,6 +254,25 @@ doctor_container(struct doctor *d, const char *root)
 	    "no container engine in /proc/1/cgroup)");
 }
 
+/* 32 hex digits of /proc/net into an IPv6 address. */
+static int
+hex_addr6(const char *hex, struct addr *a)
+{
+	unsigned int	v;
+	int		i, off;
+
+	if (strlen(hex) != 32)
+		return (-1);
+	memset(a, 0, sizeof(*a));
+	a->family = AF_INET6;
+	for (i = 0; i < 16; i++) {
+		if (sscanf(hex + 2 * i, "%2x%n", &v, &off) != 1 || off != 2)
+			return (-1);
+		a->bytes[i] = (unsigned char)v;
+	}
+	return (0);
+}
+
 /* /proc/net/if_inet6: "addr32hex ifindex plen scope flags ifname". */
 static int
 global_ipv6(const char *text, char *first, size_t len)
@@ -262,30 +281,54 @@ global_ipv6(const char *text, char *first, size_t len)
 	unsigned int	 idx, plen, scope, flags;
 	const char	*p = text;
 	struct addr	 addr;
-	int		 i, n = 0, off;
+	int		 n = 0;
 
 	while (p != NULL && *p != '\0') {
 		if (sscanf(p, "%32s %x %x %x %x %31s", hex, &idx, &plen,
-		    &scope, &flags, ifname) == 6 && strlen(hex) == 32 &&
-		    scope == 0) {
-			memset(&addr, 0, sizeof(addr));
-			addr.family = AF_INET6;
-			for (i = 0; i < 16; i++) {
-				if (sscanf(hex + 2 * i, "%2x%n", &idx,
-				    &off) != 1 || off != 2)
-					break;
-				addr.bytes[i] = (unsigned char)idx;
-			}
-			if (i == 16 && n++ == 0) {
-				addr_format(&addr, a, sizeof(a));
-				snprintf(first, len, "%s/%u on %s", a, plen,
-				    ifname);
-			}
+		    &scope, &flags, ifname) == 6 && scope == 0 &&
+		    hex_addr6(hex, &addr) == 0 && n++ == 0) {
+			addr_format(&addr, a, sizeof(a));
+			snprintf(first, len, "%s/%u on %s", a, plen, ifname);
 		}
 		if ((p = strchr(p, '\n')) != NULL)
 			p++;
 	}
 	return (n);
+}
+
+/*
+ * /proc/net/ipv6_route: "dst plen src plen nexthop metric refcnt use flags
+ * iface".  A default route that is up and not the kernel's "unreachable"
+ * one; its next hop is usually link-local (router advertisements), which
+ * the gateway set leaves out but a route is no less for it.
+ */
+static int
+default_route6(const char *text, char *out, size_t len)
+{
+	char		 dst[33], src[33], hop[33], ifname[32];
+	char		 a[INET6_ADDRSTRLEN];
+	unsigned int	 dplen, splen, metric, refcnt, use, flags;
+	const char	*p = text;
+	struct addr	 gw;
+	static const char zero[] = "00000000000000000000000000000000";
+
+	while (p != NULL && *p != '\0') {
+		if (sscanf(p, "%32s %x %32s %x %32s %x %x %x %x %31s", dst,
+		    &dplen, src, &splen, hop, &metric, &refcnt, &use, &flags,
+		    ifname) == 10 && strcmp(dst, zero) == 0 && dplen == 0 &&
+		    (flags & 0x1) && !(flags & 0x200) &&
+		    strcmp(ifname, "lo") != 0) {
+			if ((flags & 0x2) && hex_addr6(hop, &gw) == 0) {
+				addr_format(&gw, a, sizeof(a));
+				snprintf(out, len, "via %s on %s", a, ifname);
+			} else
+				snprintf(out, len, "on %s", ifname);
+			return (1);
+		}
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	}
+	return (0);
 }
 
 /*
@@ -296,7 +339,6 @@ global_ipv6(const char *text, char *first, size_t len)
 void
 doctor_ipv6(struct doctor *d, const char *root)
 {
-	struct gwset	*gs;
 	char		*p, *text, first[INET6_ADDRSTRLEN + 48];
 	int		 n;
 	enum dstatus	 missing = d->container ? DS_WARN : DS_OK;
@@ -317,20 +359,16 @@ doctor_ipv6(struct doctor *d, const char *root)
 		doctor_add(d, missing, "ipv6-address", FIX_IPV6, "no global "
 		    "IPv6 address%s", why);
 
-	gs = gwset_new();
 	p = path_in(root, "/proc/net/ipv6_route");
-	if ((text = read_small(p)) != NULL)
-		gateway_parse_route6(gs, text);
-	free(text);
+	text = read_small(p);
 	free(p);
-	if (gwset_count(gs) > 0) {
-		net_format(&gwset_get(gs, 0)->net, first, sizeof(first));
+	if (text != NULL && default_route6(text, first, sizeof(first)))
 		doctor_add(d, DS_OK, "ipv6-route", NULL, "IPv6 default route "
-		    "via %s on %s", first, gwset_get(gs, 0)->iface);
-	} else
+		    "%s", first);
+	else
 		doctor_add(d, missing, "ipv6-route", FIX_IPV6, "no IPv6 "
 		    "default route%s", why);
-	gwset_free(gs);
+	free(text);
 }
 
 /* The gateway set, as `natguard gateways` shows it. */

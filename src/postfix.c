@@ -208,7 +208,7 @@ static void
 judge_restrictions(struct doctor *d, const struct config *cfg,
     const struct pf_settings *pf, int gw_in_mynetworks)
 {
-	char		**v, *other;
+	char		**v, *other, *seen = NULL;
 	const char	 *list = "smtpd_recipient_restrictions";
 	size_t		  n, at = 0, mynet;
 	int		  found;
@@ -217,11 +217,15 @@ judge_restrictions(struct doctor *d, const struct config *cfg,
 	found = find_policy(cfg, v, n, pf->queue_directory, &at, &mynet,
 	    &other);
 	if (!found) {
+		/* Not there: perhaps in the relay restrictions. */
+		seen = other != NULL ? xstrdup(other) : NULL;
 		split_free(v, n);
 		list = "smtpd_relay_restrictions";
 		n = split(pf->relay_restrictions, &v);
 		found = find_policy(cfg, v, n, pf->queue_directory, &at,
 		    &mynet, &other);
+		if (seen == NULL && other != NULL)
+			seen = xstrdup(other);
 	}
 	if (!found) {
 		doctor_add(d, DS_FAIL, "postfix-policy", "add check_policy_"
@@ -229,8 +233,8 @@ judge_restrictions(struct doctor *d, const struct config *cfg,
 		    "smtpd_recipient_restrictions, before permit_mynetworks "
 		    "(conf/postfix/main.cf.natguard)", "Postfix does not ask "
 		    "natguard (listen = %s)%s%s", cfg->listen.n ?
-		    cfg->listen.v[0] : "", other ? "; it asks a policy "
-		    "service at " : "", other ? other : "");
+		    cfg->listen.v[0] : "", seen ? "; it asks a policy "
+		    "service at " : "", seen ? seen : "");
 	} else if (mynet < at) {
 		doctor_add(d, gw_in_mynetworks ? DS_FAIL : DS_WARN,
 		    "postfix-policy", "move check_policy_service before "
@@ -243,6 +247,7 @@ judge_restrictions(struct doctor *d, const struct config *cfg,
 		doctor_add(d, DS_OK, "postfix-policy", NULL, "natguard is in "
 		    "%s (%s %s)%s", list, v[at], v[at + 1], mynet < n ?
 		    ", before permit_mynetworks" : "");
+	free(seen);
 	split_free(v, n);
 }
 

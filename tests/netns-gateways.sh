@@ -93,5 +93,24 @@ json=$(ip netns exec "$ns" "$NATGUARD" check -c "$tmp/natguard.conf" --json \
 	client_address=10.213.0.77 sender=a@example.org)
 check "a neighbour is not a gateway" '.client.class == "external"'
 
+
+# natguard doctor reads the same namespace: its IPv6 address and route,
+# and the gateways it flags; the peer namespace has no IPv6 at all.
+json=$(ip netns exec "$ns" "$NATGUARD" doctor -c "$tmp/natguard.conf" --json)
+dcheck() {	# name -> the check object
+	printf '.checks[] | select(.name == "%s")' "$1"
+}
+check "doctor: global IPv6 address" \
+	"$(dcheck ipv6-address) | .status == \"ok\" and (.evidence | test(\"fd00:213::2/64 on vng0\"))"
+check "doctor: IPv6 default route" \
+	"$(dcheck ipv6-route) | .status == \"ok\" and (.evidence | test(\"via fd00:213::1 on vng0\"))"
+check "doctor: gateways as detected" \
+	"$(dcheck gateways) | .evidence | test(\"10.213.0.1 \\\\(default-route on vng0\\\\)\")"
+json=$(ip netns exec "$peer" "$NATGUARD" doctor -c "$tmp/natguard.conf" --json)
+check "doctor: no IPv6 in the peer" \
+	"$(dcheck ipv6-address) | .evidence | test(\"no global IPv6 address\")"
+check "doctor: no IPv6 route in the peer" \
+	"$(dcheck ipv6-route) | .evidence | test(\"no IPv6 default route\")"
+
 echo "netns-gateways: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

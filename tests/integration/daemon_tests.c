@@ -858,6 +858,99 @@ START_TEST(test_commands)
 }
 END_TEST
 
+/* natguard doctor --json: one check's status and evidence. */
+static const char *
+doctor_check(json_t *o, const char *name, const char **evidence)
+{
+	json_t	*c;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(o, "checks"), i, c) {
+		if (strcmp(json_string_value(json_object_get(c, "name")),
+		    name) == 0) {
+			*evidence = json_string_value(json_object_get(c,
+			    "evidence"));
+			return (json_string_value(json_object_get(c,
+			    "status")));
+		}
+	}
+	*evidence = "";
+	return ("absent");
+}
+
+/*
+ * doctor asks the running daemon on each listen endpoint; with the fixes
+ * all in (Docker's files, a Postfix directory that asks natguard) it
+ * exits 0, and 1 once the daemon is gone.
+ */
+START_TEST(test_doctor)
+{
+	char		*cmd, *out, conf[300], pfdir[300], path[400];
+	const char	*st, *ev, *data = getenv("TESTDATA");
+	int		 rc, postfix = access("/usr/sbin/postconf", X_OK) == 0;
+	json_t		*o;
+
+	start("");
+	snprintf(conf, sizeof(conf), "%s/doctor.%d.conf", harness_dir(),
+	    (int)getpid());
+	ck_assert(asprintf(&out, "listen = %s, %s\ngateways = 172.20.0.1\n"
+	    "spf = no\n", D.listen[0], D.listen[1]) != -1);
+	write_file(conf, out);
+	free(out);
+	snprintf(pfdir, sizeof(pfdir), "%s/postfix.%d", harness_dir(),
+	    (int)getpid());
+	ck_assert_int_eq(mkdir(pfdir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/main.cf", pfdir);
+	ck_assert(asprintf(&out, "compatibility_level = 3.6\n"
+	    "mynetworks = 127.0.0.0/8\nsmtpd_recipient_restrictions = "
+	    "check_policy_service %s, permit_mynetworks, "
+	    "reject_unauth_destination\n", D.listen[0]) != -1);
+	write_file(path, out);
+	free(out);
+	snprintf(path, sizeof(path), "%s/master.cf", pfdir);
+	write_file(path, "smtp inet n - n - - smtpd\n");
+
+	ck_assert(asprintf(&cmd, "%s doctor -c %s --json --daemon-json "
+	    "%s/doctor/daemon-good.json --compose %s/doctor/compose-good.yaml"
+	    " %s%s", getenv("NATGUARD"), conf, data, data,
+	    postfix ? "--postfix-dir " : "", postfix ? pfdir : "") != -1);
+	out = run_cmd(cmd, &rc);
+	o = json_loads(out, 0, NULL);
+	ck_assert_msg(o != NULL, "not JSON: %s", out);
+	st = doctor_check(o, "daemon-listen", &ev);
+	ck_assert_msg(strcmp(st, "ok") == 0, "daemon-listen %s: %s", st, ev);
+	ck_assert_msg(strstr(ev, "answered action=DUNNO") != NULL, "%s", ev);
+	ck_assert_msg(strstr(ev, D.listen[1]) != NULL, "%s", ev);
+	if (postfix) {
+		st = doctor_check(o, "postfix-policy", &ev);
+		ck_assert_msg(strcmp(st, "ok") == 0, "postfix-policy %s: %s",
+		    st, ev);
+	}
+	ck_assert_msg(rc == 0, "exit %d with nothing failing: %s", rc, out);
+	ck_assert_str_ne(json_string_value(json_object_get(o, "status")),
+	    "fail");
+	json_decref(o);
+	free(out);
+	/* The daemon logged the probe as what it is. */
+	ck_assert(log_has(&D, "reason=skip-address client=127.0.0.1 "
+	    "helo=natguard-doctor"));
+	stop();
+
+	out = run_cmd(cmd, &rc);
+	free(cmd);
+	o = json_loads(out, 0, NULL);
+	ck_assert_msg(o != NULL, "not JSON: %s", out);
+	st = doctor_check(o, "daemon-listen", &ev);
+	ck_assert_msg(strcmp(st, "fail") == 0, "daemon-listen %s: %s", st, ev);
+	ck_assert_msg(strstr(ev, "Connection refused") != NULL, "%s", ev);
+	ck_assert_int_eq(rc, 1);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "status")),
+	    "fail");
+	json_decref(o);
+	free(out);
+}
+END_TEST
+
 static Suite *
 daemon_suite(void)
 {
@@ -878,6 +971,7 @@ daemon_suite(void)
 	tcase_add_test(tc, test_audit_log);
 	tcase_add_test(tc, test_commands);
 	tcase_add_test(tc, test_metrics);
+	tcase_add_test(tc, test_doctor);
 	tcase_add_loop_test(tb, test_bad_input, 0, NELEMS(bad_cases));
 	tcase_add_loop_test(tb, test_odd_request, 0, NELEMS(odd_cases));
 	tcase_add_test(tb, test_closed_midrequest);

@@ -46,6 +46,7 @@ main(void)
 	srunner_add_suite(sr, report_suite());
 	srunner_add_suite(sr, spfrecord_suite());
 	srunner_add_suite(sr, logscan_suite());
+	srunner_add_suite(sr, doctor_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

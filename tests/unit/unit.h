@@ -12,6 +12,7 @@ Suite	*decide_suite(void);
 Suite	*report_suite(void);
 Suite	*spfrecord_suite(void);
 Suite	*logscan_suite(void);
+Suite	*doctor_suite(void);
 
 char	*fixture(const char *);
 #define NELEMS(a)	(sizeof(a) / sizeof((a)[0]))
