@@ -230,6 +230,13 @@ docker_daemon_json(struct doctor *d, const char *path, int given)
 	json_decref(o);
 }
 
+/* n when it is a mapping, else NULL: compose files are written by hand. */
+static const struct ynode *
+as_map(const struct ynode *n)
+{
+	return (n != NULL && ynode_type(n) == YNODE_MAP ? n : NULL);
+}
+
 /* A network's IPv6 subnet from ipam.config, or NULL. */
 static const char *
 network_v6_subnet(const struct ynode *net)
@@ -257,7 +264,7 @@ compose_networks(struct doctor *d, const char *path, const struct ynode *top)
 	size_t			 i;
 	int			 n = 0;
 
-	nets = ynode_get(top, "networks");
+	nets = as_map(ynode_get(top, "networks"));
 	for (i = 0; i < ynode_len(nets); i++) {
 		net = ynode_at(nets, i);
 		v6 = network_v6_subnet(net);
@@ -348,7 +355,7 @@ static int
 service_on_v6(const struct ynode *top, const struct ynode *svc,
     const char **net)
 {
-	const struct ynode	*nets = ynode_get(top, "networks");
+	const struct ynode	*nets = as_map(ynode_get(top, "networks"));
 	const struct ynode	*sn = ynode_get(svc, "networks");
 	const struct ynode	*n;
 	const char		*name;
@@ -359,7 +366,7 @@ service_on_v6(const struct ynode *top, const struct ynode *svc,
 		/* No networks: compose's "default", which may be defined. */
 		if (count == 0)
 			name = "default";
-		else if (ynode_type(sn) == YNODE_MAP)
+		else if (as_map(sn) != NULL)
 			name = ynode_key(sn, i);
 		else
 			name = ynode_str(ynode_at(sn, i));
@@ -396,7 +403,7 @@ looks_like_mail(const char *name, const struct ynode *svc)
 static int
 compose_services(struct doctor *d, const char *path, const struct ynode *top)
 {
-	const struct ynode	*svcs = ynode_get(top, "services"), *svc;
+	const struct ynode	*svcs = as_map(ynode_get(top, "services")), *svc;
 	const char		*name, *mode, *net;
 	struct buf		 ports = { NULL, 0, 0 };
 	size_t			 i;
@@ -452,7 +459,7 @@ docker_compose(struct doctor *d, const char *path)
 		return;
 	}
 	if (ynode_type(top) != YNODE_MAP ||
-	    ynode_len(ynode_get(top, "services")) == 0) {
+	    ynode_len(as_map(ynode_get(top, "services"))) == 0) {
 		doctor_add(d, DS_FAIL, "compose-file", "give the compose "
 		    "file, with its services: section", "%s: no services",
 		    path);

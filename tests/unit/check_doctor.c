@@ -149,6 +149,12 @@ static const struct {
 	    { "compose-mail-service", W, "no service publishes" } } },
 	{ "missing file", "no-such.yaml", {
 	    { "compose-file", F, "No such file" } } },
+	{ "odd shapes everywhere", "compose-odd.yaml", {
+	    { "compose-networks", W, NULL },
+	    { "compose-mail-service", O, "service mail publishes no SMTP" },
+	    { "compose-file", -1, NULL } } },
+	{ "services as a list", "compose-list.yaml", {
+	    { "compose-file", F, "no services" } } },
 };
 
 START_TEST(test_compose)
