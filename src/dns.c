@@ -326,6 +326,36 @@ dns_parse(struct dns_answer *a, const unsigned char *buf, size_t len,
 	return (0);
 }
 
+/*
+ * An answer off the wire: the records of the type asked for, NODATA when
+ * there are none, or TEMPFAIL "malformed answer".  *ttl: how long it may
+ * be kept.  The resolver's callback and the fuzzer both call this.
+ */
+struct dns_answer *
+dns_answer_parse(const unsigned char *buf, size_t len, int type,
+    int nxdomain, uint32_t *ttl)
+{
+	struct dns_answer	*a;
+	uint32_t		 negttl;
+	size_t			 i;
+
+	*ttl = 0;
+	a = answer_new(nxdomain ? DNS_NXDOMAIN : DNS_OK, type);
+	if (buf == NULL || dns_parse(a, buf, len, &negttl) != 0) {
+		dns_answer_unref(a);
+		a = answer_new(DNS_TEMPFAIL, type);
+		a->error = "malformed answer";
+		return (a);
+	}
+	if (a->status == DNS_OK && a->n == 0)
+		a->status = DNS_NODATA;
+	*ttl = a->status == DNS_OK ? DNS_TTL_MAX : negttl;
+	for (i = 0; i < a->n; i++)
+		if (a->rr[i].ttl < *ttl)
+			*ttl = a->rr[i].ttl;
+	return (a);
+}
+
 /* --- the cache -------------------------------------------------------- */
 
 /* A name as the cache keys it: lower case, no final dot. */
@@ -453,8 +483,7 @@ dns_answered(void *arg, int status, int timeouts, unsigned char *abuf,
 	struct dns_entry	*e = arg;
 	struct dns		*dns = e->dns;
 	struct dns_answer	*a;
-	uint32_t		 negttl, ttl;
-	size_t			 i;
+	uint32_t		 ttl;
 
 	(void)timeouts;
 	if (dns->closing)
@@ -468,22 +497,10 @@ dns_answered(void *arg, int status, int timeouts, unsigned char *abuf,
 	case ARES_SUCCESS:
 	case ARES_ENODATA:
 	case ARES_ENOTFOUND:
-		a = answer_new(status == ARES_ENOTFOUND ? DNS_NXDOMAIN :
-		    DNS_OK, e->type);
-		if (abuf == NULL ||
-		    dns_parse(a, abuf, (size_t)alen, &negttl) != 0) {
-			dns_answer_unref(a);
-			a = answer_new(DNS_TEMPFAIL, e->type);
-			a->error = "malformed answer";
-			break;
-		}
-		if (a->status == DNS_OK && a->n == 0)
-			a->status = DNS_NODATA;
-		ttl = a->status == DNS_OK ? DNS_TTL_MAX : negttl;
-		for (i = 0; i < a->n; i++)
-			if (a->rr[i].ttl < ttl)
-				ttl = a->rr[i].ttl;
-		a->expires = dns_now(dns) + (time_t)ttl;
+		a = dns_answer_parse(abuf, abuf == NULL ? 0 : (size_t)alen,
+		    e->type, status == ARES_ENOTFOUND, &ttl);
+		if (a->status != DNS_TEMPFAIL)
+			a->expires = dns_now(dns) + (time_t)ttl;
 		break;
 	default:
 		a = answer_new(DNS_TEMPFAIL, e->type);

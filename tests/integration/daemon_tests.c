@@ -668,6 +668,9 @@ START_TEST(test_emfile)
 	int	 fds[32], n = 0, i, closed = -1;
 	char	*r;
 
+	/* valgrind needs descriptors of its own below the limit. */
+	if (under_valgrind())
+		return;
 	memset(&D, 0, sizeof(D));
 	D.nofile = 16;
 	ck_assert(daemon_start(&D, "listen = inet:127.0.0.1:0\n"

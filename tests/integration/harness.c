@@ -167,6 +167,41 @@ parse_status(struct daemon *d, const char *msg)
 }
 
 /*
+ * make check-valgrind sets NG_VALGRIND to a directory and NATGUARD to
+ * tests/valgrind.sh: every natguard runs under memcheck.
+ */
+int
+under_valgrind(void)
+{
+	return (getenv("NG_VALGRIND") != NULL);
+}
+
+/* memcheck's report on this daemon, printed when it has one; -1 then. */
+static int
+valgrind_report(pid_t pid)
+{
+	char	 path[320], buf[4096];
+	FILE	*f;
+	size_t	 n;
+	int	 found = 0;
+
+	if (!under_valgrind())
+		return (0);
+	snprintf(path, sizeof(path), "%s/vg.%ld.log", getenv("NG_VALGRIND"),
+	    (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		if (!found)
+			fprintf(stderr, "valgrind report (%s):\n", path);
+		found = 1;
+		fwrite(buf, 1, n, stderr);
+	}
+	fclose(f);
+	return (found ? -1 : 0);
+}
+
+/*
  * Start natguard with this configuration (log = stderr is added), and
  * wait for READY=1.  Returns 0, or -1 if it did not come up.
  */
@@ -222,7 +257,8 @@ daemon_start(struct daemon *d, const char *config)
 		execl(bin, "natguard", "-c", d->conf, (char *)NULL);
 		_exit(97);
 	}
-	if ((msg = notify_wait(d, "READY=1", 10000)) == NULL) {
+	if ((msg = notify_wait(d, "READY=1", under_valgrind() ? 60000 :
+	    10000)) == NULL) {
 		text = log_text(d);
 		fprintf(stderr, "daemon did not start; its log:\n%s\n", text);
 		free(text);
@@ -280,6 +316,8 @@ daemon_stop(struct daemon *d)
 		kill(d->pid, SIGKILL);
 		waitpid(d->pid, &status, 0);
 	}
+	if (valgrind_report(d->pid) != 0)
+		rc = -1;
 	d->pid = -1;
 	close(d->notify_fd);
 	if (log_has(d, "Sanitizer") || log_has(d, "runtime error:")) {

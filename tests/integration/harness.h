@@ -22,6 +22,7 @@ void	 harness_cleanup(void);
 const char *harness_dir(void);
 void	 write_file(const char *, const char *);
 
+int	 under_valgrind(void);
 int	 daemon_start(struct daemon *, const char *);
 void	 daemon_write_config(struct daemon *, const char *);
 int	 daemon_reload(struct daemon *);

@@ -1,0 +1,57 @@
+/*
+ * Fuzz target: what a DNS server sends.  The bytes are a DNS message, read
+ * for each record type natguard asks for; every TXT string that comes out
+ * goes through the SPF record grammar and normaliser, which is what
+ * libspf2 is then given.  The first byte picks the identity flags.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "natguard.h"
+
+int	LLVMFuzzerTestOneInput(const unsigned char *, size_t);
+
+static void
+record(const char *s, size_t len, int flag)
+{
+	const char	*why;
+	char		*norm;
+	int		 ok;
+
+	(void)spf_record_check(s, &ok, &why);
+	norm = spf_record_normalise(s, len, flag);
+	free(norm);
+}
+
+int
+LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
+{
+	static const int	 types[] = { DNS_T_A, DNS_T_AAAA, DNS_T_MX,
+	    DNS_T_TXT, DNS_T_PTR };
+	struct dns_answer	*a;
+	uint32_t		 ttl;
+	size_t			 i, j;
+	char			*s;
+	int			 flag;
+
+	if (len == 0)
+		return (0);
+	flag = data[0] & 1;
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		a = dns_answer_parse(data + 1, len - 1, types[i], 0, &ttl);
+		for (j = 0; j < a->n; j++) {
+			if (a->rr[j].data[a->rr[j].len] != '\0')
+				abort();	/* promised NUL-terminated */
+			if (types[i] == DNS_T_TXT)
+				record(a->rr[j].data, a->rr[j].len, flag);
+		}
+		dns_answer_unref(a);
+	}
+	/* The whole input as one record, too: a TXT string can be anything. */
+	s = xstrndup((const char *)data + 1, len - 1);
+	record(s, strlen(s), flag);
+	free(s);
+	return (0);
+}
