@@ -280,13 +280,20 @@ word(struct scan *s, const char *w)
 	return (1);
 }
 
+/* strchr() finds the terminating NUL too: a qualifier is never '\0'. */
+static int
+is_qualifier(char c)
+{
+	return (c != '\0' && strchr("+-?~", c) != NULL);
+}
+
 static int
 term(struct scan *s, int *redirects, int *exps)
 {
 	const char	*start = s->p, *last;
 	int		 q = 0, ends;
 
-	if (strchr("+-?~", *s->p) != NULL) {
+	if (is_qualifier(*s->p)) {
 		s->p++;
 		q = 1;
 	}
@@ -351,7 +358,8 @@ term(struct scan *s, int *redirects, int *exps)
 		s->why = "unknown mechanism";
 		return (-1);
 	}
-	while (is_alnum((unsigned char)*s->p) || strchr("-_.", *s->p) != NULL)
+	while (is_alnum((unsigned char)*s->p) ||
+	    (*s->p != '\0' && strchr("-_.", *s->p) != NULL))
 		s->p++;
 	if (*s->p != '=') {
 		s->why = "unknown mechanism";
@@ -429,7 +437,7 @@ spf_record_check(const char *text, int *valid, const char **why)
 static void
 cidr_term(struct buf *b, const char *p, const char *e, int v6)
 {
-	const char	*t = strchr("+-?~", *p) != NULL ? p + 1 : p;
+	const char	*t = is_qualifier(*p) ? p + 1 : p;
 	const char	*c, *name_end;
 	char		 num[16];
 	int		 c4, c6, is_a = (t[0] == 'a' || t[0] == 'A');
@@ -481,7 +489,7 @@ spf_record_normalise(const char *text, size_t len, int v6)
 			p++;
 		for (e = p; *e != '\0' && *e != ' '; e++)
 			;
-		if (strchr("+-?~", *p) != NULL && e - p == 4 &&
+		if (is_qualifier(*p) && e - p == 4 &&
 		    strncasecmp(p + 1, "all", 3) == 0)
 			has_all = 1;
 		else if (e - p == 3 && strncasecmp(p, "all", 3) == 0)
@@ -497,7 +505,7 @@ spf_record_normalise(const char *text, size_t len, int v6)
 			;
 		if (e == p)
 			break;
-		t = strchr("+-?~", *p) != NULL ? p + 1 : p;
+		t = is_qualifier(*p) ? p + 1 : p;
 		eq = memchr(p, '=', e - p);
 		if (eq != NULL && memchr(p, ':', eq - p) == NULL &&
 		    memchr(p, '/', eq - p) == NULL) {

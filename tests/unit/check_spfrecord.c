@@ -35,6 +35,10 @@ static const struct {
 	{ "cidr too long", "v=spf1 ip4:1.2.3.4/33", 1, 0 },
 	{ "ip6 cidr 129", "v=spf1 ip6:::1/129", 1, 0 },
 	{ "exists with cidr", "v=spf1 exists:x.example/24", 1, 0 },
+	/* Found by fuzz-dns: the scan of a modifier name ran past the end. */
+	{ "name at the end", "v=spf1 mod-", 1, 0 },
+	{ "name with dots at the end", "v=spf1 a._-", 1, 0 },
+	{ "lone qualifier at the end", "v=spf1 -all -", 1, 0 },
 	{ "bad macro letter", "v=spf1 a:%{x}.example", 1, 0 },
 	{ "exp-only macro in domain", "v=spf1 a:%{c}.example", 1, 0 },
 	{ "lone %", "v=spf1 a:foo%.example", 1, 0 },
