@@ -195,6 +195,22 @@ log_emit(enum log_level level, const char *msg, size_t len, int batch)
 	log_stderr(log_levels[level].prefix, msg, len, batch);
 }
 
+/*
+ * Messages carry what clients sent (an unknown request=, a client_address
+ * that does not parse): a control character becomes "?", so that no CR,
+ * escape sequence or newline of theirs reaches a terminal or a log file.
+ * Decision lines are quoted by report.c already.
+ */
+static void
+log_defang(char *msg)
+{
+	unsigned char	*p;
+
+	for (p = (unsigned char *)msg; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
 static void
 log_vemit(enum log_level level, const char *fmt, va_list ap)
 {
@@ -204,6 +220,7 @@ log_vemit(enum log_level level, const char *fmt, va_list ap)
 		return;
 	if (vasprintf(&msg, fmt, ap) == -1)
 		return;
+	log_defang(msg);
 	log_emit(level, msg, strlen(msg), 0);
 	free(msg);
 }
