@@ -29,7 +29,9 @@
  * The readiness protocol of systemd's Type=notify ("READY=1", "RELOADING=1",
  * "STOPPING=1", "STATUS=..."), spoken directly: a datagram to the unix
  * socket named by $NOTIFY_SOCKET.  The test suite listens there too, so it
- * waits for the daemon to be ready instead of sleeping.
+ * waits for the daemon to be ready instead of sleeping.  The socket does
+ * not block: a supervisor that stops reading (its queue full after a storm
+ * of SIGHUPs, say) loses a status message, not the daemon's event loop.
  */
 void
 notify(const char *fmt, ...)
@@ -57,7 +59,8 @@ notify(const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) != -1) {
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) != -1) {
 		(void)sendto(fd, msg, n, MSG_NOSIGNAL,
 		    (struct sockaddr *)&sun, slen);
 		close(fd);

@@ -12,6 +12,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -623,6 +624,109 @@ START_TEST(test_sigterm)
 }
 END_TEST
 
+/*
+ * A storm of SIGHUPs while clients keep asking: every request answered
+ * correctly, the daemon reloads (signals coalesce), and a reload after the
+ * storm still works.
+ */
+START_TEST(test_sighup_storm)
+{
+	char	*r, inst[16];
+	int	 fd, i, n = 0;
+
+	start("");
+	fd = conn_open(D.listen[0]);
+	for (i = 0; i < 200; i++) {
+		kill(D.pid, SIGHUP);
+		if (i % 4 == 0) {
+			snprintf(inst, sizeof(inst), "s%d", i);
+			r = ask(fd, i % 8 ? "172.20.0.1" : "192.0.2.1", inst);
+			ck_assert_str_eq(r, i % 8 ? defer_reply :
+			    "action=DUNNO");
+			free(r);
+			n++;
+		}
+	}
+	ck_assert_int_eq(daemon_reload(&D), 0);
+	r = ask(fd, "172.20.0.1", "after");
+	ck_assert_str_eq(r, defer_reply);
+	free(r);
+	ck_assert(log_has(&D, "reload: configuration"));
+	close(fd);
+	stop();
+	printf("SIGHUP storm: 200 signals, %d requests answered\n", n + 1);
+}
+END_TEST
+
+/* Lines of the log that contain s. */
+static int
+log_count(const char *s)
+{
+	char	*text = log_text(&D), *p;
+	int	 n = 0;
+
+	for (p = text; (p = strstr(p, s)) != NULL; p += strlen(s))
+		n++;
+	free(text);
+	return (n);
+}
+
+/*
+ * SIGTERM under load: 20 connections with 200 pipelined requests each.
+ * Whatever the daemon decided (one log line per decision) was delivered:
+ * the replies the clients got are complete, in order, and as many as the
+ * decisions logged; the daemon exits 0.
+ */
+START_TEST(test_sigterm_load)
+{
+	enum { NC = 20, NR = 200 };
+	char	*one, *all, *r, inst[16];
+	int	 fds[NC], got[NC], i, k, total = 0;
+	size_t	 ol;
+
+	start("");
+	one = policy_request("172.20.0.1", "load");
+	ol = strlen(one);
+	all = malloc(ol * NR + 1);
+	for (k = 0; k < NR; k++)
+		memcpy(all + k * ol, one, ol);
+	all[ol * NR] = '\0';
+	for (i = 0; i < NC; i++) {
+		fds[i] = conn_open(D.listen[i % 2]);
+		ck_assert_int_eq(send_str(fds[i], all), 0);
+	}
+	/* The first reply on each: the daemon is busy with all of them. */
+	for (i = 0; i < NC; i++) {
+		r = read_reply(fds[i], T);
+		ck_assert_msg(r != NULL && strcmp(r, defer_reply) == 0,
+		    "connection %d: %s", i, r ? r : "no reply");
+		free(r);
+		got[i] = 1;
+	}
+	ck_assert_int_eq(daemon_stop(&D), 0);
+	for (i = 0; i < NC; i++) {
+		while ((r = read_reply(fds[i], T)) != NULL) {
+			ck_assert_msg(strcmp(r, defer_reply) == 0,
+			    "connection %d, reply %d: %s", i, got[i], r);
+			free(r);
+			got[i]++;
+		}
+		ck_assert_msg(got[i] <= NR, "connection %d: %d replies", i,
+		    got[i]);
+		total += got[i];
+		close(fds[i]);
+	}
+	snprintf(inst, sizeof(inst), "instance=load");
+	ck_assert_msg(log_count(inst) == total, "%d decisions logged, %d "
+	    "replies delivered", log_count(inst), total);
+	ck_assert(log_has(&D, "exiting"));
+	printf("SIGTERM under load: %d of %d requests decided and answered "
+	    "before exit\n", total, NC * NR);
+	free(one);
+	free(all);
+}
+END_TEST
+
 START_TEST(test_audit_log)
 {
 	char		 path[300], *text, line[8192];
@@ -982,6 +1086,8 @@ daemon_suite(void)
 	tcase_add_test(tb, test_max_connections);
 	tcase_add_test(tl, test_reload);
 	tcase_add_test(tl, test_sigterm);
+	tcase_add_test(tl, test_sighup_storm);
+	tcase_add_test(tl, test_sigterm_load);
 	tcase_add_test(tl, test_emfile);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, tb);

@@ -14,6 +14,7 @@
 #include <check.h>
 #include <jansson.h>
 #include <event2/event.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -391,14 +392,88 @@ START_TEST(test_refused)
 END_TEST
 
 /*
- * A server that answers badly: the question echoed with an answer record
- * cut short (malformed), or the truncation bit and nothing on TCP.
+ * DNS servers that fail in the ways real ones do, on one UDP socket (and
+ * a TCP listener on the same port for the truncation case).
  */
-static pid_t
-bad_server(int fd, int truncate)
+enum bad_mode {
+	BAD_MALFORMED,		/* an answer record cut short */
+	BAD_TRUNC_NO_TCP,	/* TC set, and nothing on TCP */
+	BAD_SERVFAIL,		/* rcode 2 */
+	BAD_LATE,		/* a good answer, 300 ms late */
+	BAD_TRUNC_TCP		/* TC set on UDP, the whole answer on TCP */
+};
+
+/* The big TXT record of BAD_LATE and BAD_TRUNC_TCP: 3 strings, 700 bytes. */
+static char	big_txt[701];
+
+static void
+big_txt_init(void)
 {
-	unsigned char	buf[512];
+	memset(big_txt, 'x', 700);
+	memcpy(big_txt, "v=spf1 ip4:192.0.2.0/24 exp=", 28);
+	big_txt[700] = '\0';
+}
+
+/* The query in buf (n bytes) turned into an answer with big_txt. */
+static size_t
+answer_big(unsigned char *buf, size_t n, size_t size)
+{
+	size_t	i, off, left = 700, chunk;
+
+	for (i = 12; i < n && buf[i] != 0; i += buf[i] + 1)
+		;
+	n = i + 5;			/* question only, no EDNS */
+	buf[2] = 0x84;			/* QR AA */
+	buf[3] = 0;
+	buf[6] = 0;
+	buf[7] = 1;
+	buf[8] = buf[9] = buf[10] = buf[11] = 0;
+	if (n + 12 + 700 + 3 > size)
+		return (0);
+	memcpy(buf + n, "\xc0\x0c\x00\x10\x00\x01\x00\x00\x01\x2c", 10);
+	buf[n + 10] = (700 + 3) >> 8;
+	buf[n + 11] = (700 + 3) & 0xff;
+	off = n + 12;
+	for (i = 0; left > 0; i += chunk) {
+		chunk = left > 255 ? 255 : left;
+		buf[off++] = (unsigned char)chunk;
+		memcpy(buf + off, big_txt + i, chunk);
+		off += chunk;
+		left -= chunk;
+	}
+	return (off);
+}
+
+static void
+serve_tcp(int lfd)
+{
+	unsigned char	buf[2048];
+	size_t		len, got;
+	ssize_t		r;
+	int		fd;
+
+	if ((fd = accept(lfd, NULL, NULL)) == -1)
+		return;
+	for (got = 0; got < 2 || got < 2 + (size_t)(buf[0] << 8 | buf[1]);
+	    got += (size_t)r)
+		if ((r = read(fd, buf + got, sizeof(buf) - got)) <= 0)
+			break;
+	if (got >= 14) {
+		len = answer_big(buf + 2, got - 2, sizeof(buf) - 2);
+		buf[0] = (unsigned char)(len >> 8);
+		buf[1] = (unsigned char)(len & 0xff);
+		if (write(fd, buf, len + 2) < 0)
+			_exit(1);
+	}
+	close(fd);
+}
+
+static pid_t
+bad_server(int fd, int tcp, enum bad_mode mode)
+{
+	unsigned char	buf[2048];
 	struct sockaddr_in peer;
+	struct pollfd	pfd[2];
 	socklen_t	slen;
 	ssize_t		n, i;
 	pid_t		pid;
@@ -406,15 +481,26 @@ bad_server(int fd, int truncate)
 	if ((pid = fork()) != 0)
 		return (pid);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	pfd[0].fd = fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = tcp;
+	pfd[1].events = POLLIN;
 	for (;;) {
-		slen = sizeof(peer);
-		if ((n = recvfrom(fd, buf, sizeof(buf) - 8, 0,
-		    (struct sockaddr *)&peer, &slen)) < 12)
+		if (poll(pfd, tcp == -1 ? 1 : 2, -1) < 1)
 			continue;
-		buf[2] = 0x84 | (truncate ? 0x02 : 0);	/* QR AA [TC] */
-		buf[3] = 0;
-		if (!truncate) {
+		if (tcp != -1 && (pfd[1].revents & POLLIN))
+			serve_tcp(tcp);
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		slen = sizeof(peer);
+		if ((n = recvfrom(fd, buf, 512, 0, (struct sockaddr *)&peer,
+		    &slen)) < 12)
+			continue;
+		switch (mode) {
+		case BAD_MALFORMED:
 			/* The question only (no EDNS), then half a record. */
+			buf[2] = 0x84;
+			buf[3] = 0;
 			for (i = 12; i < n && buf[i] != 0; i += buf[i] + 1)
 				;
 			n = i + 5;
@@ -422,30 +508,95 @@ bad_server(int fd, int truncate)
 			buf[10] = buf[11] = 0;
 			memcpy(buf + n, "\xc0\x0c\x00\x10", 4);
 			n += 4;
+			break;
+		case BAD_TRUNC_NO_TCP:
+		case BAD_TRUNC_TCP:
+			buf[2] = 0x86;	/* QR AA TC */
+			buf[3] = 0;
+			break;
+		case BAD_SERVFAIL:
+			buf[2] = 0x80;
+			buf[3] = 0x02;
+			break;
+		case BAD_LATE:
+			usleep(300000);
+			n = (ssize_t)answer_big(buf, (size_t)n, sizeof(buf));
+			break;
 		}
 		sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&peer, slen);
 	}
 }
 
+/* A TCP listener on the port of a UDP socket; -1 when it is taken. */
+static int
+tcp_on(int port)
+{
+	struct sockaddr_in	sin;
+	int			fd, one = 1;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return (-1);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(fd, 8) == -1) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+static const struct {
+	const char	*label;
+	enum bad_mode	 mode;
+	enum dns_status	 status;	/* expected */
+} bad_cases[] = {
+	{ "malformed answer", BAD_MALFORMED, DNS_TEMPFAIL },
+	{ "truncated, no TCP", BAD_TRUNC_NO_TCP, DNS_TEMPFAIL },
+	{ "SERVFAIL", BAD_SERVFAIL, DNS_TEMPFAIL },
+	{ "300 ms late", BAD_LATE, DNS_OK },
+	{ "truncated, then TCP", BAD_TRUNC_TCP, DNS_OK },
+};
+
 START_TEST(test_bad_answers)
 {
 	struct env	env;
 	char		srv[32];
-	int		fd, port, status;
+	int		fd, tcp = -1, port, status;
 	pid_t		pid;
 
+	big_txt_init();
 	fd = loopback_socket(SOCK_DGRAM, &port);
-	pid = bad_server(fd, _i);
+	if (bad_cases[_i].mode == BAD_TRUNC_TCP) {
+		tcp = tcp_on(port);
+		ck_assert_int_ne(tcp, -1);
+	}
+	pid = bad_server(fd, tcp, bad_cases[_i].mode);
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
 	env_open(&env, srv, "dns_timeout = 2s\n");
 	dns_query(env.dns, "test.example", DNS_T_TXT, got, &env);
 	env_wait(&env);
-	ck_assert_msg(env.answer->status == DNS_TEMPFAIL, "%s answer: %s",
-	    _i ? "truncated" : "malformed", dns_status_name(env.answer->status));
+	ck_assert_msg(env.answer->status == bad_cases[_i].status, "%s: %s",
+	    bad_cases[_i].label, dns_status_name(env.answer->status));
+	if (bad_cases[_i].status == DNS_OK) {
+		ck_assert_int_eq(env.answer->n, 1);
+		ck_assert_msg(env.answer->rr[0].len == 700 &&
+		    strcmp(env.answer->rr[0].data, big_txt) == 0,
+		    "%s: the 700-byte record came back as %zu bytes",
+		    bad_cases[_i].label, env.answer->rr[0].len);
+	} else
+		/* A failure is never cached: the next query is sent. */
+		ck_assert_ptr_eq(dns_cached(env.dns, "test.example",
+		    DNS_T_TXT), NULL);
 	env_close(&env);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	close(fd);
+	if (tcp != -1)
+		close(tcp);
 }
 END_TEST
 
@@ -846,7 +997,7 @@ dns_suite(void)
 	tcase_add_test(tc, test_bound);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_refused);
-	tcase_add_loop_test(tc, test_bad_answers, 0, 2);
+	tcase_add_loop_test(tc, test_bad_answers, 0, NELEMS(bad_cases));
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_free_in_flight);
 	suite_add_tcase(s, tc);
