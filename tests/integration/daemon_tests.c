@@ -11,7 +11,9 @@
 #include <netinet/in.h>
 
 #include <check.h>
+#include <grp.h>
 #include <jansson.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +201,161 @@ START_TEST(test_user)
 	ck_assert(log_has(&D, "running as nobody"));
 	assert_serves(D.listen[0]);
 	stop();
+}
+END_TEST
+
+/* A line of /proc/PID/status, after its "Name:". */
+static void
+proc_status(pid_t pid, const char *name, char *out, size_t len)
+{
+	char	 path[64], line[512];
+	FILE	*f;
+
+	*out = '\0';
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, name, strlen(name)) == 0) {
+			snprintf(out, len, "%s", line + strlen(name));
+			out[strcspn(out, "\n")] = '\0';
+			break;
+		}
+	fclose(f);
+}
+
+/* A free TCP port below 1024 on 127.0.0.1, or 0. */
+static int
+privileged_port(void)
+{
+	struct sockaddr_in	sin;
+	int			fd, port;
+
+	for (port = 1000; port > 900; port--) {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+			close(fd);
+			return (port);
+		}
+		close(fd);
+	}
+	return (0);
+}
+
+/*
+ * As Postfix's layout has it: a unix socket in a private directory owned
+ * by the user, a port below 1024, user = nobody.  natguard binds as root,
+ * then runs as nobody with nobody's groups only; the socket is nobody's,
+ * with unix_socket_mode; at exit nobody can remove it.
+ */
+START_TEST(test_privileges)
+{
+	struct stat	 st;
+	struct passwd	*pw;
+	gid_t		 groups[64];
+	int		 ng = 64, port, i;
+	char		*text, dir[300], sock[340], want[512], got[512];
+	char		 ep[64];
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP: test_privileges needs root\n");
+		return;
+	}
+	ck_assert_ptr_ne(pw = getpwnam("nobody"), NULL);
+	snprintf(dir, sizeof(dir), "%s/spool.%d", harness_dir(), (int)getpid());
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	strncat(dir, "/private", sizeof(dir) - strlen(dir) - 1);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(chown(dir, pw->pw_uid, pw->pw_gid), 0);
+	/* The harness's own directory must let nobody through. */
+	ck_assert_int_eq(chmod(harness_dir(), 0711), 0);
+	snprintf(sock, sizeof(sock), "%s/natguard", dir);
+	ck_assert_int_ne(port = privileged_port(), 0);
+	ck_assert(asprintf(&text, "listen = unix:%s, inet:127.0.0.1:%d\n"
+	    "unix_socket_mode = 0660\nuser = nobody\ngateways = 172.20.0.1\n"
+	    "spf = no\nnat_spf_probe = no\n", sock, port) != -1);
+	memset(&D, 0, sizeof(D));
+	ck_assert(daemon_start(&D, text) == 0);
+	free(text);
+
+	proc_status(D.pid, "Uid:", got, sizeof(got));
+	snprintf(want, sizeof(want), "\t%ld\t%ld\t%ld\t%ld", (long)pw->pw_uid,
+	    (long)pw->pw_uid, (long)pw->pw_uid, (long)pw->pw_uid);
+	ck_assert_str_eq(got, want);
+	proc_status(D.pid, "Gid:", got, sizeof(got));
+	snprintf(want, sizeof(want), "\t%ld\t%ld\t%ld\t%ld", (long)pw->pw_gid,
+	    (long)pw->pw_gid, (long)pw->pw_gid, (long)pw->pw_gid);
+	ck_assert_str_eq(got, want);
+	/* Root's groups are gone; nobody's are there. */
+	ck_assert_int_ne(getgrouplist("nobody", pw->pw_gid, groups, &ng), -1);
+	want[0] = '\t';
+	want[1] = '\0';
+	for (i = 0; i < ng; i++)
+		snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		    "%ld ", (long)groups[i]);
+	proc_status(D.pid, "Groups:", got, sizeof(got));
+	ck_assert_msg(strcmp(got, want) == 0 || (ng == 1 &&
+	    strtol(got + 1, NULL, 10) == (long)groups[0]),
+	    "groups \"%s\", expected \"%s\"", got, want);
+
+	ck_assert_int_eq(stat(sock, &st), 0);
+	ck_assert_int_eq((long)st.st_uid, (long)pw->pw_uid);
+	ck_assert_int_eq(st.st_mode & 0777, 0660);
+	snprintf(ep, sizeof(ep), "inet:127.0.0.1:%d", port);
+	assert_serves(ep);
+	snprintf(want, sizeof(want), "unix:%s", sock);
+	assert_serves(want);
+	stop();
+	ck_assert_msg(stat(sock, &st) == -1, "the socket outlived the daemon");
+	chmod(harness_dir(), 0700);
+}
+END_TEST
+
+/* A user that cannot be become, or does not exist: no daemon, exit 1. */
+START_TEST(test_privileges_refused)
+{
+	char	 conf[64], *cmd, *out;
+	int	 st, port = free_port(SOCK_STREAM);
+	FILE	*f;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP: test_privileges_refused needs root\n");
+		return;
+	}
+	/* Readable by nobody, who runs natguard below. */
+	snprintf(conf, sizeof(conf), "/tmp/natguard-priv.%d.conf",
+	    (int)getpid());
+	ck_assert_ptr_ne(f = fopen(conf, "w"), NULL);
+	fprintf(f, "listen = inet:127.0.0.1:%d\nlog = stderr\nuser = daemon\n"
+	    "gateways = none\nspf = no\n", port);
+	fclose(f);
+	chmod(conf, 0644);
+	ck_assert(asprintf(&cmd, "setpriv --reuid=nobody --regid=nogroup "
+	    "--clear-groups %s -c %s 2>&1", getenv("NATGUARD"), conf) != -1);
+	out = run_cmd(cmd, &st);
+	free(cmd);
+	ck_assert_msg(st == 1, "exit %d: %s", st, out);
+	ck_assert_msg(strstr(out, "cannot drop privileges to daemon") != NULL,
+	    "%s", out);
+	free(out);
+
+	f = fopen(conf, "w");
+	fprintf(f, "listen = inet:127.0.0.1:%d\nlog = stderr\n"
+	    "user = no-such-user-here\ngateways = none\nspf = no\n", port);
+	fclose(f);
+	ck_assert(asprintf(&cmd, "%s -c %s 2>&1", getenv("NATGUARD"), conf) !=
+	    -1);
+	out = run_cmd(cmd, &st);
+	free(cmd);
+	ck_assert_msg(st == 1, "exit %d: %s", st, out);
+	ck_assert_msg(strstr(out, "user no-such-user-here: no such user") !=
+	    NULL, "%s", out);
+	free(out);
+	unlink(conf);
 }
 END_TEST
 
@@ -1086,6 +1243,8 @@ daemon_suite(void)
 	tcase_add_test(tb, test_max_connections);
 	tcase_add_test(tl, test_reload);
 	tcase_add_test(tl, test_sigterm);
+	tcase_add_test(tl, test_privileges);
+	tcase_add_test(tl, test_privileges_refused);
 	tcase_add_test(tl, test_sighup_storm);
 	tcase_add_test(tl, test_sigterm_load);
 	tcase_add_test(tl, test_emfile);
