@@ -145,14 +145,13 @@ daemon_proxy(struct doctor *d, const char *path, json_t *o)
 static void
 daemon_pools(struct doctor *d, const char *path, json_t *o)
 {
-	json_t		*pools = json_object_get(o, "default-address-pools");
-	json_t		*p;
+	json_t		*pools, *p;
 	struct buf	 b = { NULL, 0, 0 };
 	const char	*base;
 	size_t		 i;
 	int		 v6 = 0;
 
-	if (pools == NULL) {
+	if ((pools = json_object_get(o, "default-address-pools")) == NULL) {
 		doctor_add(d, DS_OK, "docker-address-pools", NULL, "no "
 		    "\"default-address-pools\" in %s: networks come from "
 		    "172.17.0.0/16 .. 172.31.0.0/16 and 192.168.0.0/16, "
@@ -170,8 +169,8 @@ daemon_pools(struct doctor *d, const char *path, json_t *o)
 		if (base == NULL || !json_is_integer(json_object_get(p,
 		    "size"))) {
 			doctor_add(d, DS_FAIL, "docker-address-pools", "each "
-			    "pool needs \"base\" (a CIDR) and \"size\" (a prefix "
-			    "length)", "pool %zu of \"default-address-pools\" "
+			    "pool needs \"base\" (a CIDR) and \"size\" (a "
+			    "prefix length)", "pool %zu of \"default-address-pools\" "
 			    "in %s lacks base or size", i + 1, path);
 			buf_free(&b);
 			return;
@@ -403,12 +402,13 @@ looks_like_mail(const char *name, const struct ynode *svc)
 static int
 compose_services(struct doctor *d, const char *path, const struct ynode *top)
 {
-	const struct ynode	*svcs = as_map(ynode_get(top, "services")), *svc;
+	const struct ynode	*svcs, *svc;
 	const char		*name, *mode, *net;
 	struct buf		 ports = { NULL, 0, 0 };
 	size_t			 i;
 	int			 found = 0;
 
+	svcs = as_map(ynode_get(top, "services"));
 	for (i = 0; i < ynode_len(svcs); i++) {
 		name = ynode_key(svcs, i);
 		svc = ynode_at(svcs, i);

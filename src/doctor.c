@@ -193,7 +193,8 @@ exists_in(const char *root, const char *path)
 static char *
 grep_in(const char *root, const char *path, const char *const *words)
 {
-	char	*p = path_in(root, path), *text, *line, *save = NULL, *hit = NULL;
+	char	*p = path_in(root, path), *text, *line, *save = NULL;
+	char	*hit = NULL;
 	size_t	 i;
 
 	text = read_small(p);
@@ -342,8 +343,8 @@ doctor_ipv6(struct doctor *d, const char *root)
 	char		*p, *text, first[INET6_ADDRSTRLEN + 48];
 	int		 n;
 	enum dstatus	 missing = d->container ? DS_WARN : DS_OK;
-	const char	*why = d->container ? ": if the Docker host publishes "
-	    "port 25 on IPv6 (it does when it has IPv6), docker-proxy "
+	const char	*why = d->container ? ": if the Docker host "
+	    "publishes port 25 on IPv6 (it does when it has IPv6), docker-proxy "
 	    "carries every IPv6 client in from the bridge gateway" :
 	    ": no IPv6 client reaches this host, none can be hidden";
 
@@ -493,8 +494,8 @@ doctor_listen(struct doctor *d, const struct config *cfg)
 		doctor_add(d, DS_OK, "daemon-listen", NULL, "%s", ok.s);
 	else
 		doctor_add(d, DS_FAIL, "daemon-listen", "start natguard (or "
-		    "check listen in natguard.conf): Postfix answers \"451 4.3.5 "
-		    "Server configuration problem\" while it cannot reach the "
+		    "check listen in natguard.conf): Postfix answers "
+		    "\"451 4.3.5 Server configuration problem\" while it cannot reach the "
 		    "policy service", "natguard is not answering: %s", bad.s);
 	buf_free(&ok);
 	buf_free(&bad);

@@ -161,7 +161,8 @@ same_endpoint(const char *pf, const char *ng, const char *queue_dir)
 		return (0);
 	hl = (size_t)(p - (pf + 5));
 	for (i = 0; local[i] != NULL; i++) {
-		if (strlen(local[i]) == hl && strncmp(pf + 5, local[i], hl) == 0)
+		if (strlen(local[i]) == hl &&
+		    strncmp(pf + 5, local[i], hl) == 0)
 			break;
 	}
 	if (local[i] == NULL)

@@ -63,7 +63,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 	req = request_new();
 	while (p < end) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			break;	/* no full line: the connection would wait */
+			break;	/* no whole line: the connection waits */
 		n = (size_t)(nl - p);
 		if (n > REQ_MAX_LINE)
 			break;
