@@ -189,9 +189,19 @@ def main():
         return 77
     natguard = os.environ.get("NATGUARD", "src/natguard")
     minimum = int(os.environ.get("CONFORMANCE_MIN", TARGET))
-    udp = ThreadingUDP(("127.0.0.1", 0), UDP)
-    port = udp.server_address[1]
-    tcp = ThreadingTCP(("127.0.0.1", port), TCP)
+    # UDP and TCP on one port: the UDP port is the kernel's choice, and
+    # another test may hold the same number for TCP; then choose again.
+    for attempt in range(50):
+        udp = ThreadingUDP(("127.0.0.1", 0), UDP)
+        port = udp.server_address[1]
+        try:
+            tcp = ThreadingTCP(("127.0.0.1", port), TCP)
+            break
+        except OSError:
+            udp.server_close()
+    else:
+        print("conformance: no port free for both UDP and TCP")
+        return 1
     for srv in (udp, tcp):
         threading.Thread(target=srv.serve_forever, daemon=True).start()
 
