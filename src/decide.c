@@ -196,13 +196,8 @@ nat_explanation(const struct gateway *gw, const char *client)
 	buf_adds(&b, client);
 	buf_adds(&b, " is ");
 	buf_adds(&b, source_phrase(gw));
-	buf_adds(&b, " (");
-	buf_adds(&b, gw_source_name(gw->source));
-	if (gw->iface[0] != '\0') {
-		buf_adds(&b, " on ");
-		buf_adds(&b, gw->iface);
-	}
-	buf_adds(&b, ")");
+	buf_adds(&b, " ");
+	gw_describe(&b, gw);
 	buf_add(&b, nat_fix, sizeof(nat_fix) - 1);
 	return (buf_take(&b));
 }

@@ -404,13 +404,8 @@ doctor_gateways(struct doctor *d, const struct config *cfg,
 		if (i > 0)
 			buf_adds(&b, ", ");
 		buf_adds(&b, a);
-		buf_adds(&b, " (");
-		buf_adds(&b, gw_source_name(gw->source));
-		if (gw->iface[0] != '\0') {
-			buf_adds(&b, " on ");
-			buf_adds(&b, gw->iface);
-		}
-		buf_adds(&b, ")");
+		buf_adds(&b, " ");
+		gw_describe(&b, gw);
 	}
 	doctor_add(d, DS_OK, "gateways", NULL, "%zu gateway address%s "
 	    "flagged: %s", gwset_count(gs), gwset_count(gs) == 1 ? "" : "es",

@@ -63,6 +63,19 @@ gw_source_name(enum gw_source s)
 	return (gw_source_names[s]);
 }
 
+/* "(default-route on eth0)": how a gateway was found, for people. */
+void
+gw_describe(struct buf *b, const struct gateway *gw)
+{
+	buf_adds(b, "(");
+	buf_adds(b, gw_source_name(gw->source));
+	if (gw->iface[0] != '\0') {
+		buf_adds(b, " on ");
+		buf_adds(b, gw->iface);
+	}
+	buf_adds(b, ")");
+}
+
 struct gwset *
 gwset_new(void)
 {

@@ -225,6 +225,7 @@ const struct gateway *gwset_get(const struct gwset *, size_t);
 const struct gateway *gwset_find(const struct gwset *, const struct addr *);
 json_t		*gwset_json(const struct gwset *);
 const char	*gw_source_name(enum gw_source);
+void		 gw_describe(struct buf *, const struct gateway *);
 struct gwset	*gateway_scan(const struct config *);
 int		 gateway_parse_route(struct gwset *, const char *);
 int		 gateway_parse_route6(struct gwset *, const char *);

@@ -1257,18 +1257,5 @@ daemon_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	if (getenv("NATGUARD") == NULL) {
-		fprintf(stderr, "NATGUARD (the binary to test) is not set\n");
-		return (99);
-	}
-	harness_init();
-	sr = srunner_create(daemon_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	harness_cleanup();
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (harness_run(daemon_suite()));
 }

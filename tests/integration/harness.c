@@ -539,3 +539,26 @@ policy_request(const char *client, const char *instance)
 		abort();
 	return (s);
 }
+
+/*
+ * main() of a suite that talks to the daemon: NATGUARD must name it, the
+ * harness directory exists for the run; the exit status make check wants.
+ */
+int
+harness_run(Suite *s)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	if (getenv("NATGUARD") == NULL) {
+		fprintf(stderr, "NATGUARD (the binary to test) is not set\n");
+		return (99);
+	}
+	harness_init();
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	harness_cleanup();
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}

@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include <check.h>
+
 #define MAX_LISTEN	4
 
 struct daemon {
@@ -17,6 +19,7 @@ struct daemon {
 	int	 nofile;		/* RLIMIT_NOFILE, 0: as inherited */
 };
 
+int	 harness_run(Suite *);
 void	 harness_init(void);
 void	 harness_cleanup(void);
 const char *harness_dir(void);
