@@ -73,6 +73,11 @@ if command -v postconf >/dev/null 2>&1 || [ -x /usr/sbin/postconf ]; then
 	"$NATGUARD" doctor -c "$tmp/natguard.conf" --json \
 	    --postfix-dir "$tmp/no-such-dir" > "$tmp/none.json" 2>"$tmp/err"
 	status "a missing Postfix directory" "$tmp/none.json" postfix fail
+	# Postfix installed but not configured here: a warning, not a FAIL.
+	MAIL_CONFIG=$tmp/no-such-dir "$NATGUARD" doctor -c "$tmp/natguard.conf" \
+	    --json > "$tmp/unset.json" 2>"$tmp/err"
+	status "Postfix not configured here" "$tmp/unset.json" postfix warn \
+	    "Postfix's settings not checked"
 else
 	echo "SKIP: $name: postconf is not installed (apt-get install postfix)"
 fi
