@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,24 @@ repeat(const char *unit, size_t n, const char *head, const char *tail)
 		memcpy(s + hl + i * ul, unit, ul);
 	strcpy(s + hl + ul * n, tail);
 	return (s);
+}
+
+/* s (freed) with printf-style text after it. */
+static char *
+append(char *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*t, *u;
+
+	va_start(ap, fmt);
+	if (vasprintf(&t, fmt, ap) == -1)
+		abort();
+	va_end(ap);
+	if (asprintf(&u, "%s%s", s, t) == -1)
+		abort();
+	free(s);
+	free(t);
+	return (u);
 }
 
 static char *
@@ -208,17 +227,14 @@ gen_megabyte_noeol(size_t *len)
 static char *
 gen_big(size_t *len)
 {
-	char	*line = repeat("z", 8000, "", "\n"), *s = strdup(""), *t;
+	char	*line = repeat("z", 8000, "", "\n"), *s = strdup("");
 	int	 i;
 
 	(void)len;
 	for (i = 0; i < 9; i++) {
 		line[0] = 'a' + i;
 		line[1] = '=';
-		if (asprintf(&t, "%s%s", s, line) == -1)
-			abort();
-		free(s);
-		s = t;
+		s = append(s, "%s", line);
 	}
 	free(line);
 	return (s);
@@ -227,18 +243,13 @@ gen_big(size_t *len)
 static char *
 gen_attrs(size_t *len)
 {
-	struct { char *s; } b = { strdup("") };
-	char	*t;
+	char	*s = strdup("");
 	int	 i;
 
 	(void)len;
-	for (i = 0; i < 257; i++) {
-		if (asprintf(&t, "%sa%d=1\n", b.s, i) == -1)
-			abort();
-		free(b.s);
-		b.s = t;
-	}
-	return (b.s);
+	for (i = 0; i < 257; i++)
+		s = append(s, "a%d=1\n", i);
+	return (s);
 }
 
 static char *
@@ -252,13 +263,8 @@ gen_attrs_same(size_t *len)
 static char *
 gen_extra_empty(size_t *len)
 {
-	char	*r = req("192.0.2.1", ""), *s;
-
 	(void)len;
-	if (asprintf(&s, "%s\n", r) == -1)
-		abort();
-	free(r);
-	return (s);
+	return (append(req("192.0.2.1", ""), "\n"));
 }
 
 static char *
@@ -289,13 +295,9 @@ gen_tls(size_t *len)
 static char *
 gen_fault_after_good(size_t *len)
 {
-	char	*r = req("172.20.0.1", "instance=g1\n"), *s;
-
 	(void)len;
-	if (asprintf(&s, "%sno equals sign here\n\n", r) == -1)
-		abort();
-	free(r);
-	return (s);
+	return (append(req("172.20.0.1", "instance=g1\n"),
+	    "no equals sign here\n\n"));
 }
 
 static char *
@@ -305,8 +307,7 @@ gen_fault_midpipeline(size_t *len)
 	char	*b = req("127.0.0.1", "instance=p2\n"), *s;
 
 	(void)len;
-	if (asprintf(&s, "%s%sbroken\n\n%s", a, b, a) == -1)
-		abort();
+	s = append(append(strdup(""), "%s%s", a, b), "broken\n\n%s", a);
 	free(a);
 	free(b);
 	return (s);
@@ -329,27 +330,20 @@ static char *
 gen_attrs_256(size_t *len)
 {
 	char	*s = strdup("request=smtpd_access_policy\n"
-	    "client_address=172.20.0.1\n"), *t;
+	    "client_address=172.20.0.1\n");
 	int	 i;
 
 	(void)len;
-	for (i = 0; i < 254; i++) {
-		if (asprintf(&t, "%sx%d=\n", s, i) == -1)
-			abort();
-		free(s);
-		s = t;
-	}
-	if (asprintf(&t, "%s\n", s) == -1)
-		abort();
-	free(s);
-	return (t);
+	for (i = 0; i < 254; i++)
+		s = append(s, "x%d=\n", i);
+	return (append(s, "\n"));
 }
 
 static char *
 gen_near_64k(size_t *len)
 {
 	char	*s = strdup("request=smtpd_access_policy\n"
-	    "client_address=172.20.0.1\n"), *line, *t;
+	    "client_address=172.20.0.1\n"), *line;
 	int	 i;
 
 	(void)len;
@@ -357,16 +351,10 @@ gen_near_64k(size_t *len)
 	for (i = 0; i < 8; i++) {
 		line[0] = 'a' + i;
 		line[1] = '=';
-		if (asprintf(&t, "%s%s", s, line) == -1)
-			abort();
-		free(s);
-		s = t;
+		s = append(s, "%s", line);
 	}
 	free(line);
-	if (asprintf(&t, "%s\n", s) == -1)
-		abort();
-	free(s);
-	return (t);
+	return (append(s, "\n"));
 }
 
 #define GEN_REQ(fn, client, extra)			\
@@ -413,14 +401,11 @@ gen_long_sender(size_t *len)
 static char *
 gen_instance_flip(size_t *len)
 {
-	char	*a = req("172.20.0.1", "instance=same\n");
 	char	*b = req("127.0.0.1", "instance=same\n"), *s;
 
 	/* The same instance from another client: decided again, not reused. */
 	(void)len;
-	if (asprintf(&s, "%s%s", a, b) == -1)
-		abort();
-	free(a);
+	s = append(req("172.20.0.1", "instance=same\n"), "%s", b);
 	free(b);
 	return (s);
 }
@@ -891,20 +876,16 @@ run_never_reads(const struct hcase *c)
 static void
 run_pipeline_1000(const struct hcase *c)
 {
-	char	*q, *one, *t, *r;
+	char	*q, *one, *inst, *r;
 	int	 i, fd = conn_open(D.listen[0]);
 
 	q = strdup("");
 	for (i = 0; i < 1000; i++) {
-		if (asprintf(&t, "instance=p%d\n", i) == -1)
-			abort();
-		one = req(i % 2 ? "127.0.0.1" : "172.20.0.1", t);
-		free(t);
-		if (asprintf(&t, "%s%s", q, one) == -1)
-			abort();
-		free(q);
+		inst = append(strdup(""), "instance=p%d\n", i);
+		one = req(i % 2 ? "127.0.0.1" : "172.20.0.1", inst);
+		q = append(q, "%s", one);
+		free(inst);
 		free(one);
-		q = t;
 	}
 	ck_assert_int_eq(send_str(fd, q), 0);
 	for (i = 0; i < 1000; i++) {
