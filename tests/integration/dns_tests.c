@@ -33,34 +33,14 @@ static int	have_dnsmasq;
 static int	silent_fd = -1;	/* a DNS server that never answers */
 static int	silent_port;
 
-/* Start dnsmasq and wait for its "started" line on stderr. */
-static void
-dnsmasq_start(void)
+/* One start of dnsmasq on a new port; 1 once it says "started". */
+static int
+dnsmasq_try(const char *fwd, const char *big, char *line, size_t len)
 {
-	char	 port[32], line[512], fwd[64], big[4200], *b;
-	int	 pfd[2], i;
+	char	 port[32];
+	int	 pfd[2];
 	FILE	*f;
 
-	/* A 4 KiB record in 16 strings: "--txt-record=NAME,S1,S2,...". */
-	b = big + snprintf(big, sizeof(big), "--txt-record=big.spf.test,v=spf1");
-	for (i = 0; i < 16; i++) {
-		b += snprintf(b, big + sizeof(big) - b, ",");
-		while (b - big < (i + 1) * 250 && big + sizeof(big) - b > 20)
-			b += snprintf(b, big + sizeof(big) - b,
-			    " ip4:198.51.%d.%d", i, (int)(b - big) % 250);
-	}
-	snprintf(b, big + sizeof(big) - b, ", -all");
-
-	/* Bound and never read: queries forwarded here time out. */
-	silent_fd = loopback_socket(SOCK_DGRAM, &silent_port);
-	snprintf(fwd, sizeof(fwd), "--server=/slow.test/127.0.0.1#%d",
-	    silent_port);
-
-	if (access("/usr/sbin/dnsmasq", X_OK) != 0) {
-		fprintf(stderr, "SKIP: dns_tests: dnsmasq is not installed "
-		    "(Debian package dnsmasq-base)\n");
-		return;
-	}
 	dnsmasq_port = free_port(SOCK_DGRAM);
 	snprintf(port, sizeof(port), "--port=%d", dnsmasq_port);
 	if (pipe(pfd) == -1)
@@ -121,13 +101,51 @@ dnsmasq_start(void)
 	}
 	close(pfd[1]);
 	f = fdopen(pfd[0], "r");
-	while (fgets(line, sizeof(line), f) != NULL) {
+	*line = '\0';
+	while (fgets(line, len, f) != NULL) {
 		if (strstr(line, "started") != NULL) {
-			have_dnsmasq = 1;
-			break;
+			/* Keep the pipe open: dnsmasq may log more. */
+			return (1);
 		}
 	}
-	/* Keep the pipe open: dnsmasq may log more. */
+	fclose(f);
+	waitpid(dnsmasq_pid, NULL, 0);
+	return (0);
+}
+
+/* Start dnsmasq and wait for its "started" line on stderr. */
+static void
+dnsmasq_start(void)
+{
+	char	 line[512], fwd[64], big[4200], *b;
+	int	 i;
+
+	/* A 4 KiB record in 16 strings: "--txt-record=NAME,S1,S2,...". */
+	b = big + snprintf(big, sizeof(big), "--txt-record=big.spf.test,v=spf1");
+	for (i = 0; i < 16; i++) {
+		b += snprintf(b, big + sizeof(big) - b, ",");
+		while (b - big < (i + 1) * 250 && big + sizeof(big) - b > 20)
+			b += snprintf(b, big + sizeof(big) - b,
+			    " ip4:198.51.%d.%d", i, (int)(b - big) % 250);
+	}
+	snprintf(b, big + sizeof(big) - b, ", -all");
+
+	/* Bound and never read: queries forwarded here time out. */
+	silent_fd = loopback_socket(SOCK_DGRAM, &silent_port);
+	snprintf(fwd, sizeof(fwd), "--server=/slow.test/127.0.0.1#%d",
+	    silent_port);
+
+	if (access("/usr/sbin/dnsmasq", X_OK) != 0) {
+		fprintf(stderr, "SKIP: dns_tests: dnsmasq is not installed "
+		    "(Debian package dnsmasq-base)\n");
+		return;
+	}
+	/*
+	 * The port is free for UDP when chosen; dnsmasq wants TCP on it too,
+	 * which a connection of a test running beside may hold: then again.
+	 */
+	for (i = 0; i < 20 && !have_dnsmasq; i++)
+		have_dnsmasq = dnsmasq_try(fwd, big, line, sizeof(line));
 	if (!have_dnsmasq)
 		fprintf(stderr, "dnsmasq did not start: %s\n", line);
 }
