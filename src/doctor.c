@@ -255,25 +255,6 @@ doctor_container(struct doctor *d, const char *root)
 	    "no container engine in /proc/1/cgroup)");
 }
 
-/* 32 hex digits of /proc/net into an IPv6 address. */
-static int
-hex_addr6(const char *hex, struct addr *a)
-{
-	unsigned int	v;
-	int		i, off;
-
-	if (strlen(hex) != 32)
-		return (-1);
-	memset(a, 0, sizeof(*a));
-	a->family = AF_INET6;
-	for (i = 0; i < 16; i++) {
-		if (sscanf(hex + 2 * i, "%2x%n", &v, &off) != 1 || off != 2)
-			return (-1);
-		a->bytes[i] = (unsigned char)v;
-	}
-	return (0);
-}
-
 /* /proc/net/if_inet6: "addr32hex ifindex plen scope flags ifname". */
 static int
 global_ipv6(const char *text, char *first, size_t len)
@@ -287,7 +268,7 @@ global_ipv6(const char *text, char *first, size_t len)
 	while (p != NULL && *p != '\0') {
 		if (sscanf(p, "%32s %x %x %x %x %31s", hex, &idx, &plen,
 		    &scope, &flags, ifname) == 6 && scope == 0 &&
-		    hex_addr6(hex, &addr) == 0 && n++ == 0) {
+		    addr_hex6(hex, &addr) == 0 && n++ == 0) {
 			addr_format(&addr, a, sizeof(a));
 			snprintf(first, len, "%s/%u on %s", a, plen, ifname);
 		}
@@ -319,7 +300,7 @@ default_route6(const char *text, char *out, size_t len)
 		    ifname) == 10 && strcmp(dst, zero) == 0 && dplen == 0 &&
 		    (flags & 0x1) && !(flags & 0x200) &&
 		    strcmp(ifname, "lo") != 0) {
-			if ((flags & 0x2) && hex_addr6(hop, &gw) == 0) {
+			if ((flags & 0x2) && addr_hex6(hop, &gw) == 0) {
 				addr_format(&gw, a, sizeof(a));
 				snprintf(out, len, "via %s on %s", a, ifname);
 			} else

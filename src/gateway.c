@@ -227,20 +227,6 @@ gateway_parse_route(struct gwset *gs, const char *text)
 	return (added);
 }
 
-static int
-hex128(const char *s, unsigned char *out)
-{
-	unsigned int	b;
-	int		i;
-
-	for (i = 0; i < 16; i++) {
-		if (sscanf(s + 2 * i, "%2x", &b) != 1)
-			return (-1);
-		out[i] = (unsigned char)b;
-	}
-	return (0);
-}
-
 /*
  * /proc/net/ipv6_route: "dst plen src plen nexthop metric refcnt use flags
  * iface", addresses as 32 hex digits in network order.
@@ -264,12 +250,10 @@ gateway_parse_route6(struct gwset *gs, const char *text)
 		if (strlen(dst) != 32 || strlen(hop) != 32 || dplen != 0 ||
 		    !(flags & RTF_GATEWAY_) || !(flags & RTF_UP_))
 			continue;
-		memset(&a, 0, sizeof(a));
-		a.family = AF_INET6;
-		if (hex128(dst, a.bytes) != 0 ||
+		if (addr_hex6(dst, &a) != 0 ||
 		    memcmp(a.bytes, zero, 16) != 0)
 			continue;
-		if (hex128(hop, a.bytes) != 0 ||
+		if (addr_hex6(hop, &a) != 0 ||
 		    memcmp(a.bytes, zero, 16) == 0)
 			continue;
 		gwset_add_host(gs, &a, GW_DEFAULT_ROUTE, iface);

@@ -104,6 +104,7 @@ struct net {
 struct netlist;
 int		 addr_parse(const char *, struct addr *);
 void		 addr_format(const struct addr *, char *, size_t);
+int		 addr_hex6(const char *, struct addr *);
 int		 net_parse(const char *, struct net *, const char **);
 void		 net_format(const struct net *, char *, size_t);
 struct netlist	*netlist_new(void);

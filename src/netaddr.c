@@ -73,6 +73,25 @@ addr_pton(const char *s, struct addr *out)
 	return (0);
 }
 
+/* 32 hex digits, as /proc/net writes IPv6 addresses, into an address. */
+int
+addr_hex6(const char *hex, struct addr *out)
+{
+	unsigned int	b;
+	int		i, n;
+
+	if (strlen(hex) != 32)
+		return (-1);
+	memset(out, 0, sizeof(*out));
+	out->family = AF_INET6;
+	for (i = 0; i < 16; i++) {
+		if (sscanf(hex + 2 * i, "%2x%n", &b, &n) != 1 || n != 2)
+			return (-1);
+		out->bytes[i] = (unsigned char)b;
+	}
+	return (0);
+}
+
 /*
  * A client address as Postfix sends it: IPv4, IPv6, IPv4-mapped IPv6
  * (normalised to IPv4), with an optional zone suffix (dropped).

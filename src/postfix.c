@@ -252,46 +252,12 @@ judge_restrictions(struct doctor *d, const struct config *cfg,
 	split_free(v, n);
 }
 
-/* Postfix time values: a number and an optional unit, seconds by default. */
-static int
-pf_seconds(const char *s, uint64_t *out)
-{
-	char		buf[32];
-	size_t		len = strlen(s);
-	uint64_t	mult = 1, v;
-
-	if (len == 0 || len >= sizeof(buf))
-		return (-1);
-	memcpy(buf, s, len + 1);
-	switch (buf[len - 1]) {
-	case 'w':
-		mult *= 7;
-		/* FALLTHROUGH */
-	case 'd':
-		mult *= 24;
-		/* FALLTHROUGH */
-	case 'h':
-		mult *= 60;
-		/* FALLTHROUGH */
-	case 'm':
-		mult *= 60;
-		/* FALLTHROUGH */
-	case 's':
-		buf[--len] = '\0';
-		break;
-	}
-	if (parse_u64(buf, 0, UINT32_MAX, &v) != 0)
-		return (-1);
-	*out = v * mult;
-	return (0);
-}
-
 static void
 judge_timeout(struct doctor *d, const struct config *cfg, const char *t)
 {
 	uint64_t	secs;
 
-	if (pf_seconds(t, &secs) != 0) {
+	if (parse_duration(t, &secs) != 0) {
 		doctor_add(d, DS_WARN, "postfix-policy-timeout", "give "
 		    "smtpd_policy_service_timeout as a number of seconds "
 		    "(100s)", "smtpd_policy_service_timeout = %s is not "

@@ -137,16 +137,21 @@ parse_duration(const char *s, uint64_t *out)
 	if (len == 0 || len >= sizeof(buf))
 		return (-1);
 	memcpy(buf, s, len + 1);
+	/* Postfix's time units, so that its values read here too. */
 	switch (buf[len - 1]) {
-	case 's':
-		buf[--len] = '\0';
-		break;
-	case 'm':
-		mult = 60;
-		buf[--len] = '\0';
-		break;
+	case 'w':
+		mult *= 7;
+		/* FALLTHROUGH */
+	case 'd':
+		mult *= 24;
+		/* FALLTHROUGH */
 	case 'h':
-		mult = 3600;
+		mult *= 60;
+		/* FALLTHROUGH */
+	case 'm':
+		mult *= 60;
+		/* FALLTHROUGH */
+	case 's':
 		buf[--len] = '\0';
 		break;
 	}
