@@ -6,11 +6,9 @@
 # request from the detected gateway.  No packet is sent anywhere.
 set -u
 
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: netns-gateways: needs root for ip netns"
-	exit 77
-fi
-for tool in ip jq; do
+. "$(dirname "$0")/netns.sh"
+netns_check netns-gateways
+for tool in jq; do
 	if ! command -v $tool >/dev/null 2>&1; then
 		echo "SKIP: netns-gateways: $tool is not installed"
 		exit 77

@@ -19,13 +19,17 @@ set -u
 
 name=e2e
 skip() { echo "SKIP: $name: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root for ip netns"
+. "$(dirname "$0")/../netns.sh"
+netns_check "$name"
 for tool in ip postfix postconf swaks socat dnsmasq ss; do
 	command -v $tool >/dev/null 2>&1 ||
 	    PATH=$PATH:/usr/sbin command -v $tool >/dev/null 2>&1 ||
 	    skip "$tool is not installed (apt-get install postfix swaks socat dnsmasq-base)"
 done
 PATH=$PATH:/usr/sbin
+# swaks speaks IPv6 only with this module (a Recommends of Debian's swaks).
+perl -MIO::Socket::INET6 -e 1 2>/dev/null ||
+    skip "swaks has no IPv6 (apt-get install libio-socket-inet6-perl)"
 : "${NATGUARD:?NATGUARD must name the binary}"
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -126,8 +130,8 @@ run ip -n "$rem" addr add 198.51.100.2/24 dev eth0
 run ip -n "$rem" link set eth0 up
 run ip -n "$rem" route add 172.20.0.0/16 via 198.51.100.1
 run ip -n "$rem" -6 route add fd00:20::/64 via 2001:db8:25::1
-run ip netns exec "$host" sysctl -qw net.ipv4.ip_forward=1
-run ip netns exec "$host" sysctl -qw net.ipv6.conf.all.forwarding=1
+run netns_sysctl "$host" net.ipv4.ip_forward 1
+run netns_sysctl "$host" net.ipv6.conf.all.forwarding 1
 
 # docker-proxy: port 25 published on the host's IPv6 address, connected to
 # the container's IPv4 address from the bridge gateway.

@@ -349,6 +349,42 @@ loopback_socket(int type, int *port)
 	return (fd);
 }
 
+/*
+ * The IPv6 loopback listener, or a second IPv4 one where ::1 cannot be
+ * bound: a container without Docker's IPv6 has no ::1 on lo, and the
+ * tests that want "a second listener" still run there.  Says SKIP once
+ * for what is not tested.
+ */
+const char *
+loopback6_endpoint(void)
+{
+	static int		 have = -1;
+	struct sockaddr_in6	 sin6;
+	int			 fd;
+
+	if (have == -1) {
+		memset(&sin6, 0, sizeof(sin6));
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_addr = in6addr_loopback;
+		fd = socket(AF_INET6, SOCK_STREAM, 0);
+		have = fd != -1 &&
+		    bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
+		if (fd != -1)
+			close(fd);
+		if (!have)
+			printf("SKIP: IPv6 transport: no ::1 on this "
+			    "machine's loopback; the second listener is "
+			    "127.0.0.1\n");
+	}
+	return (have ? "inet:[::1]:0" : "inet:127.0.0.1:0");
+}
+
+int
+have_loopback6(void)
+{
+	return (strcmp(loopback6_endpoint(), "inet:[::1]:0") == 0);
+}
+
 /* A free loopback port, released for a server the test starts next. */
 int
 free_port(int type)

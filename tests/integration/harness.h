@@ -33,6 +33,8 @@ int	 daemon_stop(struct daemon *);
 int	 log_has(const struct daemon *, const char *);
 char	*log_text(const struct daemon *);
 
+const char *loopback6_endpoint(void);
+int	 have_loopback6(void);
 int	 loopback_socket(int, int *);
 int	 free_port(int);
 int	 conn_open(const char *);

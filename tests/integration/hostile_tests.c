@@ -1014,9 +1014,10 @@ setup(void)
 		max_conns = limit - 300 > 200 ? limit - 300 : 200;
 	memset(&D, 0, sizeof(D));
 	D.nofile = limit;
-	if (asprintf(&conf, "listen = inet:127.0.0.1:0, inet:[::1]:0\n"
+	if (asprintf(&conf, "listen = inet:127.0.0.1:0, %s\n"
 	    "gateways = 172.20.0.1\nspf = no\nnat_spf_probe = no\n"
-	    "max_connections = %d\n", max_conns) == -1 ||
+	    "max_connections = %d\n", loopback6_endpoint(), max_conns) ==
+	    -1 ||
 	    daemon_start(&D, conf) != 0) {
 		fprintf(stderr, "hostile: the daemon did not start\n");
 		exit(1);
