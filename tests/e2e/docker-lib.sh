@@ -1,0 +1,103 @@
+# Sourced by the real-Docker suites: a Debian 12 root made with debootstrap
+# (no image registry here) and imported, and a private dockerd in a network
+# namespace of the test's own, so that no Docker already on the machine is
+# touched and nothing the containers do leaves the namespace.
+#
+# The suite sets: name, tmp (on a disk: vfs copies whole images), host (the
+# Docker host's namespace, made), srcdir; it calls docker_cleanup from its
+# EXIT trap.
+
+DOCKERD=/usr/sbin/dockerd
+DOCKER_CLI=/usr/bin/docker	# Debian's client, of the daemon's version
+ROOTFS_CACHE=${NG_ROOTFS_CACHE:-/var/cache/natguard-tests}
+
+# docker_check: SKIP (exit 77) with the reason where this machine cannot run
+# the suite.
+docker_check() {
+	local t
+	for t in $DOCKERD $DOCKER_CLI /usr/sbin/debootstrap /usr/bin/nsenter; do
+		[ -x "$t" ] || {
+			echo "SKIP: $name: $t is not installed" \
+			    "(apt-get install docker.io debootstrap util-linux)"
+			exit 77
+		}
+	done
+}
+
+# rootfs NAME PACKAGE...: a tar of a Debian 12 minbase root with the
+# packages installed, cached in $ROOTFS_CACHE by name and package list.
+# Prints its path; on failure prints why and returns 1.
+rootfs() {
+	local n=$1 key tar dir
+	shift
+	key=$(echo "bookworm $*" | md5sum | cut -c 1-12)
+	tar=$ROOTFS_CACHE/$n-$key.tar
+	[ -s "$tar" ] && { echo "$tar"; return 0; }
+	mkdir -p "$ROOTFS_CACHE" || return 1
+	dir=$(mktemp -d "$ROOTFS_CACHE/$n.XXXXXX") || return 1
+	if ! debootstrap --variant=minbase bookworm "$dir/root" \
+	    http://deb.debian.org/debian > "$dir/log" 2>&1; then
+		echo "debootstrap failed: $(tail -n 2 "$dir/log")"
+		rm -rf "$dir"
+		return 1
+	fi
+	if [ $# -gt 0 ]; then
+		mount -t proc proc "$dir/root/proc"
+		echo "postfix postfix/main_mailer_type select No configuration" |
+		    chroot "$dir/root" debconf-set-selections
+		chroot "$dir/root" sh -c "DEBIAN_FRONTEND=noninteractive \
+		    apt-get install -y -q --no-install-recommends $* &&
+		    apt-get clean" >> "$dir/log" 2>&1
+		local rc=$?
+		umount "$dir/root/proc"
+		if [ $rc -ne 0 ]; then
+			echo "apt-get install $* failed: $(tail -n 2 "$dir/log")"
+			rm -rf "$dir"
+			return 1
+		fi
+	fi
+	tar -C "$dir/root" -cf "$dir/root.tar" . && mv "$dir/root.tar" "$tar"
+	rm -rf "$dir"
+	echo "$tar"
+}
+
+# dockerd_start DAEMON_JSON: a private dockerd in $host with that
+# configuration; ready when its API answers.
+dockerd_start() {
+	dd=$tmp/dockerd
+	mkdir -p "$dd"
+	cp "$1" "$dd/daemon.json"
+	nsenter --net="/run/netns/$host" "$DOCKERD" --data-root "$dd/data" \
+	    --exec-root "$dd/exec" -H "unix://$dd/docker.sock" \
+	    --pidfile "$dd/dockerd.pid" --config-file "$dd/daemon.json" \
+	    --storage-driver vfs >> "$dd/dockerd.log" 2>&1 &
+	dockerd_pid=$!
+	# dockerd has no readiness signal a test can take but its API.
+	local n=0
+	until docker version >/dev/null 2>&1; do
+		kill -0 "$dockerd_pid" 2>/dev/null ||
+		    die "dockerd exited: $(tail -n 3 "$dd/dockerd.log")"
+		n=$((n + 1))
+		[ $n -gt 600 ] && die "dockerd did not answer in 60 s"
+		sleep 0.1
+	done
+}
+docker() { "$DOCKER_CLI" -H "unix://$tmp/dockerd/docker.sock" "$@"; }
+dockerd_stop() {
+	[ -n "${dockerd_pid:-}" ] || return 0
+	docker ps -aq | xargs -r "$DOCKER_CLI" \
+	    -H "unix://$tmp/dockerd/docker.sock" rm -f >/dev/null 2>&1
+	kill "$dockerd_pid" 2>/dev/null
+	wait "$dockerd_pid" 2>/dev/null
+	dockerd_pid=
+}
+
+# docker_cleanup: everything dockerd left: its mounts under $tmp.
+docker_cleanup() {
+	local m
+	dockerd_stop
+	for m in $(awk -v t="$tmp" 'index($2, t) == 1 { print $2 }' \
+	    /proc/mounts | sort -r); do
+		umount -l "$m" 2>/dev/null
+	done
+}

@@ -1,0 +1,332 @@
+#!/bin/bash
+# End to end under real Docker: a private dockerd (Debian's docker.io) in a
+# network namespace of the test's own is the Docker host; a mail container
+# runs Postfix, natguard (gateways = auto) and the test's DNS zone, and
+# publishes port 25; a remote sender reaches the host over IPv4 and IPv6.
+#
+#   remote ns             host ns (dockerd)              mail container
+#   swaks                 198.51.100.1, 2001:db8:25::1   Postfix :25
+#   198.51.100.2  -----   port 25 published:             natguard :10041
+#   2001:db8:25::2          IPv4: iptables DNAT          dnsmasq 127.0.0.1
+#                           IPv6: docker-proxy, or
+#                           ip6tables DNAT after the fix
+#
+# Scenarios: Docker's defaults on the default bridge; a user-defined
+# network, the container on two networks, with docker-compose; the fix
+# natguard's explanation gives (ip6tables and an IPv6 network); the
+# userland proxy off; natguard doctor inside the container against the
+# live daemon.json and compose file, before and after the fix.
+set -u
+
+name=docker-e2e
+skip() { echo "SKIP: $name: $*"; exit 77; }
+srcdir=$(cd "$(dirname "$0")/../.." && pwd)
+. "$srcdir/tests/netns.sh"
+netns_check "$name"
+. "$srcdir/tests/e2e/docker-lib.sh"
+docker_check
+for tool in swaks docker-compose; do
+	command -v $tool >/dev/null 2>&1 ||
+	    skip "$tool is not installed (apt-get install swaks docker-compose)"
+done
+perl -MIO::Socket::INET6 -e 1 2>/dev/null ||
+    skip "swaks has no IPv6 (apt-get install libio-socket-inet6-perl)"
+: "${NATGUARD:?NATGUARD must name the binary}"
+
+host=ngdh$$ rem=ngdr$$
+tmp=$(mktemp -d /var/tmp/natguard-docker.XXXXXX)
+chmod 755 "$tmp"
+. "$srcdir/tests/e2e/lib.sh"
+
+cleanup() {
+	docker_cleanup
+	for ns in "$host" "$rem"; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# --- the image: Debian 12 with Postfix, dnsmasq and natguard's libraries;
+# natguard itself is the binary under test, bind-mounted.
+libs="libevent-2.1-7 libevent-extra-2.1-7 libspf2-2 libcidr0 libjansson4
+libc-ares2 libyaml-0-2"
+# A sanitizer build of natguard needs its runtime in the container too.
+libs="$libs $(ldd "$NATGUARD" | awk '/lib(asan|ubsan)/ { print $1 }' |
+    sed -E 's/^libasan\.so\.([0-9]+)$/libasan\1/;
+        s/^libubsan\.so\.([0-9]+)$/libubsan\1/')"
+# shellcheck disable=SC2086
+tar=$(rootfs mail postfix dnsmasq-base iproute2 $libs) ||
+    skip "cannot build the Debian 12 root: $tar"
+
+# LeakSanitizer cannot stop the world in a container without CAP_SYS_PTRACE;
+# leaks are the other suites' concern.  Reports of any other kind are
+# looked for in natguard's logs at the end.
+asan="-e ASAN_OPTIONS=detect_leaks=0"
+
+# --- the hosts -------------------------------------------------------------
+run ip netns add "$host"
+run ip netns add "$rem"
+run ip -n "$host" link set lo up
+run ip -n "$rem" link set lo up
+run ip link add ethr netns "$host" type veth peer name eth0 netns "$rem"
+run ip -n "$host" addr add 198.51.100.1/24 dev ethr
+run ip -n "$host" addr add 2001:db8:25::1/64 dev ethr nodad
+run ip -n "$host" link set ethr up
+run ip -n "$rem" addr add 198.51.100.2/24 dev eth0
+run ip -n "$rem" addr add 2001:db8:25::2/64 dev eth0 nodad
+run ip -n "$rem" link set eth0 up
+run ip -n "$rem" route add default via 198.51.100.1
+run ip -n "$rem" -6 route add default via 2001:db8:25::1
+
+echo '{}' > "$tmp/defaults.json"
+dockerd_start "$tmp/defaults.json"
+run docker import "$tar" natguard-test/mail >/dev/null
+echo "$name: namespaces $host $rem, $(docker version -f \
+    'dockerd {{.Server.Version}}, API {{.Server.APIVersion}}')"
+
+# mail_dir NAME NAT_ACTION: the container's /ng, with Postfix's and
+# natguard's configuration and the zone; mail and log go there too.
+mail_dir() {
+	local d=$tmp/$1
+	mkdir -p "$d/mail"
+	chown 65534:65534 "$d/mail"
+	zone_conf > "$d/zone.conf"
+	main_cf /var/spool/postfix /var/lib/postfix /ng/maillog /ng/mail \
+	    > "$d/main.cf"
+	cp "$srcdir/tests/e2e/master.cf" "$d/master.cf"
+	printf 'listen = inet:127.0.0.1:10041\nlog = stderr\ngateways = auto
+nat_action = %s\n' "$2" > "$d/natguard.conf"
+	echo "nameserver 127.0.0.1" > "$d/resolv.conf"
+	cp "$dd/daemon.json" "$d/daemon.json"
+	rm -f "$d/ready"
+	mkfifo "$d/ready"
+}
+# The bind mounts of a mail container, for docker run and compose.
+mail_volumes() {	# dir
+	echo "$NATGUARD:/usr/local/sbin/natguard:ro"
+	echo "$srcdir/tests/e2e/docker-mail.sh:/entry.sh:ro"
+	echo "$1:/ng"
+	echo "$1/resolv.conf:/etc/resolv.conf:ro"
+}
+# Wait for the container's "ready" (tests/e2e/docker-mail.sh).
+mail_ready() {	# name
+	local msg
+	msg=$(timeout 120 head -n 1 "$tmp/$1/ready")
+	[ "$msg" = ready ] || die "container $1: ${msg:-no word in 120 s}:
+$(docker logs "$1" 2>&1 | tail -n 5)"
+}
+mail_run() {	# name nat_action docker-run-options...
+	local n=$1 a=$2 v args=""
+	shift 2
+	mail_dir "$n" "$a"
+	for v in $(mail_volumes "$tmp/$n"); do args="$args -v $v"; done
+	# shellcheck disable=SC2086
+	run docker run -d --name "$n" --hostname mx $args $asan "$@" \
+	    natguard-test/mail sh /entry.sh >/dev/null
+	mail_ready "$n"
+}
+# Point the assertion helpers at one container's files.
+use() { log=$tmp/$1/maillog; mail=$tmp/$1/mail; nglog=$tmp/$1/natguard.log; }
+gateway_of() {	# container network: its IPv4 gateway as Docker set it
+	docker inspect -f "{{(index .NetworkSettings.Networks \"$2\").Gateway}}" \
+	    "$1"
+}
+
+v4=198.51.100.1 v6=2001:db8:25::1	# the host's published port 25
+
+# --- 1: Docker's defaults, the default bridge -------------------------------
+echo "--- 1: Docker's defaults (userland proxy on, no IPv6), default bridge"
+mail_run m1 defer -p 25:25
+use m1
+gw=$(gateway_of m1 bridge)
+send 1-v6 $v6 user@pass.test postmaster@example.test
+send 1-v4-pass $v4 user@pass.test postmaster@example.test
+send 1-v4-fail $v4 user@fail.test postmaster@example.test
+has "1: IPv6 client through docker-proxy: 450 4.3.5" \
+    '^<\*\* +450 4\.3\.5 .*Client address hidden by NAT' "$tmp/1-v6.swaks"
+has "1: Postfix saw the bridge gateway $gw" \
+    "NOQUEUE: reject: RCPT from [^ ]*\\[$gw\\]: 450 4\\.3\\.5" "$log"
+has "1: natguard named the gateway, default-route" \
+    "action=DEFER reason=nat-gateway client=$gw gateway_source=default-route .*from=<user@pass.test>" \
+    "$nglog"
+not_delivered "1: IPv6 client" 1-v6
+delivered "1: IPv4 client through DNAT, SPF pass" "$tmp/1-v4-pass.swaks" \
+    1-v4-pass '^Received-SPF: pass .*client-ip=198\.51\.100\.2'
+has "1: IPv4 client keeps its address: forged sender 550 5.7.23" \
+    '^<\*\* +550 5\.7\.23 .* designate 198\.51\.100\.2 as permitted' \
+    "$tmp/1-v4-fail.swaks"
+has "1: natguard's SPF decision for the real IPv4 client" \
+    'action=REJECT reason=spf-fail client=198\.51\.100\.2 .*from=<user@fail.test>' \
+    "$nglog"
+docker rm -f m1 >/dev/null
+
+# compose_file DIR NETWORKS-YAML SERVICE-NETWORKS: the mail service as a
+# docker-compose user writes it, with this test's bind mounts.
+compose_file() {
+	local v
+	{
+		echo "services:"
+		echo "  mailserver:"
+		echo "    image: natguard-test/mail"
+		echo "    hostname: mx"
+		echo "    command: sh /entry.sh"
+		echo "    environment:"
+		echo "      - ASAN_OPTIONS=detect_leaks=0"
+		echo "    ports:"
+		echo '      - "25:25"'
+		echo "    volumes:"
+		for v in $(mail_volumes "$1"); do echo "      - $v"; done
+		echo "    networks:"
+		printf '%s\n' "$3"
+		echo "networks:"
+		printf '%s\n' "$2"
+	} > "$1/compose.yaml"
+}
+compose() {	# dir, docker-compose arguments
+	local d=$1
+	shift
+	DOCKER_HOST=unix://$dd/docker.sock docker-compose -p ng \
+	    -f "$d/compose.yaml" "$@" > "$d/compose.out" 2>&1 ||
+	    die "docker-compose $*: $(tail -n 5 "$d/compose.out")"
+}
+# natguard doctor inside the container, against the live daemon.json and
+# compose file (both in /ng) and the container's Postfix.
+doctor() {	# container, output file
+	docker exec $asan "$1" natguard doctor -c /ng/natguard.conf --json \
+	    --daemon-json /ng/daemon.json --compose /ng/compose.yaml \
+	    > "$2" 2>"$2.err"
+	echo $? > "$2.rc"
+	jq -r '.checks[] | "\(.status) \(.name): \(.evidence)"' "$2" > "$2.txt"
+}
+# The checks of a doctor --json output with the given status, as "name".
+checks() {	# file status
+	jq -r --arg s "$2" '.checks[] | select(.status == $s) | .name' "$1" |
+	    tr '\n' ' '
+}
+
+# --- 2: a user-defined network, the container on two, with docker-compose --
+echo "--- 2: user-defined networks (docker-compose), Docker's defaults"
+mail_dir m2 defer
+compose_file "$tmp/m2" "  mail:
+    ipam:
+      config:
+        - subnet: 172.20.0.0/24
+  backend:
+    ipam:
+      config:
+        - subnet: 172.21.0.0/24" "      - mail
+      - backend"
+compose "$tmp/m2" up -d
+mail_ready m2
+use m2
+c2=$(docker ps -q -f label=com.docker.compose.service=mailserver)
+gw_mail=$(gateway_of "$c2" ng_mail) gw_back=$(gateway_of "$c2" ng_backend)
+docker exec $asan "$c2" natguard gateways --json > "$tmp/2-gateways.json"
+has "2: natguard sees the mail network's gateway $gw_mail" \
+    "\"$gw_mail\"" "$tmp/2-gateways.json"
+has "2: natguard sees the second network's gateway $gw_back" \
+    "\"$gw_back\"" "$tmp/2-gateways.json"
+send 2-v6 $v6 user@pass.test postmaster@example.test
+send 2-v4 $v4 user@pass.test postmaster@example.test
+has "2: IPv6 client through docker-proxy: 450 4.3.5" \
+    '^<\*\* +450 4\.3\.5 .*Client address hidden by NAT' "$tmp/2-v6.swaks"
+has "2: Postfix saw a gateway of the container's networks" \
+    "NOQUEUE: reject: RCPT from [^ ]*\\[($gw_mail|$gw_back)\\]: 450 4\\.3\\.5" \
+    "$log"
+has "2: natguard named that gateway and how it knew" \
+    "action=DEFER reason=nat-gateway client=($gw_mail|$gw_back) gateway_source=(default-route|subnet-gateway) " \
+    "$nglog"
+delivered "2: IPv4 client through DNAT, SPF pass" "$tmp/2-v4.swaks" 2-v4 \
+    '^Received-SPF: pass .*client-ip=198\.51\.100\.2'
+doctor "$c2" "$tmp/2-doctor.json"
+has "2: doctor in the container fails before the fix (exit 1)" '^1$' \
+    "$tmp/2-doctor.json.rc"
+has "2: doctor: the compose file's mail service has no IPv6 network" \
+    '^fail compose-mail-service: ' "$tmp/2-doctor.json.txt"
+has "2: doctor: ip6tables is not on" '^warn docker-ip6tables: ' \
+    "$tmp/2-doctor.json.txt"
+echo "    doctor before the fix: FAIL $(checks "$tmp/2-doctor.json" fail)"
+echo "    doctor before the fix: WARN $(checks "$tmp/2-doctor.json" warn)"
+compose "$tmp/m2" down
+
+# --- 3: the fix natguard's explanation gives --------------------------------
+echo "--- 3: the fix: \"ip6tables\": true and an IPv6 network"
+dockerd_stop
+cat > "$tmp/fixed.json" <<'JSON'
+{
+  "ipv6": true,
+  "fixed-cidr-v6": "fd00:dead:beef::/64",
+  "ip6tables": true,
+  "experimental": true
+}
+JSON
+dockerd_start "$tmp/fixed.json"
+mail_dir m3 defer
+compose_file "$tmp/m3" "  mail:
+    enable_ipv6: true
+    ipam:
+      config:
+        - subnet: 172.20.0.0/24
+        - subnet: fd00:cafe:face::/64" "      - mail"
+compose "$tmp/m3" up -d
+mail_ready m3
+use m3
+c3=$(docker ps -q -f label=com.docker.compose.service=mailserver)
+send 3-v6-pass $v6 user@pass.test postmaster@example.test
+send 3-v6-fail $v6 user@fail.test postmaster@example.test
+send 3-v4-pass $v4 user@pass.test postmaster@example.test
+delivered "3: IPv6 client keeps its address, SPF pass" "$tmp/3-v6-pass.swaks" \
+    3-v6-pass '^Received-SPF: pass .*client-ip=2001:db8:25::2'
+has "3: Postfix saw the real IPv6 client" \
+    'client=[^ ]*\[2001:db8:25::2\]' "$log"
+has "3: forged IPv6 sender: 550 5.7.23 naming the real client" \
+    '^<\*\* +550 5\.7\.23 .* designate 2001:db8:25::2 as permitted' \
+    "$tmp/3-v6-fail.swaks"
+delivered "3: IPv4 client, SPF pass" "$tmp/3-v4-pass.swaks" 3-v4-pass \
+    '^Received-SPF: pass .*client-ip=198\.51\.100\.2'
+hasnt "3: no NAT decision at all" 'reason=nat-gateway' "$nglog"
+doctor "$c3" "$tmp/3-doctor.json"
+has "3: doctor in the container passes after the fix (exit 0)" '^0$' \
+    "$tmp/3-doctor.json.rc"
+if [ -z "$(checks "$tmp/3-doctor.json" fail)$(jq -r '.checks[] |
+    select(.status == "warn") | .name | select(test("^(docker|compose)"))' \
+    "$tmp/3-doctor.json")" ]; then
+	ok "3: doctor: no docker or compose check warns or fails"
+else
+	bad "3: doctor: no docker or compose check warns or fails" \
+	    "all OK" "$tmp/3-doctor.json"
+fi
+echo "    doctor after the fix: WARN $(checks "$tmp/3-doctor.json" warn)"
+compose "$tmp/m3" down
+
+# --- 4: the userland proxy off ----------------------------------------------
+echo "--- 4: \"userland-proxy\": false (no IPv6), default bridge"
+dockerd_stop
+echo '{ "userland-proxy": false }' > "$tmp/noproxy.json"
+dockerd_start "$tmp/noproxy.json"
+mail_run m4 defer -p 25:25
+use m4
+gw=$(gateway_of m4 bridge)
+send 4-v4 $v4 user@pass.test postmaster@example.test
+send 4-v6 $v6 user@pass.test postmaster@example.test
+delivered "4: IPv4 client through DNAT, SPF pass" "$tmp/4-v4.swaks" 4-v4 \
+    '^Received-SPF: pass .*client-ip=198\.51\.100\.2'
+has "4: IPv6 client: nothing listens for it, the connection is refused" \
+    'Connection refused|connection refused' "$tmp/4-v6.swaks"
+hasnt "4: Postfix saw no gateway client" "\\[$gw\\]" "$log"
+hasnt "4: natguard made no NAT decision" 'reason=nat-gateway' "$nglog"
+docker rm -f m4 >/dev/null
+
+# A sanitizer build reports into natguard's log, inside the containers.
+if grep -l -E 'Sanitizer|runtime error:' "$tmp"/m*/natguard.log \
+    "$tmp"/*.err 2>/dev/null; then
+	bad "no sanitizer report from natguard in the containers" "none" \
+	    "$(grep -h -E -A5 'Sanitizer|runtime error:' "$tmp"/m*/natguard.log)"
+fi
+
+echo "$name: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,148 @@
+# Sourced by the end-to-end suites (postfix-nat.sh, docker-nat.sh): the
+# assertions, each printing the line that proved it, and the mail a remote
+# sender sends.  The suite sets: name, tmp, rem (the sender's namespace),
+# log (Postfix's maillog_file) and mail (virtual_mailbox_base).
+
+pass=0 fail=0
+ok() { echo "PASS: $1"; pass=$((pass + 1)); }
+bad() {		# label, expected, what was seen (a file or a string)
+	echo "FAIL: $1"
+	echo "    expected: $2"
+	if [ -f "$3" ]; then
+		echo "    saw ($3):"
+		sed 's/^/        /' "$3" | tail -n 25
+	else
+		echo "    saw: $3"
+	fi
+	fail=$((fail + 1))
+}
+has() {		# label, extended regex, file; shows the line that matched
+	local line
+	line=$(grep -E -m 1 -- "$2" "$3" 2>/dev/null)
+	if [ -n "$line" ]; then
+		ok "$1"
+		echo "    $(printf '%s' "$line" | cut -c 1-300)"
+	else
+		bad "$1" "a line matching /$2/" "$3"
+	fi
+}
+hasnt() {	# label, extended regex, file
+	if grep -qE -- "$2" "$3" 2>/dev/null; then
+		bad "$1" "no line matching /$2/" \
+		    "$(grep -E -- "$2" "$3" | head -n 3)"
+	else ok "$1"; fi
+}
+# Wait for a condition that has no signal of its own (a log line written by
+# another process); fails after 20 s.
+wait_for() {
+	local n=0
+	until eval "$1"; do
+		n=$((n + 1))
+		[ $n -gt 400 ] && return 1
+		sleep 0.05
+	done
+}
+# Setup failed: said on the suite's stdout (fd 3) even where the failing
+# command's output was sent elsewhere.
+exec 3>&1
+die() {
+	echo "FAIL: $name: setup: $*" >&3
+	echo "$name: $pass passed, $((fail + 1)) failed" >&3
+	exit 1
+}
+run() { "$@" || die "$*"; }
+
+# The sender domains' records (dnsmasq), served on the mail host's loopback.
+zone_conf() {
+	cat <<'ZONE'
+port=53
+listen-address=127.0.0.1
+bind-interfaces
+no-resolv
+no-hosts
+local=/test/
+local=/in-addr.arpa/
+local=/ip6.arpa/
+host-record=client.pass.test,198.51.100.2,2001:db8:25::2
+txt-record=client.pass.test,"v=spf1 a -all"
+txt-record=pass.test,"v=spf1 a:client.pass.test -all"
+txt-record=fail.test,"v=spf1 ip4:192.0.2.1 -all"
+mx-host=outside.test,mx.outside.test,10
+host-record=mx.outside.test,192.0.2.25
+ZONE
+}
+
+# Postfix's main.cf: mail for example.test delivered to Maildirs under
+# $mail, mail for anywhere else held in the queue (defer_transports) so
+# nothing leaves, natguard's lines as shipped in conf/postfix.
+main_cf() {	# queue_directory data_directory maillog_file mailbox_base
+	cat <<MAIN
+compatibility_level = 3.6
+queue_directory = $1
+data_directory = $2
+maillog_file = $3
+maillog_file_prefixes = $(dirname "$3")
+myhostname = mx.example.test
+mydomain = example.test
+mydestination =
+inet_interfaces = all
+inet_protocols = all
+mynetworks = 127.0.0.0/8 [::1]/128
+alias_maps =
+alias_database =
+biff = no
+smtputf8_enable = no
+virtual_mailbox_domains = example.test
+virtual_mailbox_base = $4
+virtual_mailbox_maps = inline:{postmaster@example.test=postmaster/}
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+defer_transports = smtp
+MAIN
+	cat "$srcdir/conf/postfix/main.cf.natguard"
+}
+
+# One SMTP transaction from the remote namespace; what swaks saw goes to
+# $tmp/NAME.swaks.  The Subject names the case, to find its mailbox file.
+send() {	# name server from to
+	ip netns exec "$rem" swaks --server "$2" --port 25 --timeout 20 \
+	    --helo client.pass.test --from "$3" --to "$4" \
+	    --header "Subject: natguard e2e $1" --body "case $1" \
+	    > "$tmp/$1.swaks" 2>&1
+}
+queue_id() {	# swaks output file: the queue id of "250 ... queued as ID"
+	sed -nE 's/^<- +250 .*queued as ([0-9A-Za-z]+).*/\1/p' "$1" | tail -n 1
+}
+# Accepted by Postfix and delivered to the mailbox: wait for the log line,
+# then the message file must carry the header.
+delivered() {	# label, swaks output file, name, header regex
+	local id f
+	id=$(queue_id "$2")
+	if [ -z "$id" ]; then
+		bad "$1: accepted" "250 ... queued as ID" "$2"
+		return
+	fi
+	ok "$1: accepted ($id)"
+	if ! wait_for "grep -q '$id: to=<postmaster@example.test>.*status=sent' '$log'"
+	then
+		bad "$1: delivered" "$id: ... status=sent" "$log"
+		return
+	fi
+	f=$(grep -l "natguard e2e $3\$" "$mail"/postmaster/new/* 2>/dev/null |
+	    head -n 1)
+	if [ -z "$f" ]; then
+		bad "$1: in the mailbox" "a message with Subject ... $3" \
+		    "$(ls "$mail"/postmaster/new 2>&1)"
+		return
+	fi
+	ok "$1: delivered to the mailbox"
+	[ -n "$4" ] && has "$1: header" "$4" "$f"
+}
+not_delivered() {	# label, name
+	if grep -qs "natguard e2e $2\$" "$mail"/postmaster/new/*; then
+		bad "$1: nothing delivered" "no message of case $2" \
+		    "$(grep -ls "natguard e2e $2\$" "$mail"/postmaster/new/*)"
+	else
+		ok "$1: nothing delivered"
+	fi
+}
