@@ -24,7 +24,11 @@ netns_check() {
 	ip netns del "$_probe"
 }
 
-# netns_sysctl NS KEY VALUE: a sysctl inside NS, without procps.
+# netns_sysctl NS KEY VALUE: a sysctl inside NS, without procps.  In a
+# container /proc/sys is mounted read-only: then a proc of its own, in the
+# mount namespace `ip netns exec` makes (so nothing outside sees it).
 netns_sysctl() {
-	ip netns exec "$1" sh -c "echo $3 > /proc/sys/$(echo "$2" | tr . /)"
+	ip netns exec "$1" sh -c "p=/proc/sys/$(echo "$2" | tr . /)
+	    echo $3 > \$p 2>/dev/null ||
+	    { mount -t proc proc /proc && echo $3 > \$p; }"
 }
