@@ -17,7 +17,8 @@ netns_check() {
 	    ! _err=$(ip netns exec "$_probe" ip link set lo up 2>&1); then
 		ip netns del "$_probe" 2>/dev/null
 		echo "SKIP: $_n: this machine gives no network namespace" \
-		    "(a container without CAP_SYS_ADMIN and CAP_NET_ADMIN?):" \
+		    "(a chroot, or a container without CAP_SYS_ADMIN and" \
+		    "CAP_NET_ADMIN?):" \
 		    "$_err"
 		exit 77
 	fi

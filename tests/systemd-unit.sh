@@ -1,5 +1,5 @@
 #!/bin/sh
-# conf/systemd/natguard.service: systemd's own checks.  `verify` must
+# conf/systemd/natguard.service(.in): systemd's own checks.  `verify` must
 # accept it (pointed at the binary under test), and `security` must rate
 # its sandboxing at an exposure of at most 3.0 ("OK" or better).
 set -u
@@ -10,8 +10,8 @@ command -v systemd-analyze >/dev/null 2>&1 ||
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-sed "s|/usr/local/sbin/natguard|$NATGUARD|" \
-    "$srcdir/conf/systemd/natguard.service" > "$tmp/natguard.service"
+sed -e "s|@sbindir@/natguard|$NATGUARD|" -e "s|@sysconfdir@|/etc|" \
+    "$srcdir/conf/systemd/natguard.service.in" > "$tmp/natguard.service"
 
 pass=0 fail=0
 if systemd-analyze verify --man=no "$tmp/natguard.service" > "$tmp/v" 2>&1
