@@ -61,6 +61,17 @@ rootfs() {
 	echo "$tar"
 }
 
+# natguard_libs: the Debian packages of natguard's shared libraries, for a
+# root that runs the binary under test ($NATGUARD), a sanitizer build's
+# runtime included.
+natguard_libs() {
+	echo "libevent-2.1-7 libevent-extra-2.1-7 libspf2-2 libcidr0 libjansson4"
+	echo "libc-ares2 libyaml-0-2"
+	ldd "$NATGUARD" | awk '/lib(asan|ubsan)/ { print $1 }' |
+	    sed -E 's/^libasan\.so\.([0-9]+)$/libasan\1/;
+	        s/^libubsan\.so\.([0-9]+)$/libubsan\1/'
+}
+
 # dockerd_start DAEMON_JSON: a private dockerd in $host with that
 # configuration; ready when its API answers.
 dockerd_start() {

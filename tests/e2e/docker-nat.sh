@@ -52,14 +52,8 @@ trap 'exit 1' INT TERM
 
 # --- the image: Debian 12 with Postfix, dnsmasq and natguard's libraries;
 # natguard itself is the binary under test, bind-mounted.
-libs="libevent-2.1-7 libevent-extra-2.1-7 libspf2-2 libcidr0 libjansson4
-libc-ares2 libyaml-0-2"
-# A sanitizer build of natguard needs its runtime in the container too.
-libs="$libs $(ldd "$NATGUARD" | awk '/lib(asan|ubsan)/ { print $1 }' |
-    sed -E 's/^libasan\.so\.([0-9]+)$/libasan\1/;
-        s/^libubsan\.so\.([0-9]+)$/libubsan\1/')"
 # shellcheck disable=SC2086
-tar=$(rootfs mail postfix dnsmasq-base iproute2 $libs) ||
+tar=$(rootfs mail postfix dnsmasq-base iproute2 $(natguard_libs)) ||
     skip "cannot build the Debian 12 root: $tar"
 
 # LeakSanitizer cannot stop the world in a container without CAP_SYS_PTRACE;

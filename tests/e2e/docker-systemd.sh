@@ -1,0 +1,195 @@
+#!/bin/bash
+# natguard under systemd, for real: systemd boots as PID 1 in a container
+# of a private dockerd; natguard is put there by `make install` (with
+# prefix=/usr sysconfdir=/etc, as a distribution would), unit included.
+# systemctl start (Type=notify: it returns once natguard said READY=1),
+# reload (SIGHUP; a broken file keeps the running settings), the
+# sandboxing in force on the live service, stop.
+set -u
+
+name=docker-systemd
+skip() { echo "SKIP: $name: $*"; exit 77; }
+srcdir=$(cd "$(dirname "$0")/../.." && pwd)
+. "$srcdir/tests/netns.sh"
+netns_check "$name"
+. "$srcdir/tests/e2e/docker-lib.sh"
+docker_check
+: "${NATGUARD:?NATGUARD must name the binary}"
+builddir=$(cd "$(dirname "$NATGUARD")/.." && pwd)
+[ -f "$builddir/Makefile" ] || skip "no Makefile beside $NATGUARD"
+
+host=ngsh$$
+tmp=$(mktemp -d /var/tmp/natguard-systemd.XXXXXX)
+chmod 755 "$tmp"
+. "$srcdir/tests/e2e/lib.sh"
+cleanup() {
+	docker_cleanup
+	ip netns pids "$host" 2>/dev/null | xargs -r kill -9 2>/dev/null
+	ip netns del "$host" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# shellcheck disable=SC2046
+tar=$(rootfs systemd systemd systemd-sysv dbus $(natguard_libs)) ||
+    skip "cannot build the Debian 12 root: $tar"
+
+# The install a distribution would make, into a staging root.
+env -u MAKEFLAGS -u MFLAGS make -s -C "$builddir" install \
+    DESTDIR="$tmp/inst" prefix=/usr sysconfdir=/etc > "$tmp/install.out" 2>&1 ||
+    die "make install: $(tail -n 5 "$tmp/install.out")"
+unit=$(cd "$tmp/inst" && find . -name natguard.service | head -n 1)
+[ -n "$unit" ] || die "make install put no natguard.service"
+has "make install: the unit runs the installed binary with /etc's file" \
+    '^ExecStart=/usr/sbin/natguard -c /etc/natguard/natguard.conf$' \
+    "$tmp/inst/$unit"
+echo "    (installed as ${unit#.})"
+cat > "$tmp/inst/etc/natguard/natguard.conf" <<'CONF'
+listen = inet:127.0.0.1:10041
+gateways = auto
+spf = no
+nat_spf_probe = no
+CONF
+
+run ip netns add "$host"
+run ip -n "$host" link set lo up
+echo '{}' > "$tmp/daemon.json"
+dockerd_start "$tmp/daemon.json"
+run docker import "$tar" natguard-test/systemd >/dev/null
+
+# The container options that let systemd boot here (--privileged is
+# refused: this machine's bounding set lacks CAP_SYS_RESOURCE).
+run docker run -d --name sd --hostname sd --cap-add ALL \
+    --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined \
+    --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro \
+    natguard-test/systemd /lib/systemd/systemd > /dev/null
+sd() { docker exec sd "$@"; }
+# is-system-running --wait waits for the boot, once systemd's bus is
+# there: until then it says so at once.
+n=0
+while :; do
+	state=$(sd timeout 120 systemctl is-system-running --wait 2>&1)
+	case "$state" in *"connect to bus"*) ;; *) break ;; esac
+	n=$((n + 1))
+	[ $n -gt 200 ] && break
+	sleep 0.1
+done
+case "$state" in
+running) ok "systemd booted as PID 1: $state" ;;
+degraded)
+	ok "systemd booted as PID 1: $state"
+	echo "    failed units (not natguard's): $(sd systemctl --failed \
+	    --plain --no-legend | awk '{ print $1 }' | tr '\n' ' ')" ;;
+*)	die "systemd did not boot: $state" ;;
+esac
+tar -C "$tmp/inst" -cf - . | docker exec -i sd tar -C / \
+    --keep-directory-symlink -xf - || die "copying the install in"
+run sd systemctl daemon-reload
+
+# One policy request to the running service, from inside the container.
+ask() {	# client address
+	sd bash -c 'exec 3<>/dev/tcp/127.0.0.1/10041 &&
+	    printf "request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=%s\nhelo_name=a.example\nsender=a@example.org\nrecipient=b@example.com\n\n" "$1" >&3 &&
+	    head -n 1 <&3' ask "$1"
+}
+gw=$(sd ip route 2>/dev/null | awk '/^default/ { print $3 }')
+[ -n "$gw" ] || gw=$(docker inspect -f '{{.NetworkSettings.Gateway}}' sd)
+journal() { sd journalctl -u natguard --no-pager -o cat > "$tmp/journal"; }
+
+# --- start ------------------------------------------------------------------
+if sd systemctl start natguard > "$tmp/start" 2>&1; then
+	ok "systemctl start natguard returned (after READY=1)"
+else
+	sd journalctl -u natguard --no-pager > "$tmp/start" 2>&1
+	bad "systemctl start natguard" "exit 0" "$tmp/start"
+fi
+sd systemctl show -p Type -p ActiveState -p SubState -p StatusText \
+    natguard > "$tmp/show"
+has "the service is Type=notify" '^Type=notify$' "$tmp/show"
+has "the service is active (running)" '^SubState=running$' "$tmp/show"
+has "natguard's status line reached systemd" '^StatusText=listening on' \
+    "$tmp/show"
+journal
+hasnt "no warning at start: the sandbox lets gateway detection work" \
+    '^warning: ' "$tmp/journal"
+ask "$gw" > "$tmp/r1"
+has "it answers: the container's gateway $gw is deferred" \
+    '^action=DEFER 4\.3\.5 ' "$tmp/r1"
+
+# --- reload -------------------------------------------------------------------
+sd sed -i '$a nat_action = warn' /etc/natguard/natguard.conf
+if sd systemctl reload natguard > "$tmp/reload1" 2>&1; then
+	ok "systemctl reload natguard"
+else
+	sd journalctl -u natguard --no-pager >> "$tmp/reload1" 2>&1
+	bad "systemctl reload natguard" "exit 0" "$tmp/reload1"
+fi
+ask "$gw" > "$tmp/r2"
+has "systemctl reload: the new nat_action is in force" '^action=WARN ' \
+    "$tmp/r2"
+sd sed -i '$a nat_actoin = defer' /etc/natguard/natguard.conf
+sd systemctl reload natguard > "$tmp/reload2" 2>&1
+ask "$gw" > "$tmp/r3"
+has "a broken file: the running settings kept" '^action=WARN ' "$tmp/r3"
+journal
+has "the journal names the broken file, line and key" \
+    'reload: /etc/natguard/natguard.conf:[0-9]+: unknown key "nat_actoin".*keeping the running configuration' \
+    "$tmp/journal"
+sd systemctl show -p SubState natguard > "$tmp/show2"
+has "still running after the broken reload" '^SubState=running$' \
+    "$tmp/show2"
+sd sed -i '/^nat_actoin/d' /etc/natguard/natguard.conf
+
+# --- the sandbox, on the live service ----------------------------------------
+pid=$(sd systemctl show -p MainPID --value natguard)
+sd systemd-analyze security natguard > "$tmp/security" 2>&1
+has "systemd-analyze security on the live unit" \
+    'Overall exposure level for natguard.service: [0-9.]+' "$tmp/security"
+level=$(sed -nE 's/.*Overall exposure level for natguard.service: ([0-9.]+).*/\1/p' "$tmp/security")
+if [ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l <= 3.0) }'; then
+	ok "exposure $level, at most 3.0"
+else
+	bad "exposure at most 3.0" "<= 3.0" "$tmp/security"
+fi
+# Writes from inside the service's own mount namespace: refused outside
+# ReadWritePaths and its LogsDirectory, allowed there.
+sd nsenter -t "$pid" -m sh -c 'touch /etc/natguard/x' > "$tmp/w1" 2>&1
+has "a write to /etc from the service's namespace: refused" \
+    'Read-only file system' "$tmp/w1"
+sd nsenter -t "$pid" -m sh -c 'touch /usr/sbin/x' > "$tmp/w2" 2>&1
+has "a write to /usr from the service's namespace: refused" \
+    'Read-only file system' "$tmp/w2"
+if sd nsenter -t "$pid" -m sh -c 'touch /var/log/natguard/x && rm /var/log/natguard/x'
+then ok "LogsDirectory /var/log/natguard is writable"
+else bad "LogsDirectory writable" "touch succeeds" "refused"; fi
+sd cat "/proc/$pid/status" > "$tmp/status"
+has "NoNewPrivileges in force" '^NoNewPrivs:[[:space:]]+1$' "$tmp/status"
+# CAP_CHOWN 0, DAC_OVERRIDE 1, SETGID 6, SETUID 7, NET_BIND_SERVICE 10.
+has "capability bounding set: only the unit's five" \
+    '^CapBnd:[[:space:]]+0+4c3$' "$tmp/status"
+has "seccomp filter in force" '^Seccomp:[[:space:]]+2$' "$tmp/status"
+# Directives a container can refuse: said by systemd in the journal.
+sd journalctl --no-pager -o cat -u natguard | grep -iE \
+    'fail|refus|not supported|unavailable' | grep -v 'nat_actoin' \
+    > "$tmp/refused"
+if [ -s "$tmp/refused" ]; then
+	echo "    systemd said, for natguard.service:"
+	sed 's/^/        /' "$tmp/refused"
+fi
+
+# --- stop --------------------------------------------------------------------
+run sd systemctl stop natguard
+sd systemctl show -p ActiveState -p Result -p ExecMainStatus natguard \
+    > "$tmp/show3"
+has "systemctl stop: inactive" '^ActiveState=inactive$' "$tmp/show3"
+has "it exited 0" '^ExecMainStatus=0$' "$tmp/show3"
+if ask "$gw" > "$tmp/r4" 2>&1 && [ -s "$tmp/r4" ]; then
+	bad "nothing listens after stop" "connection refused" "$tmp/r4"
+else
+	ok "nothing listens after stop"
+fi
+
+echo "$name: $pass passed, $fail failed"
+[ $fail -eq 0 ]
