@@ -103,6 +103,45 @@ dockerd_stop() {
 	dockerd_pid=
 }
 
+# build_image DOCKERFILE TAG TAR: `docker build` of a Dockerfile of the tree,
+# for real, with the source tree as its context; the image is saved to
+# TAR for `docker load`.  The build needs Debian's mirror (its RUN
+# apt-get), which the private namespace has not: a second dockerd, in the
+# machine's own namespace with no bridge and no iptables rules, builds with
+# --network host, from debian:12 imported from the debootstrap root.
+# Prints why on failure.
+build_image() {
+	local b=$tmp/build base pid n=0 rc
+	base=$(rootfs base) || { echo "$base"; return 1; }
+	mkdir -p "$b"
+	"$DOCKERD" --data-root "$b/data" --exec-root "$b/exec" \
+	    -H "unix://$b/docker.sock" --pidfile "$b/dockerd.pid" \
+	    --bridge none --iptables=false --ip6tables=false \
+	    --storage-driver vfs > "$b/dockerd.log" 2>&1 &
+	pid=$!
+	until "$DOCKER_CLI" -H "unix://$b/docker.sock" version >/dev/null 2>&1
+	do
+		kill -0 $pid 2>/dev/null || {
+			echo "build dockerd exited: $(tail -n 2 "$b/dockerd.log")"
+			return 1
+		}
+		n=$((n + 1)); [ $n -gt 600 ] && { echo "no build dockerd"; return 1; }
+		sleep 0.1
+	done
+	"$DOCKER_CLI" -H "unix://$b/docker.sock" import "$base" debian:12 \
+	    > /dev/null &&
+	"$DOCKER_CLI" -H "unix://$b/docker.sock" build --network host -q \
+	    -f "$srcdir/$1" -t "$2" "$srcdir" > "$b/build.out" 2>&1 &&
+	"$DOCKER_CLI" -H "unix://$b/docker.sock" save -o "$3" "$2"
+	rc=$?
+	"$DOCKER_CLI" -H "unix://$b/docker.sock" system prune -af \
+	    > /dev/null 2>&1
+	kill $pid
+	wait $pid
+	[ $rc -eq 0 ] || echo "docker build -f $1: $(tail -n 5 "$b/build.out")"
+	return $rc
+}
+
 # docker_cleanup: everything dockerd left: its mounts under $tmp.
 docker_cleanup() {
 	local m

@@ -15,7 +15,10 @@
 # network, the container on two networks, with docker-compose; the fix
 # natguard's explanation gives (ip6tables and an IPv6 network); the
 # userland proxy off; natguard doctor inside the container against the
-# live daemon.json and compose file, before and after the fix.
+# live daemon.json and compose file, before and after the fix; natguard's
+# own image (conf/docker/Dockerfile, built for real) as a sidecar in the
+# mail container's namespace, started with conf/docker/compose.yaml's
+# natguard service.
 set -u
 
 name=docker-e2e
@@ -314,6 +317,84 @@ has "4: IPv6 client: nothing listens for it, the connection is refused" \
 hasnt "4: Postfix saw no gateway client" "\\[$gw\\]" "$log"
 hasnt "4: natguard made no NAT decision" 'reason=nat-gateway' "$nglog"
 docker rm -f m4 >/dev/null
+
+# --- 5: natguard's own image as a sidecar ------------------------------------
+echo "--- 5: natguard's image (conf/docker/Dockerfile) as a sidecar, compose"
+dockerd_stop
+dockerd_start "$tmp/defaults.json"
+if why=$(build_image conf/docker/Dockerfile natguard-test/natguard \
+    "$tmp/natguard-image.tar"); then
+	run docker load -q -i "$tmp/natguard-image.tar" > /dev/null
+	mail_dir m5 defer
+	compose_file "$tmp/m5" "  mail:
+    ipam:
+      config:
+        - subnet: 172.20.0.0/24" "      - mail"
+	# The sidecar's configuration: the image's, with the test's DNS
+	# server (the mail container's dnsmasq, on the shared loopback).
+	{
+		grep -v '^nat_action' "$srcdir/conf/docker/natguard.conf"
+		echo "nat_action = defer"
+		echo "dns_servers = 127.0.0.1"
+	} > "$tmp/m5/sidecar.conf"
+	# The natguard service exactly as conf/docker/compose.yaml ships it,
+	# but for the image's tag, the configuration and a quicker health
+	# check; the mail service is the test's, told to leave natguard out.
+	/usr/bin/python3 - "$srcdir/conf/docker/compose.yaml" \
+	    "$tmp/m5/compose.yaml" "$tmp/m5/sidecar.conf" <<'PY' ||
+import sys, yaml
+shipped, test, conf = sys.argv[1:]
+ng = yaml.safe_load(open(shipped))["services"]["natguard"]
+c = yaml.safe_load(open(test))
+ng.pop("build")
+ng["image"] = "natguard-test/natguard"
+ng["volumes"] = [conf + ":/etc/natguard/natguard.conf:ro"]
+ng["healthcheck"] = {"interval": "1s", "timeout": "5s"}
+c["services"]["natguard"] = ng
+c["services"]["mailserver"]["environment"] = ["NG_SIDECAR=1"]
+yaml.safe_dump(c, open(test, "w"))
+PY
+	    die "compose file for the sidecar"
+	compose "$tmp/m5" up -d
+	mail_ready m5
+	use m5
+	c5=$(docker ps -q -f label=com.docker.compose.service=mailserver)
+	s5=$(docker ps -q -f label=com.docker.compose.service=natguard)
+	gw=$(gateway_of "$c5" ng_mail)
+	n=0
+	until [ "$(docker inspect -f '{{.State.Health.Status}}' "$s5")" = \
+	    healthy ] || [ $n -gt 600 ]; do
+		n=$((n + 1))
+		sleep 0.1
+	done
+	docker inspect -f 'health={{.State.Health.Status}}
+network={{.HostConfig.NetworkMode}}' "$s5" > "$tmp/5-inspect"
+	has "5: the image's HEALTHCHECK (/healthz) says healthy" \
+	    '^health=healthy$' "$tmp/5-inspect"
+	has "5: the sidecar is in the mail container's network namespace" \
+	    "^network=container:$c5" "$tmp/5-inspect"
+	docker exec "$s5" sh -c 'id -un; cat /proc/1/status' > "$tmp/5-id"
+	has "5: natguard runs as the image's user natguard" '^natguard$' \
+	    "$tmp/5-id"
+	has "5: with no capabilities" '^CapEff:[[:space:]]+0+$' "$tmp/5-id"
+	send 5-v6 $v6 user@pass.test postmaster@example.test
+	send 5-v4 $v4 user@pass.test postmaster@example.test
+	docker logs "$s5" > "$nglog" 2>&1
+	has "5: the sidecar sees the mail container's default route" \
+	    "gateways: .*$gw \\(default-route on eth0\\)" "$nglog"
+	has "5: IPv6 client through docker-proxy: 450 4.3.5 from the sidecar" \
+	    '^<\*\* +450 4\.3\.5 .*Client address hidden by NAT' \
+	    "$tmp/5-v6.swaks"
+	has "5: the sidecar's decision names the gateway" \
+	    "action=DEFER reason=nat-gateway client=$gw gateway_source=default-route " \
+	    "$nglog"
+	delivered "5: IPv4 client, SPF pass, through the sidecar" \
+	    "$tmp/5-v4.swaks" 5-v4 \
+	    '^Received-SPF: pass .*client-ip=198\.51\.100\.2'
+	compose "$tmp/m5" down
+else
+	echo "SKIP: $name: 5: natguard's image cannot be built here: $why"
+fi
 
 # A sanitizer build reports into natguard's log, inside the containers.
 if grep -l -E 'Sanitizer|runtime error:' "$tmp"/m*/natguard.log \
