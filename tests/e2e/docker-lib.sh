@@ -3,9 +3,9 @@
 # namespace of the test's own, so that no Docker already on the machine is
 # touched and nothing the containers do leaves the namespace.
 #
-# The suite sets: name, tmp (on a disk: vfs copies whole images), host (the
-# Docker host's namespace, made), srcdir; it calls docker_cleanup from its
-# EXIT trap.
+# The suite sets: name, tmp (on a disk: vfs copies whole images), srcdir,
+# host (the Docker host's namespace) and rem (a remote sender's), which
+# docker_hosts makes; it calls docker_cleanup from its EXIT trap.
 
 DOCKERD=/usr/sbin/dockerd
 DOCKER_CLI=/usr/bin/docker	# Debian's client, of the daemon's version
@@ -103,15 +103,16 @@ dockerd_stop() {
 	dockerd_pid=
 }
 
-# build_image DOCKERFILE TAG TAR: `docker build` of a Dockerfile of the tree,
-# for real, with the source tree as its context; the image is saved to
-# TAR for `docker load`.  The build needs Debian's mirror (its RUN
-# apt-get), which the private namespace has not: a second dockerd, in the
-# machine's own namespace with no bridge and no iptables rules, builds with
-# --network host, from debian:12 imported from the debootstrap root.
-# Prints why on failure.
+# build_image TAR TAG DOCKERFILE:TAG...: `docker build` of Dockerfiles of
+# the tree, for real, in order, with the source tree as their context; TAG
+# is saved to TAR for `docker load`.  The builds need Debian's mirror
+# (their RUN apt-get), which the private namespace has not: a second
+# dockerd, in the machine's own namespace with no bridge and no iptables
+# rules, builds with --network host, from debian:12 (and debian:12-slim)
+# imported from the debootstrap root.  Prints why on failure.
 build_image() {
-	local b=$tmp/build base pid n=0 rc
+	local out=$1 tag=$2 b=$tmp/build base pid n=0 rc=0 f
+	shift 2
 	base=$(rootfs base) || { echo "$base"; return 1; }
 	mkdir -p "$b"
 	"$DOCKERD" --data-root "$b/data" --exec-root "$b/exec" \
@@ -119,8 +120,8 @@ build_image() {
 	    --bridge none --iptables=false --ip6tables=false \
 	    --storage-driver vfs > "$b/dockerd.log" 2>&1 &
 	pid=$!
-	until "$DOCKER_CLI" -H "unix://$b/docker.sock" version >/dev/null 2>&1
-	do
+	bd() { "$DOCKER_CLI" -H "unix://$b/docker.sock" "$@"; }
+	until bd version >/dev/null 2>&1; do
 		kill -0 $pid 2>/dev/null || {
 			echo "build dockerd exited: $(tail -n 2 "$b/dockerd.log")"
 			return 1
@@ -128,26 +129,61 @@ build_image() {
 		n=$((n + 1)); [ $n -gt 600 ] && { echo "no build dockerd"; return 1; }
 		sleep 0.1
 	done
-	"$DOCKER_CLI" -H "unix://$b/docker.sock" import "$base" debian:12 \
-	    > /dev/null &&
-	"$DOCKER_CLI" -H "unix://$b/docker.sock" build --network host -q \
-	    -f "$srcdir/$1" -t "$2" "$srcdir" > "$b/build.out" 2>&1 &&
-	"$DOCKER_CLI" -H "unix://$b/docker.sock" save -o "$3" "$2"
-	rc=$?
-	"$DOCKER_CLI" -H "unix://$b/docker.sock" system prune -af \
-	    > /dev/null 2>&1
+	bd import "$base" debian:12 > /dev/null &&
+	    bd tag debian:12 debian:12-slim || rc=1
+	for f in "$@"; do
+		[ $rc -eq 0 ] || break
+		bd build --network host -q -f "$srcdir/${f%%:*}" -t "${f#*:}" \
+		    "$srcdir" > "$b/build.out" 2>&1 ||
+		    { rc=1; echo "docker build -f ${f%%:*}: $(tail -n 5 "$b/build.out")"; }
+	done
+	[ $rc -eq 0 ] && { bd save -o "$out" "$tag" || rc=1; }
+	bd system prune -af > /dev/null 2>&1
 	kill $pid
 	wait $pid
-	[ $rc -eq 0 ] || echo "docker build -f $1: $(tail -n 5 "$b/build.out")"
 	return $rc
 }
 
-# docker_cleanup: everything dockerd left: its mounts under $tmp.
+# docker_hosts: the Docker host's namespace and a remote sender's, linked:
+# the host 198.51.100.1 and 2001:db8:25::1, the sender .2 and ::2.
+docker_hosts() {
+	run ip netns add "$host"
+	run ip netns add "$rem"
+	run ip -n "$host" link set lo up
+	run ip -n "$rem" link set lo up
+	run ip link add ethr netns "$host" type veth peer name eth0 netns "$rem"
+	run ip -n "$host" addr add 198.51.100.1/24 dev ethr
+	run ip -n "$host" addr add 2001:db8:25::1/64 dev ethr nodad
+	run ip -n "$host" link set ethr up
+	run ip -n "$rem" addr add 198.51.100.2/24 dev eth0
+	run ip -n "$rem" addr add 2001:db8:25::2/64 dev eth0 nodad
+	run ip -n "$rem" link set eth0 up
+	run ip -n "$rem" route add default via 198.51.100.1
+	run ip -n "$rem" -6 route add default via 2001:db8:25::1
+}
+
+# compose DIR ARGS...: docker-compose on DIR/compose.yaml, project "ng".
+compose() {
+	local d=$1
+	shift
+	DOCKER_HOST=unix://$dd/docker.sock docker-compose -p ng \
+	    -f "$d/compose.yaml" "$@" > "$d/compose.out" 2>&1 ||
+	    die "docker-compose $*: $(tail -n 5 "$d/compose.out")"
+}
+
+# docker_cleanup: everything the suite started: dockerd and the mounts it
+# left under $tmp, the namespaces and what runs in them, $tmp.
 docker_cleanup() {
-	local m
+	local m ns
 	dockerd_stop
 	for m in $(awk -v t="$tmp" 'index($2, t) == 1 { print $2 }' \
 	    /proc/mounts | sort -r); do
 		umount -l "$m" 2>/dev/null
 	done
+	for ns in ${host:-} ${rem:-}; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf --one-file-system "$tmp"
 }

@@ -41,16 +41,7 @@ tmp=$(mktemp -d /var/tmp/natguard-docker.XXXXXX)
 chmod 755 "$tmp"
 . "$srcdir/tests/e2e/lib.sh"
 
-cleanup() {
-	docker_cleanup
-	for ns in "$host" "$rem"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns del "$ns" 2>/dev/null
-	done
-	wait 2>/dev/null
-	rm -rf --one-file-system "$tmp"
-}
-trap cleanup EXIT
+trap docker_cleanup EXIT
 trap 'exit 1' INT TERM
 
 # --- the image: Debian 12 with Postfix, dnsmasq and natguard's libraries;
@@ -64,21 +55,7 @@ tar=$(rootfs mail postfix dnsmasq-base iproute2 $(natguard_libs)) ||
 # looked for in natguard's logs at the end.
 asan="-e ASAN_OPTIONS=detect_leaks=0"
 
-# --- the hosts -------------------------------------------------------------
-run ip netns add "$host"
-run ip netns add "$rem"
-run ip -n "$host" link set lo up
-run ip -n "$rem" link set lo up
-run ip link add ethr netns "$host" type veth peer name eth0 netns "$rem"
-run ip -n "$host" addr add 198.51.100.1/24 dev ethr
-run ip -n "$host" addr add 2001:db8:25::1/64 dev ethr nodad
-run ip -n "$host" link set ethr up
-run ip -n "$rem" addr add 198.51.100.2/24 dev eth0
-run ip -n "$rem" addr add 2001:db8:25::2/64 dev eth0 nodad
-run ip -n "$rem" link set eth0 up
-run ip -n "$rem" route add default via 198.51.100.1
-run ip -n "$rem" -6 route add default via 2001:db8:25::1
-
+docker_hosts
 echo '{}' > "$tmp/defaults.json"
 dockerd_start "$tmp/defaults.json"
 run docker import "$tar" natguard-test/mail >/dev/null
@@ -182,13 +159,6 @@ compose_file() {
 		echo "networks:"
 		printf '%s\n' "$2"
 	} > "$1/compose.yaml"
-}
-compose() {	# dir, docker-compose arguments
-	local d=$1
-	shift
-	DOCKER_HOST=unix://$dd/docker.sock docker-compose -p ng \
-	    -f "$d/compose.yaml" "$@" > "$d/compose.out" 2>&1 ||
-	    die "docker-compose $*: $(tail -n 5 "$d/compose.out")"
 }
 # natguard doctor inside the container, against the live daemon.json and
 # compose file (both in /ng) and the container's Postfix.
@@ -322,8 +292,8 @@ docker rm -f m4 >/dev/null
 echo "--- 5: natguard's image (conf/docker/Dockerfile) as a sidecar, compose"
 dockerd_stop
 dockerd_start "$tmp/defaults.json"
-if why=$(build_image conf/docker/Dockerfile natguard-test/natguard \
-    "$tmp/natguard-image.tar"); then
+if why=$(build_image "$tmp/natguard-image.tar" natguard-test/natguard \
+    conf/docker/Dockerfile:natguard-test/natguard); then
 	run docker load -q -i "$tmp/natguard-image.tar" > /dev/null
 	mail_dir m5 defer
 	compose_file "$tmp/m5" "  mail:

@@ -22,14 +22,7 @@ host=ngsh$$
 tmp=$(mktemp -d /var/tmp/natguard-systemd.XXXXXX)
 chmod 755 "$tmp"
 . "$srcdir/tests/e2e/lib.sh"
-cleanup() {
-	docker_cleanup
-	ip netns pids "$host" 2>/dev/null | xargs -r kill -9 2>/dev/null
-	ip netns del "$host" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf --one-file-system "$tmp"
-}
-trap cleanup EXIT
+trap docker_cleanup EXIT
 trap 'exit 1' INT TERM
 
 # shellcheck disable=SC2046
