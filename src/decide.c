@@ -383,6 +383,27 @@ spf_text(const char *code, const struct spf_verdict *v)
 }
 
 /*
+ * Which identity decides (RFC 7208 2.3: only a conclusive HELO result may
+ * decide the message).  A HELO result in spf_reject does; one in
+ * spf_defer only when MAIL FROM is neither pass nor in spf_reject: a HELO
+ * name whose DNS fails must not defer mail its sender's domain vouches
+ * for, nor hide a MAIL FROM rejection.  Otherwise MAIL FROM decides.
+ */
+static int
+helo_decides(const struct config *cfg, const struct spf_verdict *helo,
+    const struct spf_verdict *mailfrom)
+{
+	if (helo == NULL)
+		return (0);
+	if (mailfrom == NULL || (cfg->spf_reject & (1U << helo->result)))
+		return (1);
+	if (cfg->spf_defer & (1U << helo->result))
+		return (mailfrom->result != SPF_R_PASS &&
+		    !(cfg->spf_reject & (1U << mailfrom->result)));
+	return (0);
+}
+
+/*
  * Step 7 (and the end of step 6, and the NAT probe of step 5), once the
  * evaluations decide() asked for have run: helo and mailfrom are their
  * verdicts (NULL when not asked for; for SPF_NEED_PROBE, mailfrom is the
@@ -427,14 +448,15 @@ decide_spf(const struct config *cfg, struct decision *d,
 		}
 		return;
 	}
-	/* HELO first: a HELO result that rejects or defers decides. */
-	if ((d->spf_need & SPF_NEED_HELO) && helo != NULL &&
-	    ((cfg->spf_reject | cfg->spf_defer) & (1U << helo->result))) {
+	if (!(d->spf_need & SPF_NEED_HELO))
+		helo = NULL;
+	if (helo_decides(cfg, helo, mailfrom)) {
 		v = helo;
 		helo_id = 1;
-	} else if (v == NULL) {
-		v = helo;
-		helo_id = 1;
+	} else if (helo != NULL) {
+		/* Evaluated, not deciding: reported only. */
+		d->spf_helo_reported = 1;
+		d->spf_helo_result = helo->result;
 	}
 	d->spf_need = 0;
 	d->has_spf = 1;

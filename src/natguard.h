@@ -260,6 +260,8 @@ struct decision {
 	char			*spf_domain;
 	int			 spf_probe;
 	char			*spf_explanation;
+	int			 spf_helo_reported; /* HELO ran, did not decide */
+	enum spf_result		 spf_helo_result;
 	char			*instance;	/* NULL: none */
 	char			*warning;	/* for the log; NULL: none */
 	/* What SPF the decision still needs: see decide_spf(). */

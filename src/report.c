@@ -105,6 +105,8 @@ report_fields(const struct decision *d, const struct request *req,
 		ADD("spf", spf_result_name(d->spf_result));
 	if (d->has_spf && d->spf_probe)
 		ADD("spf_probe", "yes");
+	if (d->has_spf && d->spf_helo_reported)
+		ADD("spf_helo", spf_result_name(d->spf_helo_result));
 	if (d->instance != NULL)
 		ADD("instance", d->instance);
 	if (d->explanation != NULL)
@@ -255,12 +257,15 @@ report_json(const struct decision *d)
 		    gw_source_name(d->gateway.source));
 	}
 	if (d->has_spf)
-		spf = json_pack("{s:s, s:s, s:o, s:b, s:o}",
+		spf = json_pack("{s:s, s:s, s:o, s:b, s:o, s:o}",
 		    "result", spf_result_name(d->spf_result),
 		    "identity", d->spf_identity,
 		    "domain", str_or_null(d->spf_domain),
 		    "probe", d->spf_probe,
-		    "explanation", str_or_null(d->spf_explanation));
+		    "explanation", str_or_null(d->spf_explanation),
+		    "helo_result", d->spf_helo_reported ?
+		    json_string(spf_result_name(d->spf_helo_result)) :
+		    json_null());
 	o = json_pack("{s:s, s:o, s:s, s:o, s:{s:o, s:s}, s:o, s:o}",
 	    "action", action_name(d->action),
 	    "reply", str_or_null(d->reply),

@@ -33,9 +33,24 @@ static int	have_dnsmasq;
 static int	silent_fd = -1;	/* a DNS server that never answers */
 static int	silent_port;
 
+/*
+ * DNS servers that fail in the ways real ones do, on one UDP socket (and
+ * a TCP listener on the same port for the truncation case).
+ */
+enum bad_mode {
+	BAD_MALFORMED,		/* an answer record cut short */
+	BAD_TRUNC_NO_TCP,	/* TC set, and nothing on TCP */
+	BAD_SERVFAIL,		/* rcode 2 */
+	BAD_LATE,		/* a good answer, 300 ms late */
+	BAD_TRUNC_TCP		/* TC set on UDP, the whole answer on TCP */
+};
+static pid_t	bad_server(int, int, enum bad_mode);
+static pid_t	servfail_pid = -1;
+
 /* One start of dnsmasq on a new port; 1 once it says "started". */
 static int
-dnsmasq_try(const char *fwd, const char *big, char *line, size_t len)
+dnsmasq_try(const char *fwd, const char *fwd_servfail, const char *big,
+    char *line, size_t len)
 {
 	char	 port[32];
 	int	 pfd[2];
@@ -63,7 +78,7 @@ dnsmasq_try(const char *fwd, const char *big, char *line, size_t len)
 		    "--host-record=a1.test.example,192.0.2.1",
 		    "--host-record=a2.test.example,192.0.2.2",
 		    "--host-record=a3.test.example,192.0.2.3",
-		    "--local=/spf.test/", fwd,
+		    "--local=/spf.test/", fwd, fwd_servfail,
 		    "--txt-record=pass.spf.test,v=spf1 ip4:192.0.2.0/24 "
 		    "ip6:2001:db8::/32 -all",
 		    "--txt-record=soft.spf.test,v=spf1 ~all",
@@ -117,8 +132,8 @@ dnsmasq_try(const char *fwd, const char *big, char *line, size_t len)
 static void
 dnsmasq_start(void)
 {
-	char	 line[512], fwd[64], big[4200], *b;
-	int	 i;
+	char	 line[512], fwd[64], fwd_servfail[64], big[4200], *b;
+	int	 i, port;
 
 	/* A 4 KiB record in 16 strings: "--txt-record=NAME,S1,S2,...". */
 	b = big + snprintf(big, sizeof(big), "--txt-record=big.spf.test,v=spf1");
@@ -134,6 +149,11 @@ dnsmasq_start(void)
 	silent_fd = loopback_socket(SOCK_DGRAM, &silent_port);
 	snprintf(fwd, sizeof(fwd), "--server=/slow.test/127.0.0.1#%d",
 	    silent_port);
+	/* And one that answers SERVFAIL to every question under it. */
+	servfail_pid = bad_server(loopback_socket(SOCK_DGRAM, &port), -1,
+	    BAD_SERVFAIL);
+	snprintf(fwd_servfail, sizeof(fwd_servfail),
+	    "--server=/servfail.test/127.0.0.1#%d", port);
 
 	if (access("/usr/sbin/dnsmasq", X_OK) != 0) {
 		fprintf(stderr, "SKIP: dns_tests: dnsmasq is not installed "
@@ -145,7 +165,8 @@ dnsmasq_start(void)
 	 * which a connection of a test running beside may hold: then again.
 	 */
 	for (i = 0; i < 20 && !have_dnsmasq; i++)
-		have_dnsmasq = dnsmasq_try(fwd, big, line, sizeof(line));
+		have_dnsmasq = dnsmasq_try(fwd, fwd_servfail, big, line,
+		    sizeof(line));
 	if (!have_dnsmasq)
 		fprintf(stderr, "dnsmasq did not start: %s\n", line);
 }
@@ -153,6 +174,10 @@ dnsmasq_start(void)
 static void
 dnsmasq_stop(void)
 {
+	if (servfail_pid > 0) {
+		kill(servfail_pid, SIGTERM);
+		waitpid(servfail_pid, NULL, 0);
+	}
 	if (dnsmasq_pid > 0) {
 		kill(dnsmasq_pid, SIGTERM);
 		waitpid(dnsmasq_pid, NULL, 0);
@@ -409,17 +434,7 @@ START_TEST(test_refused)
 }
 END_TEST
 
-/*
- * DNS servers that fail in the ways real ones do, on one UDP socket (and
- * a TCP listener on the same port for the truncation case).
- */
-enum bad_mode {
-	BAD_MALFORMED,		/* an answer record cut short */
-	BAD_TRUNC_NO_TCP,	/* TC set, and nothing on TCP */
-	BAD_SERVFAIL,		/* rcode 2 */
-	BAD_LATE,		/* a good answer, 300 ms late */
-	BAD_TRUNC_TCP		/* TC set on UDP, the whole answer on TCP */
-};
+/* Servers that fail in the ways real ones do: see bad_server(). */
 
 /* The big TXT record of BAD_LATE and BAD_TRUNC_TCP: 3 strings, 700 bytes. */
 static char	big_txt[701];
@@ -962,6 +977,42 @@ END_TEST
  * The daemon: requests waiting for SPF keep their order with those that
  * do not, and a message's header is prepended once.
  */
+/*
+ * SPEC 4 step 7, RFC 7208 2.3: a HELO name whose DNS answers SERVFAIL
+ * (temperror, not conclusive) does not defer mail whose MAIL FROM passes;
+ * the HELO result is reported in the log.
+ */
+START_TEST(test_daemon_helo_servfail)
+{
+	struct daemon	 d;
+	char		*text, *r;
+	int		 fd;
+
+	if (!have_dnsmasq)
+		return;
+	memset(&d, 0, sizeof(d));
+	ck_assert(asprintf(&text, "listen = inet:127.0.0.1:0\n"
+	    "dns_servers = %s\ngateways = none\n", server()) != -1);
+	ck_assert(daemon_start(&d, text) == 0);
+	free(text);
+	fd = conn_open(d.listen[0]);
+	ck_assert_int_eq(send_str(fd, "request=smtpd_access_policy\n"
+	    "protocol_state=RCPT\nclient_address=192.0.2.10\n"
+	    "helo_name=mx.servfail.test\nsender=a@pass.spf.test\n"
+	    "recipient=b@example.com\n\n"), 0);
+	r = read_reply(fd, 10000);
+	ck_assert_ptr_ne(r, NULL);
+	ck_assert_msg(strncmp(r, "action=PREPEND Received-SPF: pass", 33) == 0,
+	    "%s", r);
+	free(r);
+	close(fd);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+	ck_assert_msg(log_has(&d, "action=PREPEND reason=spf-pass "
+	    "client=192.0.2.10 helo=mx.servfail.test"), "%s", log_text(&d));
+	ck_assert(log_has(&d, "spf=pass spf_helo=temperror "));
+}
+END_TEST
+
 START_TEST(test_daemon_spf)
 {
 	struct daemon	 d;
@@ -1032,6 +1083,7 @@ dns_suite(void)
 	tcase_add_test(tc, test_spf_cancel);
 	tcase_add_loop_test(tc, test_check, 0, NELEMS(checks));
 	tcase_add_test(tc, test_daemon_spf);
+	tcase_add_test(tc, test_daemon_helo_servfail);
 	suite_add_tcase(s, tc);
 	return (s);
 }

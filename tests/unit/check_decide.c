@@ -345,6 +345,70 @@ START_TEST(test_decide_spf)
 }
 END_TEST
 
+/*
+ * Every pair of HELO and MAIL FROM results, default spf_reject (fail) and
+ * spf_defer (temperror): which identity decides (SPEC 4 step 7, RFC 7208
+ * 2.3).  Rows: HELO result, columns: MAIL FROM result, both in enum
+ * order: none neutral pass fail softfail temperror permerror.  H: HELO
+ * decides; M: MAIL FROM decides and the HELO result is only reported.
+ */
+static const char *const helo_pairs[SPF_R_COUNT] = {
+	/*	  none neutral pass fail softfail temperror permerror */
+	"MMMMMMM",	/* HELO none */
+	"MMMMMMM",	/* HELO neutral */
+	"MMMMMMM",	/* HELO pass */
+	"HHHHHHH",	/* HELO fail: rejects whatever MAIL FROM says */
+	"MMMMMMM",	/* HELO softfail */
+	"HHMMHHH",	/* HELO temperror: not over pass, not over fail */
+	"MMMMMMM",	/* HELO permerror (not in spf_defer or spf_reject) */
+};
+
+START_TEST(test_helo_pairs)
+{
+	struct config		*cfg;
+	struct gwset		*gs = test_gateways();
+	struct request		*req;
+	struct decision		*d;
+	struct spf_verdict	 h, m;
+	const char		*attrs[6] = { "client_address=192.0.2.9",
+	    "helo_name=mx.example.org", "sender=a@example.org" };
+	struct buf		 b = { NULL, 0, 0 };
+	char			*err, *log, want[32];
+	int			 hr = _i / SPF_R_COUNT, mr = _i % SPF_R_COUNT;
+	int			 by_helo = helo_pairs[hr][mr] == 'H';
+
+	req = test_request(attrs);
+	cfg = config_parse("t", "", 0, &err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	d = decide(cfg, gs, req);
+	ck_assert(d->spf_need & SPF_NEED_HELO);
+	verdict(&h, hr, "mx.example.org");
+	verdict(&m, mr, "example.org");
+	decide_spf(cfg, d, &h, &m, 0);
+	ck_assert_msg(strcmp(d->spf_identity, by_helo ? "helo" : "mailfrom")
+	    == 0, "HELO %s, MAIL FROM %s: %s decides",
+	    spf_result_name(hr), spf_result_name(mr), d->spf_identity);
+	ck_assert_int_eq(d->spf_result, by_helo ? hr : mr);
+	ck_assert_int_eq(d->spf_helo_reported, !by_helo);
+	if (!by_helo) {
+		/* The HELO result, reported in the log line. */
+		ck_assert_int_eq(d->spf_helo_result, hr);
+		report_logline(d, req, &b);
+		log = buf_take(&b);
+		snprintf(want, sizeof(want), " spf_helo=%s ",
+		    spf_result_name(hr));
+		ck_assert_msg(strstr(log, want) != NULL, "%s", log);
+		free(log);
+	}
+	spf_verdict_clear(&h);
+	spf_verdict_clear(&m);
+	decision_free(d);
+	request_free(req);
+	gwset_free(gs);
+	config_free(cfg);
+}
+END_TEST
+
 /* The NAT probe: reported in the explanation, the action unchanged. */
 START_TEST(test_probe)
 {
@@ -386,6 +450,8 @@ decide_suite(void)
 	tcase_add_loop_test(tc, test_decide, 0, NELEMS(cases));
 	tcase_add_test(tc, test_explanation);
 	tcase_add_loop_test(tc, test_decide_spf, 0, NELEMS(spf_table));
+	tcase_add_loop_test(tc, test_helo_pairs, 0,
+	    SPF_R_COUNT * SPF_R_COUNT);
 	tcase_add_test(tc, test_probe);
 	tcase_add_test(tc, test_repeat);
 	suite_add_tcase(s, tc);
