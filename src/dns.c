@@ -56,6 +56,14 @@
  * would send a busy recursive resolver copies it has no answer for yet.
  */
 #define DNS_TRY_MIN_MS		400
+/*
+ * Questions outstanding at once.  A burst of a thousand overflows the
+ * receive buffer of a resolver that keeps the kernel's default (about 250
+ * datagrams), and what it loses times out, and is sent again, in step;
+ * beyond this window questions wait for an answer to make room.  At 300
+ * ms a question that is still 850 questions a second.
+ */
+#define DNS_WINDOW		256
 
 TAILQ_HEAD(dns_waiters, dns_waiter);
 struct dns_waiter {
@@ -71,7 +79,9 @@ struct dns_entry {
 	char			*name;		/* lower case, no final dot */
 	int			 type;
 	uint32_t		 hash;
-	struct dns_answer	*answer;	/* NULL: in flight */
+	struct dns_answer	*answer;	/* NULL: in flight or waiting */
+	int			 waiting;	/* on pending, not sent yet */
+	TAILQ_ENTRY(dns_entry)	 pend;
 	struct dns_waiters	 waiters;
 	struct dns		*dns;
 };
@@ -90,6 +100,9 @@ struct dns {
 	struct dns_entry	**table;
 	size_t			 nbuckets;
 	TAILQ_HEAD(dns_lru, dns_entry) lru;
+	TAILQ_HEAD(, dns_entry)	 pending;	/* past the window */
+	size_t			 inflight;
+	int			 sending;	/* in dns_send() */
 	size_t			 ncached;
 	size_t			 cache_size;
 	uint64_t		 queries;
@@ -100,6 +113,7 @@ struct dns {
 static int	dns_lib_ready;
 
 static void	dns_timer_reset(struct dns *);
+static void	dns_send(struct dns *);
 
 const char *
 dns_status_name(enum dns_status s)
@@ -494,6 +508,7 @@ dns_answered(void *arg, int status, int timeouts, unsigned char *abuf,
 	(void)timeouts;
 	if (dns->closing)
 		return;	/* dns_free() frees the entries */
+	dns->inflight--;
 	switch (status) {
 	case ARES_EBADNAME:
 		/* No such name can exist (a label over 63 octets, say). */
@@ -515,6 +530,32 @@ dns_answered(void *arg, int status, int timeouts, unsigned char *abuf,
 		break;
 	}
 	entry_complete(dns, e, a);
+	dns_send(dns);
+}
+
+/*
+ * Give c-ares the waiting questions the window has room for.  ares_query()
+ * may call back at once (a name it refuses): dns_answered() then sends
+ * nothing itself, the loop here goes on.
+ */
+static void
+dns_send(struct dns *dns)
+{
+	struct dns_entry	*e;
+
+	if (dns->sending)
+		return;
+	dns->sending = 1;
+	while (dns->inflight < DNS_WINDOW &&
+	    (e = TAILQ_FIRST(&dns->pending)) != NULL) {
+		TAILQ_REMOVE(&dns->pending, e, pend);
+		e->waiting = 0;
+		dns->inflight++;
+		ares_query(dns->channel, e->name, 1 /* IN */, e->type,
+		    dns_answered, e);
+	}
+	dns->sending = 0;
+	dns_timer_reset(dns);
 }
 
 /*
@@ -553,9 +594,9 @@ dns_query(struct dns *dns, const char *name, int type, dns_cb cb, void *arg)
 		e->next = dns->table[hash & (dns->nbuckets - 1)];
 		dns->table[hash & (dns->nbuckets - 1)] = e;
 		dns->queries++;
-		ares_query(dns->channel, e->name, 1 /* IN */, type,
-		    dns_answered, e);
-		dns_timer_reset(dns);
+		e->waiting = 1;
+		TAILQ_INSERT_TAIL(&dns->pending, e, pend);
+		dns_send(dns);
 	}
 	free(key);
 	w = xcalloc(1, sizeof(*w));
@@ -736,6 +777,7 @@ dns_new(struct event_base *base, const struct config *cfg, char **errp)
 		dns->nbuckets *= 2;
 	dns->table = xcalloc(dns->nbuckets, sizeof(*dns->table));
 	TAILQ_INIT(&dns->lru);
+	TAILQ_INIT(&dns->pending);
 	LIST_INIT(&dns->socks);
 
 	memset(&opts, 0, sizeof(opts));

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 
 #include <check.h>
+#include <ctype.h>
 #include <jansson.h>
 #include <event2/event.h>
 #include <poll.h>
@@ -704,6 +705,95 @@ START_TEST(test_lossy)
 }
 END_TEST
 
+/* The drops counted on the UDP socket bound to 127.0.0.1:port. */
+static long
+udp_drops(int port)
+{
+	FILE	*f = fopen("/proc/net/udp", "r");
+	char	 line[512], want[32];
+	long	 drops = -1;
+	char	*p;
+
+	if (f == NULL)
+		return (-1);
+	snprintf(want, sizeof(want), " 0100007F:%04X ", port);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strstr(line, want) == NULL)
+			continue;
+		/* The last column; the kernel pads the line with spaces. */
+		p = line + strlen(line);
+		while (p > line && isspace((unsigned char)p[-1]))
+			*--p = '\0';
+		if ((p = strrchr(line, ' ')) != NULL)
+			drops = strtol(p + 1, NULL, 10);
+	}
+	fclose(f);
+	return (drops);
+}
+
+/*
+ * A burst of 1000 questions at a server whose answers take 300 ms and
+ * whose socket keeps the kernel's default receive buffer: the kernel
+ * drops part of the burst, and the retransmissions must still bring every
+ * answer within 2 s (dns_timeout 5 s).
+ */
+#define BURST	1000
+START_TEST(test_burst)
+{
+	struct env	 env;
+	struct timespec	 t0, t1;
+	char		 srv[32], name[64], line[64], *script;
+	const char	*data = getenv("TESTDATA");
+	int		 pfd[2], port = 0, i, status;
+	double		 ms;
+	pid_t		 pid;
+	FILE		*f;
+
+	if (data == NULL || system("/usr/bin/python3 -c 'import dns.message' "
+	    "2>/dev/null") != 0) {
+		printf("SKIP: dns burst: needs TESTDATA and python3-dnspython\n");
+		return;
+	}
+	ck_assert(asprintf(&script, "%s/../bench/slowdns.py", data) != -1);
+	ck_assert(pipe(pfd) == 0);
+	if ((pid = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(pfd[1], STDOUT_FILENO);
+		close(pfd[0]);
+		execl("/usr/bin/python3", "python3", script, "0.3",
+		    "default-rcvbuf", (char *)NULL);
+		_exit(127);
+	}
+	free(script);
+	close(pfd[1]);
+	f = fdopen(pfd[0], "r");
+	ck_assert(fgets(line, sizeof(line), f) != NULL &&
+	    sscanf(line, "ready %d", &port) == 1);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
+	env_open(&env, srv, "dns_timeout = 5s\n");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < BURST; i++) {
+		snprintf(name, sizeof(name), "d%d.burst.test", i);
+		dns_query(env.dns, name, DNS_T_TXT, got_count, &env);
+	}
+	do {
+		event_base_loop(env.base, EVLOOP_ONCE);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (t1.tv_sec - t0.tv_sec) * 1e3 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	} while (env.calls < BURST && ms < 10000);
+	printf("dns burst: %d questions at a 300 ms server with the default "
+	    "receive buffer: %d answered in %.0f ms; the server's socket "
+	    "dropped %ld\n", BURST, env.ok, ms, udp_drops(port));
+	ck_assert_int_eq(env.ok, BURST);
+	ck_assert_msg(ms < 2000, "the slowest answer took %.0f ms", ms);
+	env_close(&env);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	fclose(f);
+}
+END_TEST
+
 START_TEST(test_cancel)
 {
 	struct env		 env;
@@ -1138,6 +1228,7 @@ dns_suite(void)
 	tcase_add_test(tc, test_refused);
 	tcase_add_loop_test(tc, test_bad_answers, 0, NELEMS(bad_cases));
 	tcase_add_test(tc, test_lossy);
+	tcase_add_test(tc, test_burst);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_free_in_flight);
 	suite_add_tcase(s, tc);
