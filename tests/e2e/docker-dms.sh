@@ -10,26 +10,11 @@
 # the daemon.json the compose file asks for, the IPv6 client as itself.
 set -u
 
-name=docker-dms
-skip() { echo "SKIP: $name: $*"; exit 77; }
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
-. "$srcdir/tests/netns.sh"
-netns_check "$name"
 . "$srcdir/tests/e2e/docker-lib.sh"
-docker_check
-for tool in swaks docker-compose; do
-	command -v $tool >/dev/null 2>&1 ||
-	    skip "$tool is not installed (apt-get install swaks docker-compose)"
-done
-perl -MIO::Socket::INET6 -e 1 2>/dev/null ||
-    skip "swaks has no IPv6 (apt-get install libio-socket-inet6-perl)"
-
-host=ngmh$$ rem=ngmr$$
-tmp=$(mktemp -d /var/tmp/natguard-dms.XXXXXX)
-chmod 755 "$tmp"
 . "$srcdir/tests/e2e/lib.sh"
-trap docker_cleanup EXIT
-trap 'exit 1' INT TERM
+docker_suite docker-dms dms sender
+host=ngmh$$ rem=ngmr$$
 
 # The stand-in tagged as docker-mailserver's image, then the shipped
 # Dockerfile on top of it.

@@ -3,16 +3,42 @@
 # namespace of the test's own, so that no Docker already on the machine is
 # touched and nothing the containers do leaves the namespace.
 #
-# The suite sets: name, tmp (on a disk: vfs copies whole images), srcdir,
-# host (the Docker host's namespace) and rem (a remote sender's), which
-# docker_hosts makes; it calls docker_cleanup from its EXIT trap.
+# The suite sets srcdir, calls docker_suite first, and names host (the
+# Docker host's namespace) and rem (a remote sender's), which docker_hosts
+# makes.
+
+. "$srcdir/tests/netns.sh"
 
 DOCKERD=/usr/sbin/dockerd
 DOCKER_CLI=/usr/bin/docker	# Debian's client, of the daemon's version
 ROOTFS_CACHE=${NG_ROOTFS_CACHE:-/var/cache/natguard-tests}
 
-# docker_check: SKIP (exit 77) with the reason where this machine cannot run
-# the suite.
+skip() { echo "SKIP: $name: $*"; exit 77; }
+
+# docker_suite NAME PREFIX [sender]: what every real-Docker suite checks
+# first (SKIP, exit 77, with the reason where this machine cannot run it;
+# with "sender", what a remote sender needs too), then its $tmp, on disk
+# (vfs copies whole images), removed with all the rest on exit.
+docker_suite() {
+	local tool
+	name=$1
+	netns_check "$name"
+	docker_check
+	if [ "${3:-}" = sender ]; then
+		for tool in swaks docker-compose; do
+			command -v $tool >/dev/null 2>&1 || skip "$tool is" \
+			    "not installed (apt-get install swaks docker-compose)"
+		done
+		perl -MIO::Socket::INET6 -e 1 2>/dev/null || skip "swaks has" \
+		    "no IPv6 (apt-get install libio-socket-inet6-perl)"
+	fi
+	tmp=$(mktemp -d "/var/tmp/natguard-$2.XXXXXX")
+	chmod 755 "$tmp"
+	trap docker_cleanup EXIT
+	trap 'exit 1' INT TERM
+}
+
+# docker_check: the programs the suites run.
 docker_check() {
 	local t
 	for t in $DOCKERD $DOCKER_CLI /usr/sbin/debootstrap /usr/bin/nsenter; do

@@ -21,28 +21,12 @@
 # natguard service.
 set -u
 
-name=docker-e2e
-skip() { echo "SKIP: $name: $*"; exit 77; }
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
-. "$srcdir/tests/netns.sh"
-netns_check "$name"
 . "$srcdir/tests/e2e/docker-lib.sh"
-docker_check
-for tool in swaks docker-compose; do
-	command -v $tool >/dev/null 2>&1 ||
-	    skip "$tool is not installed (apt-get install swaks docker-compose)"
-done
-perl -MIO::Socket::INET6 -e 1 2>/dev/null ||
-    skip "swaks has no IPv6 (apt-get install libio-socket-inet6-perl)"
-: "${NATGUARD:?NATGUARD must name the binary}"
-
-host=ngdh$$ rem=ngdr$$
-tmp=$(mktemp -d /var/tmp/natguard-docker.XXXXXX)
-chmod 755 "$tmp"
 . "$srcdir/tests/e2e/lib.sh"
-
-trap docker_cleanup EXIT
-trap 'exit 1' INT TERM
+docker_suite docker-e2e docker sender
+: "${NATGUARD:?NATGUARD must name the binary}"
+host=ngdh$$ rem=ngdr$$
 
 # --- the image: Debian 12 with Postfix, dnsmasq and natguard's libraries;
 # natguard itself is the binary under test, bind-mounted.

@@ -7,23 +7,14 @@
 # sandboxing in force on the live service, stop.
 set -u
 
-name=docker-systemd
-skip() { echo "SKIP: $name: $*"; exit 77; }
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
-. "$srcdir/tests/netns.sh"
-netns_check "$name"
 . "$srcdir/tests/e2e/docker-lib.sh"
-docker_check
+. "$srcdir/tests/e2e/lib.sh"
+docker_suite docker-systemd systemd
 : "${NATGUARD:?NATGUARD must name the binary}"
 builddir=$(cd "$(dirname "$NATGUARD")/.." && pwd)
 [ -f "$builddir/Makefile" ] || skip "no Makefile beside $NATGUARD"
-
 host=ngsh$$
-tmp=$(mktemp -d /var/tmp/natguard-systemd.XXXXXX)
-chmod 755 "$tmp"
-. "$srcdir/tests/e2e/lib.sh"
-trap docker_cleanup EXIT
-trap 'exit 1' INT TERM
 
 # shellcheck disable=SC2046
 tar=$(rootfs systemd systemd systemd-sysv dbus $(natguard_libs)) ||

@@ -245,6 +245,26 @@ got_count(struct dns_answer *a, void *arg)
 	dns_answer_unref(a);
 }
 
+/*
+ * Run the loop until n got_count() calls came or 10 s passed; the ms it
+ * took since the questions were asked (just before the call).
+ */
+static double
+wait_calls(struct env *env, int n)
+{
+	struct timespec	t0, t1;
+	double		ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		event_base_loop(env->base, EVLOOP_ONCE);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (t1.tv_sec - t0.tv_sec) * 1e3 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	} while (env->calls < n && ms < 10000);
+	return (ms);
+}
+
 /* Run the loop until a callback came or 10 s passed. */
 static void
 env_wait(struct env *env)
@@ -672,7 +692,6 @@ END_TEST
 START_TEST(test_lossy)
 {
 	struct env	 env;
-	struct timespec	 t0, t1;
 	char		 srv[32], name[64];
 	int		 fd, port, i, status;
 	double		 ms;
@@ -683,17 +702,11 @@ START_TEST(test_lossy)
 	pid = bad_server(fd, -1, BAD_DROP_FIRST);
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
 	env_open(&env, srv, "dns_timeout = 5s\n");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < LOSSY_QUESTIONS; i++) {
 		snprintf(name, sizeof(name), "q%d.test.example", i);
 		dns_query(env.dns, name, DNS_T_TXT, got_count, &env);
 	}
-	do {
-		event_base_loop(env.base, EVLOOP_ONCE);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		ms = (t1.tv_sec - t0.tv_sec) * 1e3 +
-		    (t1.tv_nsec - t0.tv_nsec) / 1e6;
-	} while (env.calls < LOSSY_QUESTIONS && ms < 10000);
+	ms = wait_calls(&env, LOSSY_QUESTIONS);
 	printf("lossy DNS: %d questions, first copies lost, all answered "
 	    "after %.0f ms (dns_timeout 5 s)\n", LOSSY_QUESTIONS, ms);
 	ck_assert_int_eq(env.ok, LOSSY_QUESTIONS);
@@ -741,7 +754,6 @@ udp_drops(int port)
 START_TEST(test_burst)
 {
 	struct env	 env;
-	struct timespec	 t0, t1;
 	char		 srv[32], name[64], line[64], *script;
 	const char	*data = getenv("TESTDATA");
 	int		 pfd[2], port = 0, i, status;
@@ -771,17 +783,11 @@ START_TEST(test_burst)
 	    sscanf(line, "ready %d", &port) == 1);
 	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
 	env_open(&env, srv, "dns_timeout = 5s\n");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < BURST; i++) {
 		snprintf(name, sizeof(name), "d%d.burst.test", i);
 		dns_query(env.dns, name, DNS_T_TXT, got_count, &env);
 	}
-	do {
-		event_base_loop(env.base, EVLOOP_ONCE);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		ms = (t1.tv_sec - t0.tv_sec) * 1e3 +
-		    (t1.tv_nsec - t0.tv_nsec) / 1e6;
-	} while (env.calls < BURST && ms < 10000);
+	ms = wait_calls(&env, BURST);
 	printf("dns burst: %d questions at a 300 ms server with the default "
 	    "receive buffer: %d answered in %.0f ms; the server's socket "
 	    "dropped %ld\n", BURST, env.ok, ms, udp_drops(port));
