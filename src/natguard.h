@@ -390,6 +390,13 @@ void		 spf_run_cancel(struct spf_run *);
 
 /* spfrecord.c: RFC 7208's grammar of an SPF record, strictly. */
 #define SPF_RECORD_INVALID	"v=spf1 invalid:record"	/* libspf2: permerror */
+/*
+ * An a or mx term of prefix length 0 (which libspf2 refuses) is handed to
+ * it with this suffix on its domain and no length; spf.c's DNS layer
+ * answers such names for what /0 means.  .invalid never resolves (RFC
+ * 2606), so no real name is taken.
+ */
+#define SPF_CIDR0_SUFFIX	".cidr0.natguard.invalid"
 int		 spf_record_check(const char *, int *, const char **);
 char		*spf_record_normalise(const char *, size_t, int);
 

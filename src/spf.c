@@ -270,6 +270,49 @@ rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	return (rr);
 }
 
+/*
+ * The answer for a name spfrecord.c marked with SPF_CIDR0_SUFFIX: an a or
+ * mx term of prefix length 0, which matches any client of the family when
+ * the domain has any address of it.  Its A or AAAA lookup is answered with
+ * the client's own address when the domain has any (libspf2 then matches
+ * the whole address), else as the domain's was; its MX lookup is the
+ * domain's, each host marked in turn.  a is the answer for the unmarked
+ * name.
+ */
+static SPF_dns_rr_t *
+rr_cidr0(SPF_dns_server_t *layer, const char *domain, ns_type type,
+    const struct dns_answer *a, struct spf_query *q)
+{
+	SPF_dns_rr_t	*rr;
+	size_t		 i, len;
+	int		 fam = type == ns_t_a ? AF_INET : AF_INET6;
+
+	if (a->status != DNS_OK || a->n == 0 || (type != ns_t_mx &&
+	    ((type != ns_t_a && type != ns_t_aaaa) ||
+	    fam != q->client.family)))
+		return (rr_from(layer, domain, type, a, q));
+	if ((rr = SPF_dns_rr_new_init(layer, domain, type, 0,
+	    NETDB_SUCCESS)) == NULL)
+		fatalx("SPF_dns_rr_new_init");
+	if (type != ns_t_mx) {
+		len = fam == AF_INET ? 4 : 16;
+		if (SPF_dns_rr_buf_realloc(rr, 0, len) != SPF_E_SUCCESS)
+			fatalx("SPF_dns_rr_buf_realloc");
+		memcpy(rr->rr[0], q->client.bytes, len);
+		rr->num_rr = 1;
+		return (rr);
+	}
+	for (i = 0; i < a->n; i++) {
+		len = a->rr[i].len + sizeof(SPF_CIDR0_SUFFIX);
+		if (SPF_dns_rr_buf_realloc(rr, (int)i, len) != SPF_E_SUCCESS)
+			fatalx("SPF_dns_rr_buf_realloc");
+		snprintf((char *)rr->rr[i], len, "%s%s", a->rr[i].data,
+		    SPF_CIDR0_SUFFIX);
+	}
+	rr->num_rr = (int)a->n;
+	return (rr);
+}
+
 /* A name DNS cannot carry (RFC 1035 2.3.4) does not exist: no query. */
 static int
 name_valid(const char *name)
@@ -336,6 +379,8 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	struct dns_answer	*a;
 	SPF_dns_rr_t		*rr;
 	char			*name;
+	size_t			 nlen, slen;
+	int			 cidr0;
 
 	(void)should_cache;
 	if (q == NULL || domain == NULL)
@@ -345,6 +390,12 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		return (SPF_dns_rr_new_init(layer, domain, type, 0,
 		    HOST_NOT_FOUND));
 	name = dns_name(domain);
+	/* A marked name is looked up as the domain it marks. */
+	nlen = strlen(name);
+	slen = sizeof(SPF_CIDR0_SUFFIX) - 1;
+	if ((cidr0 = nlen > slen &&
+	    strcmp(name + nlen - slen, SPF_CIDR0_SUFFIX) == 0))
+		name[nlen - slen] = '\0';
 	if ((a = pin_find(q, name, type)) == NULL &&
 	    (a = dns_cached(spf->dns, name, type)) != NULL)
 		pin_add(q, name, type, a);
@@ -358,6 +409,8 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		q->tempfail = 1;
 	count_term(q, name, type, a);
 	free(name);
+	if (cidr0)
+		return (rr_cidr0(layer, domain, type, a, q));
 	rr = rr_from(layer, domain, type, a, q);
 	return (rr);
 }

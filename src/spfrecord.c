@@ -430,9 +430,11 @@ spf_record_check(const char *text, int *valid, const char **why)
  */
 /*
  * An a or mx term for a client of one family: the other family's cidr
- * does not matter and goes (libspf2 refuses a length of 0 even there); an
- * "a" with /0 for an IPv4 client matches when the domain has any A
- * record, which is what "exists" asks.
+ * does not matter and goes (libspf2 refuses a length of 0 even there).
+ * A length of 0 for the client's family matches any client of that family
+ * when the domain (an mx: any of its MX hosts) has any address of it:
+ * the term goes to libspf2 with SPF_CIDR0_SUFFIX on its domain, which
+ * spf.c's DNS layer answers that way.
  */
 static void
 cidr_term(struct buf *b, const char *p, const char *e, int v6)
@@ -446,12 +448,14 @@ cidr_term(struct buf *b, const char *p, const char *e, int v6)
 	name_end = t + (is_a ? 1 : 2);
 	buf_add(b, " ", 1);
 	buf_add(b, p, t - p);
-	if (!v6 && c4 == 0 && is_a) {
-		buf_adds(b, "exists:");
+	if ((v6 ? c6 : c4) == 0) {
+		buf_add(b, t, name_end - t);
+		buf_adds(b, ":");
 		if (*name_end == ':')
 			buf_add(b, name_end + 1, c - name_end - 1);
 		else
 			buf_adds(b, "%{d}");
+		buf_adds(b, SPF_CIDR0_SUFFIX);
 		return;
 	}
 	buf_add(b, t, c - t);
@@ -459,7 +463,7 @@ cidr_term(struct buf *b, const char *p, const char *e, int v6)
 		snprintf(num, sizeof(num), "/%d", c4);
 		buf_adds(b, num);
 	}
-	if (v6 && c6 >= 0) {
+	if (v6 && c6 > 0) {
 		snprintf(num, sizeof(num), "//%d", c6);
 		buf_adds(b, num);
 	}

@@ -39,7 +39,8 @@ except ImportError as e:
 SUITES = [os.path.join(os.environ.get("SHARED", "../shared"), "conformance",
                        "rfc7208-tests.yml"),
           "/usr/share/doc/python3-spf/rfc7208-tests.yml.gz"]
-TARGET = 185
+TARGET = 203
+MINIMUM = 199  # what make check accepts today (CONFORMANCE_MIN)
 
 
 def open_suite():
@@ -207,7 +208,7 @@ def main():
         scenarios = list(yaml.safe_load_all(suite))
     print("conformance: suite %s" % path)
     natguard = os.environ.get("NATGUARD", "src/natguard")
-    minimum = int(os.environ.get("CONFORMANCE_MIN", TARGET))
+    minimum = int(os.environ.get("CONFORMANCE_MIN", MINIMUM))
     # UDP and TCP on one port: the UDP port is the kernel's choice, and
     # another test may hold the same number for TCP; then choose again.
     for attempt in range(50):
