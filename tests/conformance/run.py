@@ -121,10 +121,23 @@ class Zone:
 ZONE = Zone({})
 
 
+def text_name(name):
+    """A query name as the zone data writes it: its labels' own bytes
+    (dnspython's to_text() escapes a space as \\032, which the zone has
+    as a space)."""
+    return ".".join(l.decode("latin-1") for l in name.labels if l)
+
+
+def wire_name(text):
+    """The reverse of text_name()."""
+    return dns.name.Name([l.encode("latin-1")
+                          for l in text.rstrip(".").split(".")] + [b""])
+
+
 def build(query):
     q = query.question[0]
     qtype = dns.rdatatype.to_text(q.rdtype)
-    rcode, answers, timeout = ZONE.lookup(q.name.to_text(), qtype)
+    rcode, answers, timeout = ZONE.lookup(text_name(q.name), qtype)
     if timeout:
         return None
     resp = dns.message.make_response(query)
@@ -132,7 +145,7 @@ def build(query):
     resp.set_rcode(rcode)
     for name, rtype, value in answers:
         rdtype = dns.rdatatype.from_text(rtype)
-        rrset = resp.find_rrset(resp.answer, dns.name.from_text(name),
+        rrset = resp.find_rrset(resp.answer, wire_name(name),
                                 dns.rdataclass.IN, rdtype, create=True)
         if rtype == "TXT":
             strings = value if isinstance(value, list) else [value]
