@@ -79,6 +79,7 @@ decision_free(struct decision *d)
 	free(d->instance);
 	free(d->warning);
 	free(d->spf_helo);
+	free(d->spf_helo_macro);
 	free(d->spf_mailbox);
 	free(d);
 }
@@ -135,6 +136,9 @@ spf_plan(const struct config *cfg, const struct request *req,
 	d->spf_addr = *a;
 	if (helo_is_domain(helo))
 		d->spf_helo = xstrdup(helo);
+	/* %{h} is the HELO name as given, a domain or not (RFC 7208 7.3). */
+	if (helo != NULL && *helo != '\0')
+		d->spf_helo_macro = xstrdup(helo);
 	if (sender != NULL && *sender != '\0')
 		d->spf_mailbox = xstrdup(sender);
 	else
@@ -506,6 +510,7 @@ decision_repeat(const struct decision *prev)
 	d->warning = NULL;
 	d->spf_need = 0;
 	d->spf_helo = NULL;
+	d->spf_helo_macro = NULL;
 	d->spf_mailbox = NULL;
 	if (prev->action == ACT_PREPEND) {
 		d->action = ACT_DUNNO;

@@ -268,6 +268,7 @@ struct decision {
 	unsigned int		 spf_need;	/* SPF_NEED_* */
 	struct addr		 spf_addr;
 	char			*spf_helo;	/* NULL: HELO is no domain */
+	char			*spf_helo_macro; /* as sent, for %{h} */
 	char			*spf_mailbox;	/* the MAIL FROM identity */
 };
 #define SPF_NEED_HELO		0x1

@@ -732,8 +732,9 @@ spf_start(evutil_socket_t fd, short what, void *arg)
 /*
  * Evaluate SPF for a client: the HELO identity (mailbox "postmaster@HELO")
  * or the MAIL FROM identity (sender; "postmaster@HELO" for the null
- * sender).  cb is called once, from the loop, unless the query is
- * cancelled first.
+ * sender).  helo is the HELO name as sent, which %{h} expands to (RFC 7208
+ * 7.3), a domain or not; a domain for the HELO identity.  cb is called
+ * once, from the loop, unless the query is cancelled first.
  */
 struct spf_query *
 spf_check(struct spf *spf, const struct addr *client, const char *helo,
@@ -877,7 +878,7 @@ run_start(struct spf_run *r, const struct decision *d, int i,
 	s->r = r;
 	s->i = i;
 	r->outstanding++;
-	s->q = spf_check(r->spf, &d->spf_addr, d->spf_helo, mailbox, id,
+	s->q = spf_check(r->spf, &d->spf_addr, d->spf_helo_macro, mailbox, id,
 	    run_got, s);
 }
 
