@@ -26,6 +26,7 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "natguard.h"
@@ -351,6 +352,29 @@ dns_parse(struct dns_answer *a, const unsigned char *buf, size_t len,
  * there are none, or TEMPFAIL "malformed answer".  *ttl: how long it may
  * be kept.  The resolver's callback and the fuzzer both call this.
  */
+/*
+ * MX hosts in order of preference, the order in which mail tries them
+ * (equal ones by name, not as a server's round robin happened to send
+ * them): an mx term is evaluated host by host until one matches, so the
+ * order decides whether a host that fails is reached, and it must not
+ * change from one answer to the next.
+ */
+static void
+mx_sort(struct dns_answer *a)
+{
+	struct dns_rr	rr;
+	size_t		i, j;
+
+	for (i = 1; i < a->n; i++) {
+		rr = a->rr[i];
+		for (j = i; j > 0 && (a->rr[j - 1].pref > rr.pref ||
+		    (a->rr[j - 1].pref == rr.pref &&
+		    strcasecmp(a->rr[j - 1].data, rr.data) > 0)); j--)
+			a->rr[j] = a->rr[j - 1];
+		a->rr[j] = rr;
+	}
+}
+
 struct dns_answer *
 dns_answer_parse(const unsigned char *buf, size_t len, int type,
     int nxdomain, uint32_t *ttl)
@@ -369,6 +393,8 @@ dns_answer_parse(const unsigned char *buf, size_t len, int type,
 	}
 	if (a->status == DNS_OK && a->n == 0)
 		a->status = DNS_NODATA;
+	if (type == DNS_T_MX)
+		mx_sort(a);
 	*ttl = a->status == DNS_OK ? DNS_TTL_MAX : negttl;
 	for (i = 0; i < a->n; i++)
 		if (a->rr[i].ttl < *ttl)

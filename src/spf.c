@@ -80,6 +80,7 @@ struct spf_query {
 	int			 terms;		/* DNS terms this pass (4.6.4) */
 	int			 voids;		/* of which answered empty */
 	struct strlist		 subnames;	/* MX and PTR targets */
+	struct strlist		 ptrnames;	/* PTR targets */
 	struct strlist		 expnames;	/* exp= domains seen */
 	int			 seen_own;	/* the identity's record */
 	int			 passes;
@@ -366,8 +367,28 @@ count_term(struct spf_query *q, const char *name, int type,
 	if (type == DNS_T_MX && a->n > SPF_MAX_TERMS)
 		q->terms = SPF_MAX_TERMS + 1 + q->terms;
 	if ((type == DNS_T_MX || type == DNS_T_PTR) && a->status == DNS_OK)
-		for (i = 0; i < a->n; i++)
+		for (i = 0; i < a->n; i++) {
 			strlist_add(&q->subnames, a->rr[i].data);
+			if (type == DNS_T_PTR)
+				strlist_add(&q->ptrnames, a->rr[i].data);
+		}
+}
+
+/*
+ * A DNS error ends the evaluation in temperror (RFC 7208 5), but for these
+ * lookups: the PTR of the client and the addresses of its names, where an
+ * error is no match (5.5, and "unknown" for %{p}, 7.3), and the TXT of an
+ * exp=, where it is no explanation (6.2).
+ */
+static int
+tempfail_harmless(struct spf_query *q, const char *name, int type)
+{
+	if (type == DNS_T_PTR)
+		return (1);
+	if ((type == DNS_T_A || type == DNS_T_AAAA) &&
+	    strlist_contains(&q->ptrnames, name))
+		return (1);
+	return (type == DNS_T_TXT && strlist_contains(&q->expnames, name));
 }
 
 static SPF_dns_rr_t *
@@ -404,6 +425,12 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		free(name);
 		return (SPF_dns_rr_new_init(layer, domain, type, 0,
 		    TRY_AGAIN));
+	}
+	if (a->status == DNS_TEMPFAIL && tempfail_harmless(q, name, type)) {
+		/* As if there were nothing: see tempfail_harmless(). */
+		free(name);
+		return (SPF_dns_rr_new_init(layer, domain, type, 0,
+		    HOST_NOT_FOUND));
 	}
 	if (a->status == DNS_TEMPFAIL)
 		q->tempfail = 1;
@@ -557,6 +584,7 @@ query_free(struct spf_query *q)
 	free(q->mailbox);
 	free(q->key);
 	strlist_clear(&q->subnames);
+	strlist_clear(&q->ptrnames);
 	strlist_clear(&q->expnames);
 	spf_verdict_clear(&q->hitv);
 	free(q);
@@ -592,8 +620,11 @@ query_done(struct spf_query *q, enum spf_result r, const char *explanation,
 static enum spf_result
 result_map(SPF_result_t r, int tempfail)
 {
-	if (tempfail && r != SPF_RESULT_PASS && r != SPF_RESULT_FAIL &&
-	    r != SPF_RESULT_SOFTFAIL && r != SPF_RESULT_NEUTRAL)
+	/*
+	 * A lookup the evaluation made failed: whatever libspf2 made of it
+	 * (it takes TRY_AGAIN for "no such name"), RFC 7208 5 says temperror.
+	 */
+	if (tempfail)
 		return (SPF_R_TEMPERROR);
 	switch (r) {
 	case SPF_RESULT_PASS:
@@ -691,6 +722,7 @@ spf_pass(struct spf_query *q)
 	q->tempfail = 0;
 	q->terms = q->voids = q->seen_own = 0;
 	strlist_clear(&q->subnames);
+	strlist_clear(&q->ptrnames);
 	strlist_clear(&q->expnames);
 	if (spf_eval(q, &r, &expl, &comment) != 0) {
 		query_done(q, SPF_R_TEMPERROR, "SPF evaluation failed", NULL);
