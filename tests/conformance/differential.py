@@ -23,8 +23,6 @@ import random
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("run", os.path.join(HERE,
@@ -48,14 +46,16 @@ class TermVoids(spf.query):
     of an mx term's hosts and of a ptr term's names are part of their
     term, whose own lookup answered."""
 
-    def dns_mx(self, domainname):
+    def mx_hosts(self, domainname):
         mxnames = self.dns(domainname, "MX")
         if len(mxnames) > spf.MAX_MX:
             raise spf.PermError("More than %d MX records returned"
                                 % spf.MAX_MX)
-        mxnames.sort()
-        return [a for mx in mxnames
-                for a in self.dns(mx[1], self.A, ignore_void=True)]
+        return [mx[1] for mx in sorted(mxnames)]
+
+    def dns_mx(self, domainname):
+        return [a for h in self.mx_hosts(domainname)
+                for a in self.dns(h, self.A, ignore_void=True)]
 
     def validated_ptrs(self):
         return [p for p in self.dns_ptr(self.i)[:spf.MAX_PTR]
@@ -69,12 +69,7 @@ class LazyMX(TermVoids):
     of them up first, so a later host that times out is its temperror."""
 
     def dns_mx(self, domainname):
-        mxnames = self.dns(domainname, "MX")
-        if len(mxnames) > spf.MAX_MX:
-            raise spf.PermError("More than %d MX records returned"
-                                % spf.MAX_MX)
-        mxnames.sort()
-        return LazyHosts(self, [mx[1] for mx in mxnames])
+        return LazyHosts(self, self.mx_hosts(domainname))
 
     def cidrmatch(self, ipaddrs, n):
         if isinstance(ipaddrs, LazyHosts):
@@ -258,24 +253,11 @@ def main():
     rnd = random.Random(seed)
     spf.DNSLookup = pyspf_lookup
 
-    for attempt in range(50):
-        udp = conf.ThreadingUDP(("127.0.0.1", 0), conf.UDP)
-        port = udp.server_address[1]
-        try:
-            tcp = conf.ThreadingTCP(("127.0.0.1", port), conf.TCP)
-            break
-        except OSError:
-            udp.server_close()
-    else:
+    servers = conf.start_servers()
+    if servers is None:
         print("differential: no port free for both UDP and TCP")
         return 1
-    for srv in (udp, tcp):
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
-        f.write("dns_servers = 127.0.0.1:%d\ndns_timeout = 1s\n"
-                "spf_helo = no\nskip_addresses =\ngateways = none\n"
-                "dns_cache_size = 0\n" % port)
-        cfgfile = f.name
+    udp, tcp, cfgfile = servers
 
     agree, known, bad = 0, 0, []
     for n in range(count):

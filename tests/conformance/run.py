@@ -213,6 +213,30 @@ class ThreadingTCP(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
 
 
+def start_servers():
+    """The DNS server (UDP and TCP on one port) answering from ZONE, and a
+    natguard.conf that asks it: (udp, tcp, conf path), or None."""
+    # The UDP port is the kernel's choice, and another test may hold the
+    # same number for TCP; then choose again.
+    for attempt in range(50):
+        udp = ThreadingUDP(("127.0.0.1", 0), UDP)
+        port = udp.server_address[1]
+        try:
+            tcp = ThreadingTCP(("127.0.0.1", port), TCP)
+            break
+        except OSError:
+            udp.server_close()
+    else:
+        return None
+    for srv in (udp, tcp):
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write("dns_servers = 127.0.0.1:%d\ndns_timeout = 1s\n"
+                "spf_helo = no\nskip_addresses =\ngateways = none\n"
+                "dns_cache_size = 0\n" % port)
+    return udp, tcp, f.name
+
+
 def main():
     global ZONE
     path, suite = open_suite()
@@ -225,27 +249,11 @@ def main():
     print("conformance: suite %s" % path)
     natguard = os.environ.get("NATGUARD", "src/natguard")
     minimum = int(os.environ.get("CONFORMANCE_MIN", MINIMUM))
-    # UDP and TCP on one port: the UDP port is the kernel's choice, and
-    # another test may hold the same number for TCP; then choose again.
-    for attempt in range(50):
-        udp = ThreadingUDP(("127.0.0.1", 0), UDP)
-        port = udp.server_address[1]
-        try:
-            tcp = ThreadingTCP(("127.0.0.1", port), TCP)
-            break
-        except OSError:
-            udp.server_close()
-    else:
+    servers = start_servers()
+    if servers is None:
         print("conformance: no port free for both UDP and TCP")
         return 1
-    for srv in (udp, tcp):
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-
-    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
-        f.write("dns_servers = 127.0.0.1:%d\ndns_timeout = 1s\n"
-                "spf_helo = no\nskip_addresses =\ngateways = none\n"
-                "dns_cache_size = 0\n" % port)
-        conf = f.name
+    udp, tcp, conf = servers
     passed, failed = 0, []
     for sc in scenarios:
         ZONE = Zone(sc.get("zonedata"))

@@ -1164,10 +1164,19 @@ START_TEST(test_check)
 }
 END_TEST
 
-/*
- * The daemon: requests waiting for SPF keep their order with those that
- * do not, and a message's header is prepended once.
- */
+/* A daemon asking the test's dnsmasq, on one IPv4 listener. */
+static void
+spf_daemon_start(struct daemon *d)
+{
+	char	*text;
+
+	memset(d, 0, sizeof(*d));
+	ck_assert(asprintf(&text, "listen = inet:127.0.0.1:0\n"
+	    "dns_servers = %s\ngateways = none\n", server()) != -1);
+	ck_assert(daemon_start(d, text) == 0);
+	free(text);
+}
+
 /*
  * SPEC 4 step 7, RFC 7208 2.3: a HELO name whose DNS answers SERVFAIL
  * (temperror, not conclusive) does not defer mail whose MAIL FROM passes;
@@ -1176,16 +1185,12 @@ END_TEST
 START_TEST(test_daemon_helo_servfail)
 {
 	struct daemon	 d;
-	char		*text, *r;
+	char		*r;
 	int		 fd;
 
 	if (!have_dnsmasq)
 		return;
-	memset(&d, 0, sizeof(d));
-	ck_assert(asprintf(&text, "listen = inet:127.0.0.1:0\n"
-	    "dns_servers = %s\ngateways = none\n", server()) != -1);
-	ck_assert(daemon_start(&d, text) == 0);
-	free(text);
+	spf_daemon_start(&d);
 	fd = conn_open(d.listen[0]);
 	ck_assert_int_eq(send_str(fd, "request=smtpd_access_policy\n"
 	    "protocol_state=RCPT\nclient_address=192.0.2.10\n"
@@ -1204,19 +1209,19 @@ START_TEST(test_daemon_helo_servfail)
 }
 END_TEST
 
+/*
+ * The daemon: requests waiting for SPF keep their order with those that
+ * do not, and a message's header is prepended once.
+ */
 START_TEST(test_daemon_spf)
 {
 	struct daemon	 d;
-	char		*text, *req, *all, *r;
+	char		*req, *all, *r;
 	int		 fd;
 
 	if (!have_dnsmasq)
 		return;
-	memset(&d, 0, sizeof(d));
-	ck_assert(asprintf(&text, "listen = inet:127.0.0.1:0\n"
-	    "dns_servers = %s\ngateways = none\n", server()) != -1);
-	ck_assert(daemon_start(&d, text) == 0);
-	free(text);
+	spf_daemon_start(&d);
 	fd = conn_open(d.listen[0]);
 	/* Two recipients of one message, then a loopback client. */
 	req = "request=smtpd_access_policy\nprotocol_state=RCPT\n"
