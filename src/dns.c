@@ -108,6 +108,7 @@ struct dns {
 	size_t			 cache_size;
 	uint64_t		 queries;
 	uint64_t		 hits;
+	uint64_t		 failures;	/* answered DNS_TEMPFAIL */
 	int			 closing;
 };
 
@@ -555,6 +556,8 @@ dns_answered(void *arg, int status, int timeouts, unsigned char *abuf,
 		    ares_strerror(status);
 		break;
 	}
+	if (a->status == DNS_TEMPFAIL)
+		dns->failures++;
 	entry_complete(dns, e, a);
 	dns_send(dns);
 }
@@ -644,10 +647,12 @@ dns_cancel(struct dns_waiter *w)
 }
 
 void
-dns_stats(const struct dns *dns, uint64_t *queries, uint64_t *hits)
+dns_stats(const struct dns *dns, uint64_t *queries, uint64_t *hits,
+    uint64_t *failures)
 {
 	*queries = dns->queries;
 	*hits = dns->hits;
+	*failures = dns->failures;
 }
 
 /* --- c-ares in the event loop ------------------------------------------ */

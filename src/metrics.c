@@ -100,7 +100,7 @@ metrics_reload(int ok)
 static void
 metrics_text(struct evbuffer *b)
 {
-	uint64_t	q = 0, h = 0;
+	uint64_t	q = 0, h = 0, fl = 0;
 	size_t		i;
 
 	evbuffer_add_printf(b, "# HELP natguard_requests_total Policy "
@@ -120,14 +120,19 @@ metrics_text(struct evbuffer *b)
 		    "\"%s\"} %llu\n", spf_result_name(i),
 		    (unsigned long long)m.spf[i]);
 	if (server_dns() != NULL)
-		dns_stats(server_dns(), &q, &h);
+		dns_stats(server_dns(), &q, &h, &fl);
 	evbuffer_add_printf(b, "# HELP natguard_dns_queries_total DNS "
 	    "queries sent.\n# TYPE natguard_dns_queries_total counter\n"
 	    "natguard_dns_queries_total %llu\n"
 	    "# HELP natguard_dns_cache_hits_total DNS answers from the "
 	    "cache.\n# TYPE natguard_dns_cache_hits_total counter\n"
-	    "natguard_dns_cache_hits_total %llu\n",
-	    (unsigned long long)q, (unsigned long long)h);
+	    "natguard_dns_cache_hits_total %llu\n"
+	    "# HELP natguard_dns_failures_total DNS questions that ended in "
+	    "a temporary failure (timeout, SERVFAIL, REFUSED, a malformed "
+	    "answer).\n# TYPE natguard_dns_failures_total counter\n"
+	    "natguard_dns_failures_total %llu\n",
+	    (unsigned long long)q, (unsigned long long)h,
+	    (unsigned long long)fl);
 	evbuffer_add_printf(b, "# HELP natguard_gateways Addresses and "
 	    "networks in the gateway set.\n# TYPE natguard_gateways gauge\n"
 	    "natguard_gateways %zu\n", gwset_count(server_gateways()));

@@ -357,7 +357,8 @@ void		 dns_cancel(struct dns_waiter *);
 void		 dns_answer_unref(struct dns_answer *);
 struct dns_answer *dns_answer_parse(const unsigned char *, size_t, int, int,
 		    uint32_t *);
-void		 dns_stats(const struct dns *, uint64_t *, uint64_t *);
+void		 dns_stats(const struct dns *, uint64_t *, uint64_t *,
+		    uint64_t *);
 const char	*dns_status_name(enum dns_status);
 char		*dns_name(const char *);
 

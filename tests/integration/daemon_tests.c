@@ -1015,6 +1015,7 @@ START_TEST(test_metrics)
 		"natguard_config_reloads_total{outcome=\"failed\"} 0\n",
 		"natguard_spf_results_total{result=\"pass\"} 0\n",
 		"natguard_dns_queries_total 0\n",
+		"natguard_dns_failures_total 0\n",
 		"natguard_request_duration_seconds_count 3\n",
 		"natguard_request_duration_seconds_bucket{le=\"+Inf\"} 3\n",
 	};

@@ -344,7 +344,7 @@ START_TEST(test_lookup)
 	struct env	 env;
 	struct dns_answer *c;
 	char		 text[256];
-	uint64_t	 q, h;
+	uint64_t	 q, h, f;
 	time_t		 now = time(NULL);
 
 	if (!have_dnsmasq)
@@ -373,9 +373,10 @@ START_TEST(test_lookup)
 	c = dns_cached(env.dns, lookups[_i].name, lookups[_i].type);
 	ck_assert_msg(c == env.answer, "%s: not cached", lookups[_i].label);
 	dns_answer_unref(c);
-	dns_stats(env.dns, &q, &h);
+	dns_stats(env.dns, &q, &h, &f);
 	ck_assert_int_eq(q, 1);
 	ck_assert_int_eq(h, 1);
+	ck_assert_int_eq(f, 0);
 	env_close(&env);
 }
 END_TEST
@@ -384,7 +385,7 @@ END_TEST
 START_TEST(test_dedupe)
 {
 	struct env	env;
-	uint64_t	q, h;
+	uint64_t	q, h, f;
 
 	if (!have_dnsmasq)
 		return;
@@ -395,7 +396,7 @@ START_TEST(test_dedupe)
 	if (env.calls < 2)
 		env_wait(&env);
 	ck_assert_int_eq(env.calls, 2);
-	dns_stats(env.dns, &q, &h);
+	dns_stats(env.dns, &q, &h, &f);
 	ck_assert_int_eq(q, 1);
 	env_close(&env);
 }
@@ -652,6 +653,7 @@ static const struct {
 START_TEST(test_bad_answers)
 {
 	struct env	env;
+	uint64_t	queries, hits, failures;
 	char		srv[32];
 	int		fd, tcp = -1, port, status, tries;
 	pid_t		pid;
@@ -683,6 +685,11 @@ START_TEST(test_bad_answers)
 		/* A failure is never cached: the next query is sent. */
 		ck_assert_ptr_eq(dns_cached(env.dns, "test.example",
 		    DNS_T_TXT), NULL);
+	/* natguard_dns_failures_total counts the failures. */
+	dns_stats(env.dns, &queries, &hits, &failures);
+	ck_assert_msg(failures == (bad_cases[_i].status == DNS_OK ? 0 : 1),
+	    "%s: %llu failures counted", bad_cases[_i].label,
+	    (unsigned long long)failures);
 	env_close(&env);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
@@ -1027,19 +1034,20 @@ END_TEST
 START_TEST(test_spf_cached)
 {
 	struct spf_env	se;
-	uint64_t	q1, h1, q2, h2;
+	uint64_t	q1, h1, f1, q2, h2, f2;
 
 	if (!have_dnsmasq)
 		return;
 	se_open(&se, server(), "");
 	ck_assert_int_eq(se_run(&se, "192.0.2.99", "mx.example",
 	    "a@inc.spf.test", SPF_ID_MAILFROM, 15), SPF_R_PASS);
-	dns_stats(se.env.dns, &q1, &h1);
+	dns_stats(se.env.dns, &q1, &h1, &f1);
 	ck_assert_int_eq(se_run(&se, "192.0.2.99", "mx.example",
 	    "a@inc.spf.test", SPF_ID_MAILFROM, 15), SPF_R_PASS);
-	dns_stats(se.env.dns, &q2, &h2);
+	dns_stats(se.env.dns, &q2, &h2, &f2);
 	ck_assert_int_eq(q2, q1);
 	ck_assert_int_eq(h2, h1);
+	ck_assert_int_eq(f2, f1);
 	se_close(&se);
 }
 END_TEST
