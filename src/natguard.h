@@ -317,6 +317,12 @@ void		 metrics_reload(int);
 /* notify.c: readiness and status for a supervisor ($NOTIFY_SOCKET). */
 void		 notify(const char *, ...) NG_PRINTF(1, 2);
 
+/* netwatch.c: address, route and link changes (rtnetlink), debounced. */
+struct netwatch;
+typedef void	(*netwatch_cb)(unsigned long, void *);
+struct netwatch	*netwatch_new(struct event_base *, int, netwatch_cb, void *);
+void		 netwatch_free(struct netwatch *);
+
 /* dns.c: asynchronous DNS (c-ares in the event loop) with a cache. */
 #define DNS_T_A		1
 #define DNS_T_PTR	12

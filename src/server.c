@@ -42,6 +42,7 @@
 
 #define BACKOFF_SECONDS		1
 #define SHUTDOWN_SECONDS	10
+#define NETWATCH_DEBOUNCE_MS	200	/* a burst of network changes */
 
 struct listener {
 	struct evconnlistener	*lev;
@@ -64,6 +65,7 @@ static int			 accepting_paused;
 static int			 shutting_down;
 static struct event		*ev_sig[3];
 static struct event		*ev_scan;
+static struct netwatch		*netwatch;	/* gateways = auto only */
 static struct event		*ev_backoff;
 static struct event		*ev_deadline;
 static struct event		*ev_logflush;
@@ -212,6 +214,8 @@ gwset_describe(const struct gwset *gs)
 	return (s);
 }
 
+static void	netwatch_changed(unsigned long, void *);
+
 static void
 gateways_rescan(void)
 {
@@ -232,8 +236,28 @@ gateways_rescan(void)
 		tv.tv_sec = (time_t)cfg->gateway_scan_interval;
 		tv.tv_usec = 0;
 		evtimer_add(ev_scan, &tv);
-	} else
+		if (netwatch == NULL)
+			netwatch = netwatch_new(base, NETWATCH_DEBOUNCE_MS,
+			    netwatch_changed, NULL);
+	} else {
 		evtimer_del(ev_scan);
+		netwatch_free(netwatch);
+		netwatch = NULL;
+	}
+}
+
+/*
+ * The kernel announced address, route or link changes (a Docker network
+ * created or removed, say): re-scan now, not at the next interval, so that
+ * no mail is judged against a stale gateway set.  gateway_scan_interval
+ * stays the backstop.
+ */
+static void
+netwatch_changed(unsigned long changes, void *arg)
+{
+	(void)arg;
+	log_debug("gateways: re-scan after %lu network changes", changes);
+	gateways_rescan();
 }
 
 static void
@@ -610,6 +634,8 @@ server_main(struct config *config, const char *path, int daemonize,
 	if (*cfg->pidfile != '\0')
 		(void)unlink(cfg->pidfile);
 	log_info("exiting");
+	netwatch_free(netwatch);
+	netwatch = NULL;
 	gwset_free(gws);
 	config_free(cfg);
 	if (pw != NULL)
