@@ -72,7 +72,7 @@ struct conn {
 
 static TAILQ_HEAD(, conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static size_t		conns_n;
-static struct buf	logline;	/* reused for every decision */
+static struct buf	logline;	/* per decision: its log line, then its reply */
 static struct event_base *conn_base;
 
 static void	conn_read(struct bufferevent *, void *);
@@ -151,14 +151,19 @@ conn_reply(struct conn *c, struct decision *d)
 	audit_write(d, c->req);
 	metrics_decision(d, conn_elapsed(c));
 
-	/* One reply line, whatever the text: the protocol is line based. */
-	for (p = d->reply; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	/*
+	 * One reply line, whatever the text: the protocol is line based.
+	 * Added to the output at once: each add runs the bufferevent's
+	 * callback.
+	 */
+	for (p = d->reply; (p = strpbrk(p, "\r\n")) != NULL; p++)
+		*p = ' ';
+	buf_reset(&logline);
+	buf_add(&logline, "action=", 7);
+	buf_adds(&logline, d->reply);
+	buf_add(&logline, "\n\n", 2);
 	out = bufferevent_get_output(c->bev);
-	evbuffer_add(out, "action=", 7);
-	evbuffer_add(out, d->reply, strlen(d->reply));
-	evbuffer_add(out, "\n\n", 2);
+	evbuffer_add(out, logline.s, logline.len);
 	decision_free(c->last);
 	c->last = d;
 	request_reset(c->req);
@@ -188,8 +193,10 @@ conn_spf_done(const struct spf_verdict *helo,
 static void
 conn_answer(struct conn *c)
 {
-	struct decision	*d;
-	const char	*inst;
+	struct decision		*d;
+	struct spf_verdict	 v[2];
+	const char		*inst;
+	int			 want[2];
 
 	evutil_gettimeofday(&c->started, NULL);
 	inst = request_get(c->req, "instance");
@@ -199,6 +206,13 @@ conn_answer(struct conn *c)
 	else
 		d = decide(server_config(), server_gateways(), c->req);
 	if (d->spf_need == 0) {
+		conn_reply(c, d);
+		return;
+	}
+	if (spf_run_cached(server_spf(), d, v, want)) {
+		/* Everything cached: no round through the loop. */
+		decide_spf(server_config(), d, want[0] ? &v[0] : NULL,
+		    want[1] ? &v[1] : NULL, 0);
 		conn_reply(c, d);
 		return;
 	}

@@ -328,10 +328,17 @@ static void
 add_comment(struct buf *b, const char *comment)
 {
 	const char	*p;
+	size_t		 n;
 
 	buf_add(b, " (", 2);
-	for (p = comment; *p != '\0'; p++)
-		buf_add(b, *p == '(' || *p == ')' ? "-" : p, 1);
+	for (p = comment; *p != '\0'; ) {
+		n = strcspn(p, "()");
+		buf_add(b, p, n);
+		if (p[n] == '\0')
+			break;
+		buf_add(b, "-", 1);
+		p += n + 1;
+	}
 	buf_add(b, ")", 1);
 }
 
@@ -419,6 +426,7 @@ decide_spf(const struct config *cfg, struct decision *d,
     int whitelisted)
 {
 	const struct spf_verdict *v = mailfrom;
+	struct buf		  b = { NULL, 0, 0 };
 	char			 *s;
 	int			  helo_id = 0;
 
@@ -484,11 +492,21 @@ decide_spf(const struct config *cfg, struct decision *d,
 		d->reply = words("PREPEND", s = spf_header(cfg, d, v, helo_id));
 		free(s);
 	}
-	xasprintf(&d->explanation, "SPF %s for %s identity %s%s%s",
-	    spf_result_name(v->result), d->spf_identity,
-	    helo_id ? d->spf_helo : d->spf_mailbox,
-	    v->explanation != NULL ? ": " : "",
-	    v->explanation != NULL ? v->explanation : "");
+	/*
+	 * "SPF RESULT for IDENTITY identity NAME[: EXPLANATION]", by hand:
+	 * every request with SPF comes here.
+	 */
+	buf_adds(&b, "SPF ");
+	buf_adds(&b, spf_result_name(v->result));
+	buf_adds(&b, " for ");
+	buf_adds(&b, d->spf_identity);
+	buf_adds(&b, " identity ");
+	buf_adds(&b, helo_id ? d->spf_helo : d->spf_mailbox);
+	if (v->explanation != NULL) {
+		buf_adds(&b, ": ");
+		buf_adds(&b, v->explanation);
+	}
+	d->explanation = buf_take(&b);
 }
 
 /*

@@ -49,6 +49,8 @@
  */
 
 #define SPF_MAX_PASSES	40
+#define SPF_KEY_MAX	1024	/* a longer key: no warm path, spf_run() */
+#define SPF_CACHE_WAYS	4	/* slots a key may take: see cache_set() */
 #define SPF_MAX_TERMS	10	/* RFC 7208 4.6.4 */
 #define SPF_MAX_VOIDS	2
 
@@ -467,21 +469,69 @@ spf_now(const struct spf *spf)
 	return (tv.tv_sec);
 }
 
+/* FNV-1a of a cache key. */
+static uint32_t
+key_hash(const char *key)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *key != '\0'; key++)
+		h = (h ^ (unsigned char)*key) * 16777619u;
+	return (h);
+}
+
+/*
+ * The result cache is set-associative: a key may sit in any of the
+ * SPF_CACHE_WAYS slots of its set.  Direct-mapped, 2000 keys in 16384
+ * slots made one in nine collide and evict each other at every use.
+ */
 static struct spf_cached *
-cache_find(struct spf *spf, const struct spf_query *q)
+cache_set(struct spf *spf, uint32_t hash)
+{
+	return (&spf->cache[(hash & (spf->ncache / SPF_CACHE_WAYS - 1)) *
+	    SPF_CACHE_WAYS]);
+}
+
+static struct spf_cached *
+cache_find(struct spf *spf, const char *key, uint32_t hash)
 {
 	struct spf_cached	*c;
+	int			 i;
 
 	if (spf->ncache == 0)
 		return (NULL);
-	c = &spf->cache[q->hash & (spf->ncache - 1)];
-	if (c->key == NULL || c->hash != q->hash || strcmp(c->key, q->key) != 0)
-		return (NULL);
-	if (c->expires <= spf_now(spf)) {
-		cached_clear(c);
-		return (NULL);
+	for (c = cache_set(spf, hash), i = 0; i < SPF_CACHE_WAYS; i++, c++) {
+		if (c->key == NULL || c->hash != hash ||
+		    strcmp(c->key, key) != 0)
+			continue;
+		if (c->expires <= spf_now(spf)) {
+			cached_clear(c);
+			return (NULL);
+		}
+		return (c);
 	}
-	return (c);
+	return (NULL);
+}
+
+/* Where a key goes: its own slot, an empty or expired one, the oldest. */
+static struct spf_cached *
+cache_slot(struct spf *spf, const char *key, uint32_t hash)
+{
+	struct spf_cached	*set = cache_set(spf, hash), *c, *victim = set;
+	time_t			 now = spf_now(spf);
+	int			 i;
+
+	for (c = set, i = 0; i < SPF_CACHE_WAYS; i++, c++)
+		if (c->key != NULL && c->hash == hash &&
+		    strcmp(c->key, key) == 0)
+			return (c);
+	for (c = set, i = 0; i < SPF_CACHE_WAYS; i++, c++) {
+		if (c->key == NULL || c->expires <= now)
+			return (c);
+		if (c->expires < victim->expires)
+			victim = c;
+	}
+	return (victim);
 }
 
 /* Keep a final result: not a temperror, and only with every TTL known. */
@@ -500,7 +550,7 @@ cache_store(struct spf *spf, const struct spf_query *q, enum spf_result r,
 			expires = q->pins[i].answer->expires;
 	if (expires <= spf_now(spf))
 		return;
-	c = &spf->cache[q->hash & (spf->ncache - 1)];
+	c = cache_slot(spf, q->key, q->hash);
 	cached_clear(c);
 	c->key = xstrdup(q->key);
 	c->hash = q->hash;
@@ -775,7 +825,6 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 	struct spf_query	*q;
 	struct timeval		 tv;
 	char			 abuf[INET6_ADDRSTRLEN];
-	const char		*p;
 	struct spf_cached	*c;
 
 	q = xcalloc(1, sizeof(*q));
@@ -795,9 +844,8 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 	addr_format(client, abuf, sizeof(abuf));
 	xasprintf(&q->key, "%d %s %s %s", (int)identity, abuf, q->mailbox,
 	    q->helo ? q->helo : "");
-	for (p = q->key, q->hash = 2166136261u; *p != '\0'; p++)
-		q->hash = (q->hash ^ (unsigned char)*p) * 16777619u;
-	if ((c = cache_find(spf, q)) != NULL) {
+	q->hash = key_hash(q->key);
+	if ((c = cache_find(spf, q->key, q->hash)) != NULL) {
 		struct spf_verdict	v = { c->result, c->domain,
 		    c->explanation, c->comment };
 
@@ -963,6 +1011,89 @@ spf_run(struct spf *spf, const struct config *cfg, const struct decision *d,
 		event_active(r->ev, EV_TIMEOUT, 0);
 	}
 	return (r);
+}
+
+/* A verdict held in the result cache; NULL when not there (or too long). */
+static const struct spf_cached *
+cached_verdict(struct spf *spf, enum spf_identity id, const char *abuf,
+    const char *mailbox, const char *helo, struct spf_verdict *v)
+{
+	const struct spf_cached	*c;
+	char			 key[SPF_KEY_MAX], *p;
+	size_t			 la, lm, lh;
+
+	/*
+	 * The key spf_check() makes (abuf: the client address formatted),
+	 * put together by hand: this runs for every request.
+	 */
+	if (helo == NULL)
+		helo = "";
+	la = strlen(abuf);
+	lm = strlen(mailbox);
+	lh = strlen(helo);
+	if (2 + la + 1 + lm + 1 + lh + 1 > sizeof(key))
+		return (NULL);
+	p = key;
+	*p++ = (char)('0' + (int)id);
+	*p++ = ' ';
+	memcpy(p, abuf, la);
+	p += la;
+	*p++ = ' ';
+	memcpy(p, mailbox, lm);
+	p += lm;
+	*p++ = ' ';
+	memcpy(p, helo, lh + 1);
+	if ((c = cache_find(spf, key, key_hash(key))) == NULL)
+		return (NULL);
+	v->result = c->result;
+	v->domain = c->domain;
+	v->explanation = c->explanation;
+	v->comment = c->comment;
+	return (c);
+}
+
+/*
+ * The warm path: when every verdict a decision needs is in the result
+ * cache, they are had at once, with no query, no event and no copy, and
+ * the caller decides at once too.  What spf_run() would ask, asked the
+ * same way; v[] points into the cache and d, valid until the loop runs
+ * again.  Returns 0 when anything is missing (or spf_domain_whitelist is
+ * to be tried): then spf_run().
+ */
+int
+spf_run_cached(struct spf *spf, const struct decision *d,
+    struct spf_verdict v[2], int want[2])
+{
+	char		 mb[SPF_KEY_MAX], abuf[INET6_ADDRSTRLEN];
+	const char	*at;
+	int		 n;
+
+	if (d->spf_need & SPF_NEED_DOMAINS)
+		return (0);
+	addr_format(&d->spf_addr, abuf, sizeof(abuf));
+	memset(v, 0, 2 * sizeof(*v));
+	want[0] = (d->spf_need & SPF_NEED_HELO) != 0;
+	want[1] = (d->spf_need & (SPF_NEED_MAILFROM | SPF_NEED_PROBE)) != 0;
+	if (want[0]) {
+		n = snprintf(mb, sizeof(mb), "postmaster@%s", d->spf_helo);
+		if (n < 0 || (size_t)n >= sizeof(mb) ||
+		    cached_verdict(spf, SPF_ID_HELO, abuf, mb,
+		    d->spf_helo_macro, &v[0]) == NULL)
+			return (0);
+	}
+	if (!want[1])
+		return (1);
+	if (want[0] && strcasecmp(mb, d->spf_mailbox) == 0)
+		v[1] = v[0];
+	else if (!mailbox_checkable(d->spf_mailbox)) {
+		v[1].result = SPF_R_NONE;
+		at = strrchr(d->spf_mailbox, '@');
+		v[1].domain = (char *)(at ? at + 1 : d->spf_mailbox);
+		v[1].explanation = (char *)"not a domain name";
+	} else if (cached_verdict(spf, SPF_ID_MAILFROM, abuf, d->spf_mailbox,
+	    d->spf_helo_macro, &v[1]) == NULL)
+		return (0);
+	return (1);
 }
 
 void
