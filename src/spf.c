@@ -53,6 +53,7 @@
 #define SPF_CACHE_WAYS	4	/* slots a key may take: see cache_set() */
 #define SPF_MAX_TERMS	10	/* RFC 7208 4.6.4 */
 #define SPF_MAX_VOIDS	2
+#define SPF_MAX_PTR_NAMES 10	/* RFC 7208 4.6.4 */
 
 struct spf_pin {
 	char			*name;
@@ -230,7 +231,7 @@ rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	SPF_dns_rr_t	*rr;
 	const char	*data;
 	char		*norm;
-	size_t		 i, len;
+	size_t		 i, n, len;
 	int		 herrno = NETDB_SUCCESS;
 
 	switch (a->status) {
@@ -251,7 +252,15 @@ rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		fatalx("SPF_dns_rr_new_init");
 	if (a->status != DNS_OK)
 		return (rr);
-	for (i = 0; i < a->n; i++) {
+	/*
+	 * RFC 7208 4.6.4: of a PTR answer's names, all but the first 10 MUST
+	 * be ignored.  libspf2 answers permerror past 10 instead, so that the
+	 * result depended on where a server's round robin put the name.
+	 */
+	n = a->n;
+	if (type == ns_t_ptr && n > SPF_MAX_PTR_NAMES)
+		n = SPF_MAX_PTR_NAMES;
+	for (i = 0; i < n; i++) {
 		data = a->rr[i].data;
 		len = (type == ns_t_a || type == ns_t_aaaa) ? a->rr[i].len :
 		    a->rr[i].len + 1;
@@ -269,7 +278,7 @@ rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		memcpy(rr->rr[i], data, len);
 		free(norm);
 	}
-	rr->num_rr = (int)a->n;
+	rr->num_rr = (int)n;
 	return (rr);
 }
 
