@@ -646,6 +646,13 @@ dns_cancel(struct dns_waiter *w)
 	free(w);
 }
 
+/* Whether answers are kept (dns_cache_size > 0). */
+int
+dns_caching(const struct dns *dns)
+{
+	return (dns->cache_size > 0);
+}
+
 void
 dns_stats(const struct dns *dns, uint64_t *queries, uint64_t *hits,
     uint64_t *failures)

@@ -365,6 +365,7 @@ struct dns_answer *dns_answer_parse(const unsigned char *, size_t, int, int,
 		    uint32_t *);
 void		 dns_stats(const struct dns *, uint64_t *, uint64_t *,
 		    uint64_t *);
+int		 dns_caching(const struct dns *);
 const char	*dns_status_name(enum dns_status);
 char		*dns_name(const char *);
 

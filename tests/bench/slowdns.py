@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """A DNS server on 127.0.0.1 that answers every question after a delay.
 
-dK.<anything>.test TXT: "v=spf1 ip4:192.0.2.0/24 -all"; anything else:
-NXDOMAIN.  Prints "ready PORT" once it listens.  One asyncio loop, no
+dK.<anything>.test TXT: "v=spf1 ip4:192.0.2.0/24 -all"; mK.<...>.test TXT:
+three includes, of i1-mK.<...> and i2-mK.<...> ("v=spf1 -all") and of
+i3-mK.<...> ("v=spf1 ip4:192.0.2.0/24 -all"); anything else: NXDOMAIN.  Prints "ready PORT" once it listens.  One asyncio loop, no
 thread per question, so that it keeps its delay under a burst of a
 thousand.  With a second argument "default-rcvbuf" it keeps the kernel's
 default receive buffer, as unbound's so-rcvbuf: 0 does, and loses
@@ -26,11 +27,18 @@ def answer(data):
     q = dns.message.from_wire(data)
     r = dns.message.make_response(q)
     name = q.question[0].name.to_text().lower()
-    if q.question[0].rdtype == dns.rdatatype.TXT and \
-            name.startswith("d") and name.endswith(".test."):
+    txt = None
+    if q.question[0].rdtype == dns.rdatatype.TXT and name.endswith(".test."):
+        if name.startswith("d") or name.startswith("i3-"):
+            txt = "v=spf1 ip4:192.0.2.0/24 -all"
+        elif name.startswith("i1-") or name.startswith("i2-"):
+            txt = "v=spf1 -all"
+        elif name.startswith("m"):
+            txt = "v=spf1 " + " ".join("include:i%d-%s" % (i, name)
+                                       for i in (1, 2, 3)) + " -all"
+    if txt is not None:
         r.answer.append(dns.rrset.from_text(
-            q.question[0].name, 300, "IN", "TXT",
-            '"v=spf1 ip4:192.0.2.0/24 -all"'))
+            q.question[0].name, 300, "IN", "TXT", '"%s"' % txt))
     else:
         r.set_rcode(dns.rcode.NXDOMAIN)
     return r.to_wire()
