@@ -437,6 +437,7 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		return (SPF_dns_rr_new_init(layer, domain, type, 0,
 		    TRY_AGAIN));
 	}
+	count_term(q, name, type, a);
 	if (a->status == DNS_TEMPFAIL && tempfail_harmless(q, name, type)) {
 		/* As if there were nothing: see tempfail_harmless(). */
 		free(name);
@@ -445,7 +446,6 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	}
 	if (a->status == DNS_TEMPFAIL)
 		q->tempfail = 1;
-	count_term(q, name, type, a);
 	free(name);
 	if (cidr0)
 		return (rr_cidr0(layer, domain, type, a, q));
@@ -476,6 +476,35 @@ spf_now(const struct spf *spf)
 
 	event_base_gettimeofday_cached(spf->base, &tv);
 	return (tv.tv_sec);
+}
+
+/*
+ * The result cache's key: everything an evaluation reads (identity, the
+ * client address formatted, the mailbox, the HELO name as sent).  Written
+ * to dst when it fits in size; returns the size it needs, NUL included.
+ */
+static size_t
+cache_key(char *dst, size_t size, enum spf_identity id, const char *abuf,
+    const char *mailbox, const char *helo)
+{
+	size_t	la = strlen(abuf), lm = strlen(mailbox), lh;
+	char	*p = dst;
+
+	if (helo == NULL)
+		helo = "";
+	lh = strlen(helo);
+	if (2 + la + 1 + lm + 1 + lh + 1 > size)
+		return (2 + la + 1 + lm + 1 + lh + 1);
+	*p++ = (char)('0' + (int)id);
+	*p++ = ' ';
+	memcpy(p, abuf, la);
+	p += la;
+	*p++ = ' ';
+	memcpy(p, mailbox, lm);
+	p += lm;
+	*p++ = ' ';
+	memcpy(p, helo, lh + 1);
+	return (p + lh + 1 - dst);
 }
 
 /* FNV-1a of a cache key. */
@@ -892,6 +921,7 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 	struct timeval		 tv;
 	char			 abuf[INET6_ADDRSTRLEN];
 	struct spf_cached	*c;
+	size_t			 len;
 
 	q = xcalloc(1, sizeof(*q));
 	q->spf = spf;
@@ -906,10 +936,10 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 	else
 		xasprintf(&q->mailbox, "postmaster@%s", q->helo ? q->helo :
 		    "");
-	/* The result cache's key: everything the evaluation reads. */
 	addr_format(client, abuf, sizeof(abuf));
-	xasprintf(&q->key, "%d %s %s %s", (int)identity, abuf, q->mailbox,
-	    q->helo ? q->helo : "");
+	len = cache_key(NULL, 0, identity, abuf, q->mailbox, q->helo);
+	q->key = xmalloc(len);
+	cache_key(q->key, len, identity, abuf, q->mailbox, q->helo);
 	q->hash = key_hash(q->key);
 	if ((c = cache_find(spf, q->key, q->hash)) != NULL) {
 		struct spf_verdict	v = { c->result, c->domain,
@@ -1028,6 +1058,21 @@ run_start(struct spf_run *r, const struct decision *d, int i,
 	    run_got, s);
 }
 
+/*
+ * The verdicts a decision needs: want[0] HELO, want[1] MAIL FROM (or the
+ * probe).  Returns 1 when the MAIL FROM identity is the HELO one
+ * (postmaster@HELO), evaluated once for both.
+ */
+static int
+run_wants(const struct decision *d, int want[2])
+{
+	want[0] = (d->spf_need & SPF_NEED_HELO) != 0;
+	want[1] = (d->spf_need & (SPF_NEED_MAILFROM | SPF_NEED_PROBE)) != 0;
+	return (want[0] && want[1] && d->spf_helo != NULL &&
+	    strncasecmp(d->spf_mailbox, "postmaster@", 11) == 0 &&
+	    strcasecmp(d->spf_mailbox + 11, d->spf_helo) == 0);
+}
+
 struct spf_run *
 spf_run(struct spf *spf, const struct config *cfg, const struct decision *d,
     spf_run_cb cb, void *arg)
@@ -1045,16 +1090,8 @@ spf_run(struct spf *spf, const struct config *cfg, const struct decision *d,
 		nwl = cfg->spf_domain_whitelist.n;
 	r->nslots = 2 + nwl;
 	r->slots = xcalloc(r->nslots, sizeof(*r->slots));
-	r->want[0] = (d->spf_need & SPF_NEED_HELO) != 0;
-	r->want[1] = (d->spf_need & (SPF_NEED_MAILFROM | SPF_NEED_PROBE)) != 0;
-	if (r->want[0] && r->want[1] && d->spf_helo != NULL) {
-		xasprintf(&mb, "postmaster@%s", d->spf_helo);
-		if (strcasecmp(mb, d->spf_mailbox) == 0) {
-			r->same = 1;
-			r->want[1] = 0;
-		}
-		free(mb);
-	}
+	if ((r->same = run_wants(d, r->want)))
+		r->want[1] = 0;
 	if (r->want[0])
 		run_start(r, d, 0, NULL, SPF_ID_HELO);
 	if (r->want[1] && mailbox_checkable(d->spf_mailbox))
@@ -1085,31 +1122,10 @@ cached_verdict(struct spf *spf, enum spf_identity id, const char *abuf,
     const char *mailbox, const char *helo, struct spf_verdict *v)
 {
 	const struct spf_cached	*c;
-	char			 key[SPF_KEY_MAX], *p;
-	size_t			 la, lm, lh;
+	char			 key[SPF_KEY_MAX];
 
-	/*
-	 * The key spf_check() makes (abuf: the client address formatted),
-	 * put together by hand: this runs for every request.
-	 */
-	if (helo == NULL)
-		helo = "";
-	la = strlen(abuf);
-	lm = strlen(mailbox);
-	lh = strlen(helo);
-	if (2 + la + 1 + lm + 1 + lh + 1 > sizeof(key))
-		return (NULL);
-	p = key;
-	*p++ = (char)('0' + (int)id);
-	*p++ = ' ';
-	memcpy(p, abuf, la);
-	p += la;
-	*p++ = ' ';
-	memcpy(p, mailbox, lm);
-	p += lm;
-	*p++ = ' ';
-	memcpy(p, helo, lh + 1);
-	if ((c = cache_find(spf, key, key_hash(key))) == NULL)
+	if (cache_key(key, sizeof(key), id, abuf, mailbox, helo) >
+	    sizeof(key) || (c = cache_find(spf, key, key_hash(key))) == NULL)
 		return (NULL);
 	v->result = c->result;
 	v->domain = c->domain;
@@ -1132,14 +1148,13 @@ spf_run_cached(struct spf *spf, const struct decision *d,
 {
 	char		 mb[SPF_KEY_MAX], abuf[INET6_ADDRSTRLEN];
 	const char	*at;
-	int		 n;
+	int		 n, same;
 
 	if (d->spf_need & SPF_NEED_DOMAINS)
 		return (0);
 	addr_format(&d->spf_addr, abuf, sizeof(abuf));
 	memset(v, 0, 2 * sizeof(*v));
-	want[0] = (d->spf_need & SPF_NEED_HELO) != 0;
-	want[1] = (d->spf_need & (SPF_NEED_MAILFROM | SPF_NEED_PROBE)) != 0;
+	same = run_wants(d, want);
 	if (want[0]) {
 		n = snprintf(mb, sizeof(mb), "postmaster@%s", d->spf_helo);
 		if (n < 0 || (size_t)n >= sizeof(mb) ||
@@ -1149,7 +1164,7 @@ spf_run_cached(struct spf *spf, const struct decision *d,
 	}
 	if (!want[1])
 		return (1);
-	if (want[0] && strcasecmp(mb, d->spf_mailbox) == 0)
+	if (same)
 		v[1] = v[0];
 	else if (!mailbox_checkable(d->spf_mailbox)) {
 		v[1].result = SPF_R_NONE;
