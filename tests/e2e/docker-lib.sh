@@ -98,26 +98,41 @@ natguard_libs() {
 	        s/^libubsan\.so\.([0-9]+)$/libubsan\1/'
 }
 
+# dockerd_launch DIR NETNS ARGS...: a dockerd with its data, exec root,
+# socket and pidfile in DIR, in the namespace NETNS ("" for the machine's
+# own), ready when its API answers.  Sets launched_pid; prints why and
+# returns 1 when it does not come up within 60 s.
+dockerd_launch() {
+	local d=$1 ns=$2 n=0
+	shift 2
+	mkdir -p "$d"
+	${ns:+nsenter --net=/run/netns/$ns} "$DOCKERD" --data-root "$d/data" \
+	    --exec-root "$d/exec" -H "unix://$d/docker.sock" \
+	    --pidfile "$d/dockerd.pid" --storage-driver vfs "$@" \
+	    >> "$d/dockerd.log" 2>&1 &
+	launched_pid=$!
+	# dockerd has no readiness signal a test can take but its API.
+	until "$DOCKER_CLI" -H "unix://$d/docker.sock" version >/dev/null 2>&1
+	do
+		kill -0 "$launched_pid" 2>/dev/null || {
+			echo "dockerd exited: $(tail -n 3 "$d/dockerd.log")"
+			return 1
+		}
+		n=$((n + 1))
+		[ $n -gt 600 ] && { echo "dockerd did not answer in 60 s"; return 1; }
+		sleep 0.1
+	done
+}
+
 # dockerd_start DAEMON_JSON: a private dockerd in $host with that
-# configuration; ready when its API answers.
+# configuration.
 dockerd_start() {
 	dd=$tmp/dockerd
 	mkdir -p "$dd"
 	cp "$1" "$dd/daemon.json"
-	nsenter --net="/run/netns/$host" "$DOCKERD" --data-root "$dd/data" \
-	    --exec-root "$dd/exec" -H "unix://$dd/docker.sock" \
-	    --pidfile "$dd/dockerd.pid" --config-file "$dd/daemon.json" \
-	    --storage-driver vfs >> "$dd/dockerd.log" 2>&1 &
-	dockerd_pid=$!
-	# dockerd has no readiness signal a test can take but its API.
-	local n=0
-	until docker version >/dev/null 2>&1; do
-		kill -0 "$dockerd_pid" 2>/dev/null ||
-		    die "dockerd exited: $(tail -n 3 "$dd/dockerd.log")"
-		n=$((n + 1))
-		[ $n -gt 600 ] && die "dockerd did not answer in 60 s"
-		sleep 0.1
-	done
+	dockerd_launch "$dd" "$host" --config-file "$dd/daemon.json" \
+	    > "$tmp/launch.out" || die "$(cat "$tmp/launch.out")"
+	dockerd_pid=$launched_pid
 }
 docker() { "$DOCKER_CLI" -H "unix://$tmp/dockerd/docker.sock" "$@"; }
 dockerd_stop() {
@@ -137,24 +152,13 @@ dockerd_stop() {
 # rules, builds with --network host, from debian:12 (and debian:12-slim)
 # imported from the debootstrap root.  Prints why on failure.
 build_image() {
-	local out=$1 tag=$2 b=$tmp/build base pid n=0 rc=0 f
+	local out=$1 tag=$2 b=$tmp/build base pid rc=0 f
 	shift 2
 	base=$(rootfs base) || { echo "$base"; return 1; }
-	mkdir -p "$b"
-	"$DOCKERD" --data-root "$b/data" --exec-root "$b/exec" \
-	    -H "unix://$b/docker.sock" --pidfile "$b/dockerd.pid" \
-	    --bridge none --iptables=false --ip6tables=false \
-	    --storage-driver vfs > "$b/dockerd.log" 2>&1 &
-	pid=$!
+	dockerd_launch "$b" "" --bridge none --iptables=false \
+	    --ip6tables=false || return 1
+	pid=$launched_pid
 	bd() { "$DOCKER_CLI" -H "unix://$b/docker.sock" "$@"; }
-	until bd version >/dev/null 2>&1; do
-		kill -0 $pid 2>/dev/null || {
-			echo "build dockerd exited: $(tail -n 2 "$b/dockerd.log")"
-			return 1
-		}
-		n=$((n + 1)); [ $n -gt 600 ] && { echo "no build dockerd"; return 1; }
-		sleep 0.1
-	done
 	bd import "$base" debian:12 > /dev/null &&
 	    bd tag debian:12 debian:12-slim || rc=1
 	for f in "$@"; do
