@@ -230,6 +230,7 @@ cmd_doctor(const struct config *cfg, int json, const char *daemon_json,
 	d = doctor_new();
 	gs = gateway_scan(cfg);
 	doctor_container(d, "");
+	doctor_engine(d, cfg, gwset_engine(gs));
 	doctor_gateways(d, cfg, gs);
 	doctor_ipv6(d, "");
 	docker_daemon_json(d, daemon_json != NULL ? daemon_json :

@@ -119,7 +119,10 @@ static const struct key keys[] = {
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
-/* What each key was set to, as text, and where (0: built-in default). */
+/*
+ * What each key was set to, as text, and where (0: built-in default, -1:
+ * the command line).
+ */
 struct config_text {
 	char	*value[NKEYS];
 	int	 line[NKEYS];
@@ -847,7 +850,19 @@ config_override(struct config *cfg, const char *name, const char *value,
 	}
 	free(cfg->text->value[idx]);
 	cfg->text->value[idx] = xstrdup(value);
+	cfg->text->line[idx] = -1;
 	return (0);
+}
+
+/* Whether the file or the command line set a key: it was chosen. */
+int
+config_key_set(const struct config *cfg, const char *name)
+{
+	size_t	idx;
+
+	if (key_find(name, &idx) == NULL)
+		fatalx("config_key_set: %s", name);
+	return (cfg->text->line[idx] != 0);
 }
 
 /* Every key and its effective value, like postconf. */

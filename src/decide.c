@@ -174,16 +174,57 @@ source_phrase(const struct gateway *gw)
 	case GW_SUBNET:
 		return ("the first host of a local subnet, where Docker puts "
 		    "the gateway");
+	case GW_OWN_ADDRESS:
+		return ("this container's own address");
+	case GW_LOOPBACK:
+		return ("loopback");
 	}
 	return ("?");
 }
 
-/* Why the same address, over and over: the fix never changes. */
-static const char nat_fix[] = ": Docker's userland proxy or IPv6-to-IPv4 "
-    "NAT hid the real SMTP client address, so SPF cannot be trusted; fix: "
-    "IPv6 all the way to the container (/etc/docker/daemon.json "
-    "\"ip6tables\": true, \"experimental\": true; a compose network with "
-    "enable_ipv6: true and an IPv6 subnet) or \"userland-proxy\": false";
+/*
+ * What hid the client and the fix, by engine (README "Container engines"
+ * has the measurements behind each).  Docker's is also the text for no
+ * engine: natguard on a Docker host, Postfix in a container.
+ */
+static const struct {
+	const char	*cause;
+	const char	*fix;
+} hidden[] = {
+	[ENGINE_NONE] = { "Docker's userland proxy or IPv6-to-IPv4 NAT hid "
+	    "the real SMTP client address", "IPv6 all the way to the "
+	    "container (/etc/docker/daemon.json \"ip6tables\": true, "
+	    "\"experimental\": true; a compose network with enable_ipv6: "
+	    "true and an IPv6 subnet) or \"userland-proxy\": false" },
+	[ENGINE_DOCKER_ROOTLESS] = { "rootless Docker's port driver "
+	    "(rootlesskit's builtin, the default) hands every connection to "
+	    "a published port over from the network's gateway",
+	    "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns and "
+	    "DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns for "
+	    "dockerd-rootless.sh (systemctl --user edit docker), which keeps "
+	    "IPv4 clients' addresses, or rootful Docker with IPv6 all the way "
+	    "to the container" },
+	[ENGINE_PODMAN] = { "a NAT or proxy in front of this Podman "
+	    "container hid the real SMTP client address", "publish the port "
+	    "with netavark's DNAT for each address family the server is "
+	    "reached on (IPv6: podman network create --ipv6) and no proxy in "
+	    "between" },
+	[ENGINE_PODMAN_ROOTLESS] = { "rootless Podman's port forwarder "
+	    "(rootlessport, the default) hands every connection to a "
+	    "published port over from the container's own address",
+	    "podman run --network slirp4netns:port_handler=slirp4netns, "
+	    "which keeps IPv4 clients' addresses (IPv6 is not forwarded), "
+	    "--network pasta (Podman 4.4 or later), or rootful Podman" },
+};
+
+/* Docker's text for Docker, an unknown engine and none. */
+static enum engine
+hidden_by(const struct engine_info *engine)
+{
+	enum engine	e = engine != NULL ? engine->kind : ENGINE_NONE;
+
+	return (e == ENGINE_DOCKER || e == ENGINE_CONTAINER ? ENGINE_NONE : e);
+}
 
 /*
  * What happened and how to fix it, in words a mail administrator can act
@@ -191,18 +232,36 @@ static const char nat_fix[] = ": Docker's userland proxy or IPv6-to-IPv4 "
  * concatenation: this runs for every request from a gateway.
  */
 static char *
-nat_explanation(const struct gateway *gw, const char *client)
+nat_explanation(const struct gateway *gw, const char *client,
+    const struct engine_info *engine)
 {
 	struct buf	b = { NULL, 0, 0 };
+	enum engine	e = hidden_by(engine);
 
-	buf_grow(&b, 512);
+	buf_grow(&b, 640);
 	buf_adds(&b, "client address ");
 	buf_adds(&b, client);
 	buf_adds(&b, " is ");
 	buf_adds(&b, source_phrase(gw));
+	if (gw->source == GW_LOOPBACK || gw->source == GW_OWN_ADDRESS) {
+		buf_adds(&b, " in a ");
+		buf_adds(&b, engine_label(engine != NULL ? engine->kind :
+		    ENGINE_NONE));
+		buf_adds(&b, " container");
+	}
 	buf_adds(&b, " ");
 	gw_describe(&b, gw);
-	buf_add(&b, nat_fix, sizeof(nat_fix) - 1);
+	buf_adds(&b, ": ");
+	if (gw->source == GW_LOOPBACK)	/* not known hidden, nor local */
+		buf_adds(&b, "its port forwarders can hand remote clients over "
+		    "from loopback, so the real SMTP client is unknown");
+	else
+		buf_adds(&b, hidden[e].cause);
+	buf_adds(&b, ", so SPF cannot be trusted; fix: ");
+	buf_adds(&b, hidden[e].fix);
+	if (gw->source == GW_LOOPBACK)
+		buf_adds(&b, "; or, if only programs of this host connect "
+		    "over loopback, list it in skip_addresses");
 	return (buf_take(&b));
 }
 
@@ -220,13 +279,13 @@ words(const char *a, const char *b)
 
 static struct decision *
 decide_nat(const struct config *cfg, struct decision *d,
-    const struct gateway *gw)
+    const struct gateway *gw, const struct engine_info *engine)
 {
 	d->class = CLIENT_GATEWAY;
 	d->has_gateway = 1;
 	d->gateway = *gw;
 	d->reason = "nat-gateway";
-	d->explanation = nat_explanation(gw, d->client);
+	d->explanation = nat_explanation(gw, d->client, engine);
 	switch (cfg->nat_action) {
 	case NAT_DEFER:
 		d->action = ACT_DEFER;
@@ -277,8 +336,13 @@ decide(const struct config *cfg, const struct gwset *gws,
 	addr_format(&a, buf, sizeof(buf));
 	d->client = xstrdup(buf);
 
-	/* 3. Addresses never checked. */
-	if (netlist_find(cfg->skip_addresses, &a) >= 0) {
+	/*
+	 * 3. Addresses never checked; loopback is checked under a rootless
+	 * engine, where it can stand for anyone (a loopback gateway).
+	 */
+	gw = gwset_find(gws, &a);
+	if (netlist_find(cfg->skip_addresses, &a) >= 0 &&
+	    (gw == NULL || gw->source != GW_LOOPBACK)) {
 		d->class = CLIENT_SKIP;
 		return (dunno(d, "skip-address",
 		    words(buf, "is in skip_addresses")));
@@ -292,8 +356,8 @@ decide(const struct config *cfg, const struct gwset *gws,
 	}
 
 	/* 5. A gateway: the real client is unknown. */
-	if ((gw = gwset_find(gws, &a)) != NULL) {
-		decide_nat(cfg, d, gw);
+	if (gw != NULL) {
+		decide_nat(cfg, d, gw, gwset_engine(gws));
 		if (cfg->nat_spf_probe)
 			spf_plan(cfg, req, d, &a, SPF_NEED_PROBE);
 		return (d);

@@ -177,43 +177,6 @@ path_in(const char *root, const char *path)
 	return (p);
 }
 
-static int
-exists_in(const char *root, const char *path)
-{
-	struct stat	 sb;
-	char		*p = path_in(root, path);
-	int		 rc;
-
-	rc = stat(p, &sb) == 0;
-	free(p);
-	return (rc);
-}
-
-/* The first line of a file under root that contains one of the words. */
-static char *
-grep_in(const char *root, const char *path, const char *const *words)
-{
-	char	*p = path_in(root, path), *text, *line, *save = NULL;
-	char	*hit = NULL;
-	size_t	 i;
-
-	text = read_small(p);
-	free(p);
-	if (text == NULL)
-		return (NULL);
-	for (line = strtok_r(text, "\n", &save); line != NULL && hit == NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		for (i = 0; words[i] != NULL; i++) {
-			if (strstr(line, words[i]) != NULL) {
-				hit = xstrdup(line);
-				break;
-			}
-		}
-	}
-	free(text);
-	return (hit);
-}
-
 /*
  * Inside a container or not, and how that was decided.  Informational:
  * it changes what the IPv6 and gateway checks expect.
@@ -221,38 +184,64 @@ grep_in(const char *root, const char *path, const char *const *words)
 void
 doctor_container(struct doctor *d, const char *root)
 {
-	static const char *const engines[] = { "docker", "containerd",
-	    "kubepods", "libpod", "lxc", NULL };
-	static const char *const any[] = { "", NULL };
-	char	*hit;
+	struct engine_info	info;
 
-	d->container = 1;
-	if (exists_in(root, "/.dockerenv")) {
-		doctor_add(d, DS_OK, "container", NULL, "running in a Docker "
-		    "container (/.dockerenv exists)");
-		return;
+	engine_detect(root, &info);
+	d->container = info.kind != ENGINE_NONE;
+	if (d->container)
+		doctor_add(d, DS_OK, "container", NULL, "running in a %s "
+		    "container (%s)", engine_label(info.kind), info.evidence);
+	else
+		doctor_add(d, DS_OK, "container", NULL, "not in a container "
+		    "(%s)", info.evidence);
+}
+
+/*
+ * The engine's port forwarding, as measured (README "Container engines"):
+ * the rootless engines' defaults hand every client over from an address
+ * of their own, which natguard flags; the fix is the engine's.
+ */
+void
+doctor_engine(struct doctor *d, const struct config *cfg,
+    const struct engine_info *info)
+{
+	int	skip_set = config_key_set(cfg, "skip_addresses");
+
+	switch (info->kind) {
+	case ENGINE_PODMAN_ROOTLESS:
+		doctor_add(d, DS_WARN, "container-engine", "podman run "
+		    "--network slirp4netns:port_handler=slirp4netns (IPv4 "
+		    "clients keep their address; IPv6 is not forwarded), "
+		    "--network pasta (Podman 4.4 or later), or rootful Podman",
+		    "rootless Podman (%s): its default port forwarder, "
+		    "rootlessport, hands every client over from the "
+		    "container's own address%s", info->evidence, skip_set ?
+		    "; skip_addresses is set, so loopback clients are skipped "
+		    "although the engine can hand remote ones over from there" :
+		    "");
+		break;
+	case ENGINE_DOCKER_ROOTLESS:
+		doctor_add(d, DS_WARN, "container-engine",
+		    "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns and "
+		    "DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns for "
+		    "dockerd-rootless.sh (systemctl --user edit docker), or "
+		    "rootful Docker with IPv6 to the container",
+		    "rootless Docker (%s): its default port driver, "
+		    "rootlesskit's builtin, hands every client over from the "
+		    "network's gateway%s", info->evidence, skip_set ?
+		    "; skip_addresses is set, so loopback clients are skipped "
+		    "although the engine can hand remote ones over from there" :
+		    "");
+		break;
+	case ENGINE_NONE:
+		break;
+	default:
+		doctor_add(d, DS_OK, "container-engine", NULL, "%s (%s): "
+		    "published ports keep IPv4 clients' addresses; IPv6 is "
+		    "what the ipv6 checks are about", engine_label(info->kind),
+		    info->evidence);
+		break;
 	}
-	if (exists_in(root, "/run/.containerenv")) {
-		doctor_add(d, DS_OK, "container", NULL, "running in a Podman "
-		    "container (/run/.containerenv exists)");
-		return;
-	}
-	if ((hit = grep_in(root, "/run/systemd/container", any)) != NULL) {
-		doctor_add(d, DS_OK, "container", NULL, "running in a "
-		    "container (/run/systemd/container says \"%s\")", hit);
-		free(hit);
-		return;
-	}
-	if ((hit = grep_in(root, "/proc/1/cgroup", engines)) != NULL) {
-		doctor_add(d, DS_OK, "container", NULL, "running in a "
-		    "container (/proc/1/cgroup: %s)", hit);
-		free(hit);
-		return;
-	}
-	d->container = 0;
-	doctor_add(d, DS_OK, "container", NULL, "not in a container (no "
-	    "/.dockerenv, /run/.containerenv or /run/systemd/container, and "
-	    "no container engine in /proc/1/cgroup)");
 }
 
 /* /proc/net/if_inet6: "addr32hex ifindex plen scope flags ifname". */

@@ -42,9 +42,10 @@
  */
 
 struct gwset {
-	struct gateway	*v;
-	size_t		 n;
-	struct netlist	*nets;	/* same order as v, for matching */
+	struct gateway		*v;
+	size_t			 n;
+	struct netlist		*nets;	/* same order as v, for matching */
+	struct engine_info	 engine;	/* names the fix */
 };
 
 #define RTF_UP_		0x0001
@@ -55,6 +56,8 @@ static const char *gw_source_names[] = {
 	[GW_DEFAULT_ROUTE] = "default-route",
 	[GW_BRIDGE] = "bridge-interface",
 	[GW_SUBNET] = "subnet-gateway",
+	[GW_OWN_ADDRESS] = "own-address",
+	[GW_LOOPBACK] = "loopback",
 };
 
 const char *
@@ -83,6 +86,7 @@ gwset_new(void)
 
 	gs = xcalloc(1, sizeof(*gs));
 	gs->nets = netlist_new();
+	gs->engine.kind = ENGINE_NONE;
 	return (gs);
 }
 
@@ -123,6 +127,19 @@ gwset_add(struct gwset *gs, const struct net *n, enum gw_source source,
 	gs->n++;
 	netlist_add(gs->nets, n);
 	return (0);
+}
+
+void
+gwset_set_engine(struct gwset *gs, const struct engine_info *info)
+{
+	gs->engine = *info;
+}
+
+/* The engine the set was scanned under; NULL for no set. */
+const struct engine_info *
+gwset_engine(const struct gwset *gs)
+{
+	return (gs == NULL ? NULL : &gs->engine);
 }
 
 size_t
@@ -324,9 +341,12 @@ first_host(const struct addr *a, const struct addr *mask, struct addr *out)
 	return (0);
 }
 
-/* bridge-interface and subnet-gateway, from the interfaces' addresses. */
+/*
+ * bridge-interface and subnet-gateway, from the interfaces' addresses, and
+ * with "own" this host's own addresses (own-address).
+ */
 static void
-scan_interfaces(struct gwset *gs)
+scan_interfaces(struct gwset *gs, int own)
 {
 	struct ifaddrs	*ifa, *i;
 	struct addr	 a, mask, gw;
@@ -337,7 +357,7 @@ scan_interfaces(struct gwset *gs)
 		return;
 	}
 	/* Bridges first: their source is the more telling one. */
-	for (pass = 0; pass < 2; pass++) {
+	for (pass = 0; pass < 3; pass++) {
 		for (i = ifa; i != NULL; i = i->ifa_next) {
 			if ((i->ifa_flags & IFF_LOOPBACK) ||
 			    sockaddr_addr(i->ifa_addr, &a) != 0 ||
@@ -346,6 +366,12 @@ scan_interfaces(struct gwset *gs)
 			if (pass == 0) {
 				if (is_bridge(i->ifa_name))
 					gwset_add_host(gs, &a, GW_BRIDGE,
+					    i->ifa_name);
+				continue;
+			}
+			if (pass == 2) {
+				if (own)
+					gwset_add_host(gs, &a, GW_OWN_ADDRESS,
 					    i->ifa_name);
 				continue;
 			}
@@ -368,11 +394,14 @@ scan_interfaces(struct gwset *gs)
 struct gwset *
 gateway_scan(const struct config *cfg)
 {
-	struct gwset	*gs;
-	char		*text;
-	size_t		 i;
+	struct gwset		*gs;
+	struct engine_info	 info;
+	char			*text;
+	size_t			 i;
 
 	gs = gwset_new();
+	engine_detect("", &info);
+	gwset_set_engine(gs, &info);
 	for (i = 0; i < netlist_count(cfg->gateways); i++)
 		(void)gwset_add(gs, netlist_get(cfg->gateways, i), GW_STATIC,
 		    NULL);
@@ -386,6 +415,37 @@ gateway_scan(const struct config *cfg)
 		gateway_parse_route6(gs, text);
 		free(text);
 	}
-	scan_interfaces(gs);
+	/*
+	 * rootlessport connects to the container from inside it: every
+	 * client arrives from one of the container's own addresses, which no
+	 * real client can have.
+	 */
+	scan_interfaces(gs, info.kind == ENGINE_PODMAN_ROOTLESS);
+	gateway_add_engine(gs, cfg, &info);
 	return (gs);
+}
+
+/*
+ * What the engine adds to an auto set: its name, for the explanation, and
+ * under a rootless engine loopback.  Its port forwarders may hand remote
+ * clients over from loopback (older rootless Podman did for every client;
+ * rootlesskit's child side connects from there), so a loopback client
+ * there can be anyone: it is judged as a gateway, not skipped unseen,
+ * unless skip_addresses was set by hand.
+ */
+void
+gateway_add_engine(struct gwset *gs, const struct config *cfg,
+    const struct engine_info *info)
+{
+	struct net	n;
+	const char	*why;
+
+	gwset_set_engine(gs, info);
+	if (!engine_rootless(info->kind) ||
+	    config_key_set(cfg, "skip_addresses"))
+		return;
+	if (net_parse("127.0.0.0/8", &n, &why) == 0)
+		(void)gwset_add(gs, &n, GW_LOOPBACK, "lo");
+	if (net_parse("::1/128", &n, &why) == 0)
+		(void)gwset_add(gs, &n, GW_LOOPBACK, "lo");
 }

@@ -46,6 +46,7 @@ int		 xasprintf(char **, const char *, ...) NG_PRINTF(2, 3);
 int		 parse_u64(const char *, uint64_t, uint64_t, uint64_t *);
 int		 parse_duration(const char *, uint64_t *);
 char		*read_small(const char *);
+char		*read_small_len(const char *, size_t *);
 /* A growable string; keep one and buf_reset() it to avoid allocation. */
 struct buf {
 	char	*s;	/* NUL-terminated once anything was added */
@@ -181,6 +182,7 @@ struct config	*config_parse(const char *, const char *, size_t, char **);
 void		 config_print(const struct config *, FILE *);
 int		 config_override(struct config *, const char *, const char *,
 		    char **);
+int		 config_key_set(const struct config *, const char *);
 const char	*spf_result_name(enum spf_result);
 const char	*nat_action_name(enum nat_action);
 void		 strlist_add(struct strlist *, const char *);
@@ -204,12 +206,43 @@ int		 request_set(struct request *, const char *, const char **);
 const char	*request_get(const struct request *, const char *);
 size_t		 request_count(const struct request *);
 
+/* engine.c: the container engine natguard runs under, from its traces. */
+enum engine {			/* rootless = rootful + 1 */
+	ENGINE_NONE,		/* no trace of a container */
+	ENGINE_CONTAINER,	/* a container, engine unknown */
+	ENGINE_DOCKER,
+	ENGINE_DOCKER_ROOTLESS,
+	ENGINE_PODMAN,
+	ENGINE_PODMAN_ROOTLESS
+};
+struct engine_evidence {	/* what the engine left; NULL: nothing */
+	int		 dockerenv;		/* /.dockerenv exists */
+	int		 containerenv;		/* /run/.containerenv exists */
+	const char	*containerenv_text;
+	const char	*container_env;		/* $container */
+	const char	*cgroup;		/* /proc/1/cgroup */
+	const char	*systemd_container;	/* /run/systemd/container */
+	const char	*uid_map;		/* /proc/self/uid_map */
+};
+struct engine_info {
+	enum engine	kind;
+	char		evidence[320];	/* for people: what was found */
+};
+const char	*engine_name(enum engine);
+const char	*engine_label(enum engine);
+int		 engine_rootless(enum engine);
+void		 engine_classify(const struct engine_evidence *,
+		    struct engine_info *);
+void		 engine_detect(const char *, struct engine_info *);
+
 /* gateway.c: the set of addresses that stand for a NAT/proxy gateway. */
 enum gw_source {
 	GW_STATIC,
 	GW_DEFAULT_ROUTE,
 	GW_BRIDGE,
-	GW_SUBNET
+	GW_SUBNET,
+	GW_OWN_ADDRESS,		/* rootless Podman's rootlessport */
+	GW_LOOPBACK		/* any rootless engine */
 };
 struct gateway {
 	struct net	net;
@@ -227,7 +260,11 @@ const struct gateway *gwset_find(const struct gwset *, const struct addr *);
 json_t		*gwset_json(const struct gwset *);
 const char	*gw_source_name(enum gw_source);
 void		 gw_describe(struct buf *, const struct gateway *);
+void		 gwset_set_engine(struct gwset *, const struct engine_info *);
+const struct engine_info *gwset_engine(const struct gwset *);
 struct gwset	*gateway_scan(const struct config *);
+void		 gateway_add_engine(struct gwset *, const struct config *,
+		    const struct engine_info *);
 int		 gateway_parse_route(struct gwset *, const char *);
 int		 gateway_parse_route6(struct gwset *, const char *);
 
@@ -476,6 +513,8 @@ int		 doctor_find(const struct doctor *, const char *,
 json_t		*doctor_json(const struct doctor *);
 void		 doctor_print(const struct doctor *, FILE *);
 void		 doctor_container(struct doctor *, const char *);
+void		 doctor_engine(struct doctor *, const struct config *,
+		    const struct engine_info *);
 void		 doctor_ipv6(struct doctor *, const char *);
 void		 doctor_gateways(struct doctor *, const struct config *,
 		    const struct gwset *);

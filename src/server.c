@@ -216,6 +216,25 @@ gwset_describe(const struct gwset *gs)
 
 static void	netwatch_changed(unsigned long, void *);
 
+/*
+ * The container engine, said once: it decides which fix the explanations
+ * give.  Loopback left unchecked where the engine may hand the internet
+ * over from it is a choice the administrator made; it is said each time.
+ */
+static void
+engine_changed(const struct engine_info *was, const struct engine_info *now)
+{
+	if (was == NULL || was->kind != now->kind)
+		log_info("container engine: %s (%s)", engine_label(now->kind),
+		    now->evidence);
+	if (engine_rootless(now->kind) && cfg->gateways_auto &&
+	    config_key_set(cfg, "skip_addresses") &&
+	    (was == NULL || was->kind != now->kind))
+		log_warnx("skip_addresses is set: loopback clients are "
+		    "skipped although %s can hand remote clients over from "
+		    "loopback", engine_label(now->kind));
+}
+
 static void
 gateways_rescan(void)
 {
@@ -224,6 +243,7 @@ gateways_rescan(void)
 	struct timeval	 tv;
 
 	next = gateway_scan(cfg);
+	engine_changed(gwset_engine(gws), gwset_engine(next));
 	was = gwset_describe(gws);
 	now = gwset_describe(next);
 	if (gws == NULL || strcmp(was, now) != 0)

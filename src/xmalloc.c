@@ -206,9 +206,12 @@ buf_free(struct buf *b)
 	b->len = b->size = 0;
 }
 
-/* A small file (/proc, a config), whole; NULL when it cannot be read. */
+/*
+ * A small file (/proc, a config), whole, and its length in *lenp (it may
+ * hold NULs: /proc/PID/environ); NULL when it cannot be read.
+ */
 char *
-read_small(const char *path)
+read_small_len(const char *path, size_t *lenp)
 {
 	char	*buf;
 	size_t	 len = 0, size = 16384;
@@ -232,5 +235,13 @@ read_small(const char *path)
 	}
 	close(fd);
 	buf[len] = '\0';
+	if (lenp != NULL)
+		*lenp = len;
 	return (buf);
+}
+
+char *
+read_small(const char *path)
+{
+	return (read_small_len(path, NULL));
 }

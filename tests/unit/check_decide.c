@@ -189,6 +189,113 @@ START_TEST(test_explanation)
 }
 END_TEST
 
+/*
+ * Under each engine the explanation names that engine's fix, as measured
+ * (README "Container engines"), and loopback is judged, not skipped, where
+ * a rootless engine may hand the internet over from it.
+ */
+static const struct {
+	const char	*label;
+	enum engine	 kind;
+	const char	*config;
+	const char	*gateway;	/* "address source iface", or NULL */
+	const char	*client;
+	enum action	 action;
+	const char	*words[5];	/* in the explanation */
+	const char	*not;		/* not in it */
+} engine_cases[] = {
+	{ "rootless Podman: rootlessport's own address", ENGINE_PODMAN_ROOTLESS,
+	    "", "10.0.2.100 own tap0", "10.0.2.100", ACT_DEFER,
+	    { "10.0.2.100 is this container's own address in a rootless "
+	    "Podman container (own-address on tap0)", "rootlessport",
+	    "port_handler=slirp4netns", "--network pasta", "rootful Podman" },
+	    "daemon.json" },
+	{ "rootless Podman: a bridge network's own address",
+	    ENGINE_PODMAN_ROOTLESS, "nat_action = warn\n",
+	    "10.89.0.2 own eth0", "10.89.0.2", ACT_WARN,
+	    { "own-address on eth0", "rootlessport" }, "userland-proxy" },
+	{ "rootless Podman: loopback judged", ENGINE_PODMAN_ROOTLESS, "",
+	    NULL, "127.0.0.1", ACT_DEFER,
+	    { "127.0.0.1 is loopback in a rootless Podman container "
+	    "(loopback on lo)", "remote clients", "port_handler=slirp4netns",
+	    "list it in skip_addresses" }, "daemon.json" },
+	{ "rootless Docker: IPv6 loopback judged", ENGINE_DOCKER_ROOTLESS, "",
+	    NULL, "::1", ACT_DEFER, { "::1 is loopback in a rootless Docker",
+	    "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns" }, NULL },
+	{ "rootless, skip_addresses by hand: loopback skipped",
+	    ENGINE_PODMAN_ROOTLESS, "skip_addresses = 127.0.0.0/8\n", NULL,
+	    "127.0.0.1", ACT_DUNNO, { "skip_addresses" }, NULL },
+	{ "rootless Docker: the builtin port driver's gateway",
+	    ENGINE_DOCKER_ROOTLESS, "", "172.17.0.1 route eth0", "172.17.0.1",
+	    ACT_DEFER, { "default-route on eth0", "rootlesskit's builtin",
+	    "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns",
+	    "DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns",
+	    "systemctl --user edit docker" }, "userland-proxy" },
+	{ "Podman rootful", ENGINE_PODMAN, "", "10.88.0.1 route eth0",
+	    "10.88.0.1", ACT_DEFER, { "Podman container",
+	    "podman network create --ipv6" }, "rootlessport" },
+	{ "Podman rootful: loopback skipped", ENGINE_PODMAN, "", NULL,
+	    "127.0.0.1", ACT_DUNNO, { "skip_addresses" }, NULL },
+	{ "Docker: the SPEC's fix", ENGINE_DOCKER, "", "172.17.0.1 route eth0",
+	    "172.17.0.1", ACT_DEFER, { "userland proxy", "\"ip6tables\": true",
+	    "enable_ipv6: true" }, "rootless" },
+	{ "no engine: the SPEC's fix", ENGINE_NONE, "",
+	    "172.17.0.1 bridge docker0", "172.17.0.1", ACT_DEFER,
+	    { "bridge-interface on docker0", "\"userland-proxy\": false" },
+	    "rootless" },
+};
+
+START_TEST(test_engine)
+{
+	struct engine_info	 info = { engine_cases[_i].kind, "test" };
+	struct config		*cfg;
+	struct gwset		*gs = gwset_new();
+	struct request		*req;
+	struct decision		*d;
+	struct net		 n;
+	const char		*attrs[6] = { NULL }, *why, *label;
+	char			 addr[64], src[16], iface[16], *err, *ca;
+	size_t			 i;
+
+	label = engine_cases[_i].label;
+	cfg = config_parse("t", engine_cases[_i].config,
+	    strlen(engine_cases[_i].config), &err);
+	ck_assert_msg(cfg != NULL, "%s: %s", label, err);
+	if (engine_cases[_i].gateway != NULL) {
+		ck_assert_int_eq(sscanf(engine_cases[_i].gateway,
+		    "%63s %15s %15s", addr, src, iface), 3);
+		ck_assert_int_eq(net_parse(addr, &n, &why), 0);
+		gwset_add(gs, &n, strcmp(src, "own") == 0 ? GW_OWN_ADDRESS :
+		    strcmp(src, "route") == 0 ? GW_DEFAULT_ROUTE : GW_BRIDGE,
+		    iface);
+	}
+	gateway_add_engine(gs, cfg, &info);
+	xasprintf(&ca, "client_address=%s", engine_cases[_i].client);
+	attrs[0] = ca;
+	req = test_request(attrs);
+	d = decide(cfg, gs, req);
+	ck_assert_msg(d->action == engine_cases[_i].action, "%s: action %s",
+	    label, action_name(d->action));
+	for (i = 0; i < 5 && engine_cases[_i].words[i] != NULL; i++)
+		ck_assert_msg(strstr(d->explanation, engine_cases[_i].words[i])
+		    != NULL, "%s: explanation lacks %s: %s", label,
+		    engine_cases[_i].words[i], d->explanation);
+	if (engine_cases[_i].not != NULL)
+		ck_assert_msg(strstr(d->explanation, engine_cases[_i].not) ==
+		    NULL, "%s: explanation has %s: %s", label,
+		    engine_cases[_i].not, d->explanation);
+	if (d->action == ACT_WARN)
+		ck_assert_msg(strstr(d->reply, "rootlessport") != NULL, "%s",
+		    label);
+	ck_assert_msg(strchr(d->explanation, '\n') == NULL, "%s", label);
+	decision_free(d);
+	request_free(req);
+	free(ca);
+	gwset_free(gs);
+	config_free(cfg);
+}
+END_TEST
+
 /* Step 8: the same instance gets the same answer; a header only once. */
 START_TEST(test_repeat)
 {
@@ -449,6 +556,7 @@ decide_suite(void)
 
 	tcase_add_loop_test(tc, test_decide, 0, NELEMS(cases));
 	tcase_add_test(tc, test_explanation);
+	tcase_add_loop_test(tc, test_engine, 0, NELEMS(engine_cases));
 	tcase_add_loop_test(tc, test_decide_spf, 0, NELEMS(spf_table));
 	tcase_add_loop_test(tc, test_helo_pairs, 0,
 	    SPF_R_COUNT * SPF_R_COUNT);

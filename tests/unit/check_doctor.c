@@ -208,6 +208,74 @@ START_TEST(test_root)
 }
 END_TEST
 
+/* The engine's defaults: rootless ones hide clients, with their fix. */
+static const struct {
+	const char	*label;
+	enum engine	 kind;
+	const char	*conf;
+	struct expect	 e[1];
+	const char	*fix;		/* a substring of it, or NULL */
+} engine_cases[] = {
+	{ "rootless Podman", ENGINE_PODMAN_ROOTLESS, "", {
+	    { "container-engine", W, "rootlessport, hands every client over "
+		"from the container's own address" } },
+	    "port_handler=slirp4netns" },
+	{ "rootless Podman, loopback skipped by hand", ENGINE_PODMAN_ROOTLESS,
+	    "skip_addresses = 127.0.0.1\n", {
+	    { "container-engine", W, "skip_addresses is set" } }, "pasta" },
+	{ "rootless Docker", ENGINE_DOCKER_ROOTLESS, "", {
+	    { "container-engine", W, "rootlesskit's builtin" } },
+	    "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns" },
+	{ "Docker", ENGINE_DOCKER, "", {
+	    { "container-engine", O, "Docker (test)" } }, NULL },
+	{ "Podman", ENGINE_PODMAN, "", {
+	    { "container-engine", O, "keep IPv4 clients' addresses" } }, NULL },
+};
+
+START_TEST(test_engine)
+{
+	struct doctor		*d = doctor_new();
+	struct engine_info	 info = { engine_cases[_i].kind, "test" };
+	struct config		*cfg;
+	const char		*ev;
+	char			*err;
+	json_t			*j, *fix;
+
+	cfg = config_parse("t", engine_cases[_i].conf,
+	    strlen(engine_cases[_i].conf), &err);
+	ck_assert_msg(cfg != NULL, "%s: %s", engine_cases[_i].label, err);
+	doctor_engine(d, cfg, &info);
+	expect_all(d, engine_cases[_i].label, engine_cases[_i].e, 1);
+	ck_assert(doctor_find(d, "container-engine", &ev) >= 0);
+	j = doctor_json(d);
+	fix = json_object_get(json_array_get(json_object_get(j, "checks"), 0),
+	    "fix");
+	if (engine_cases[_i].fix == NULL)
+		ck_assert_msg(json_is_null(fix), "%s", engine_cases[_i].label);
+	else
+		ck_assert_msg(json_is_string(fix) && strstr(json_string_value(
+		    fix), engine_cases[_i].fix) != NULL, "%s: fix",
+		    engine_cases[_i].label);
+	json_decref(j);
+	config_free(cfg);
+	doctor_free(d);
+}
+END_TEST
+
+/* No container, no engine check. */
+START_TEST(test_engine_none)
+{
+	struct doctor		*d = doctor_new();
+	struct engine_info	 info = { ENGINE_NONE, "test" };
+	struct config		*cfg = config_new();
+
+	doctor_engine(d, cfg, &info);
+	ck_assert_int_eq(doctor_find(d, "container-engine", NULL), -1);
+	config_free(cfg);
+	doctor_free(d);
+}
+END_TEST
+
 /* Postfix's settings as postconf -xh prints them. */
 static const struct {
 	const char		*label;
@@ -324,6 +392,8 @@ doctor_suite(void)
 	tcase_add_test(tc, test_daemon_json_default_absent);
 	tcase_add_loop_test(tc, test_compose, 0, NELEMS(compose_cases));
 	tcase_add_loop_test(tc, test_root, 0, NELEMS(root_cases));
+	tcase_add_loop_test(tc, test_engine, 0, NELEMS(engine_cases));
+	tcase_add_test(tc, test_engine_none);
 	tcase_add_loop_test(tc, test_postfix, 0, NELEMS(pf_cases));
 	tcase_add_test(tc, test_json);
 	suite_add_tcase(s, tc);

@@ -13,6 +13,7 @@ Suite	*report_suite(void);
 Suite	*spfrecord_suite(void);
 Suite	*logscan_suite(void);
 Suite	*doctor_suite(void);
+Suite	*engine_suite(void);
 
 char	*fixture(const char *);
 #define NELEMS(a)	(sizeof(a) / sizeof((a)[0]))
