@@ -1,0 +1,198 @@
+# Sourced by the container-engine suites (tests/e2e/podman.sh,
+# tests/e2e/docker-rootless.sh), after docker-lib.sh and lib.sh: an
+# unprivileged user for the rootless engines, the mail container's
+# directory as any engine's user can write it, and the scenario a remote
+# sender plays against each engine's published port 25.
+#
+# The machine is put back as it was: the user (and its subordinate ids)
+# is removed when the suite made it, /dev/net/tun gets its mode back.
+
+# engine_suite NAME PREFIX TOOL...: SKIP (exit 77) with the reason where
+# this machine lacks a tool or a sender's needs, then $tmp (on disk: vfs
+# copies whole images), everything removed on exit by engine_cleanup, which
+# the suite defines and ends with rootless_cleanup and docker_cleanup.
+engine_suite() {
+	local t prefix=$2
+	name=$1
+	netns_check "$name"
+	shift 2
+	for t in "$@" swaks nsenter debootstrap; do
+		command -v "$t" >/dev/null 2>&1 || skip "$t is not installed" \
+		    "(apt-get install podman rootlesskit slirp4netns uidmap" \
+		    "docker.io debootstrap swaks)"
+	done
+	perl -MIO::Socket::INET6 -e 1 2>/dev/null || skip "swaks has" \
+	    "no IPv6 (apt-get install libio-socket-inet6-perl)"
+	tmp=$(mktemp -d "/var/tmp/natguard-$prefix.XXXXXX")
+	chmod 755 "$tmp"
+	trap engine_cleanup EXIT
+	trap 'exit 1' INT TERM
+}
+
+# rootless_user NAME: the user the rootless engines run as, with
+# subordinate uid and gid ranges (what `useradd` gives a new user on
+# Debian 12), a runtime directory ($xdg) and a home in $tmp.  SKIPs (exit 77)
+# where the machine cannot give one.
+rootless_user() {
+	ruser=$1
+	local t
+	for t in useradd userdel setpriv newuidmap newgidmap; do
+		command -v $t >/dev/null 2>&1 || skip "$t is not installed" \
+		    "(apt-get install passwd util-linux uidmap)"
+	done
+	if ! id "$ruser" >/dev/null 2>&1; then
+		useradd --no-create-home --home-dir "$tmp/home" \
+		    --shell /bin/sh "$ruser" || skip "useradd $ruser failed"
+		made_user=1
+	fi
+	for t in /etc/subuid /etc/subgid; do
+		grep -q "^$ruser:" $t 2>/dev/null || {
+			echo "$ruser:400000:65536" >> $t
+			added_ids="${added_ids:-} $t"
+		}
+	done
+	ruid=$(id -u "$ruser") rgid=$(id -g "$ruser")
+	# Short: slirp4netns's API socket lives under it (sun_path is 108).
+	xdg=$(mktemp -d /run/ng.XXXXXX) || skip "cannot make a runtime dir"
+	mkdir -p "$tmp/home"
+	chown "$ruser:" "$tmp/home" "$xdg"
+	chmod 700 "$xdg"
+	# slirp4netns opens /dev/net/tun in the user's namespace; a machine
+	# that keeps it root-only (mode 600) gets it back so on exit.
+	[ -c /dev/net/tun ] || skip "no /dev/net/tun (slirp4netns needs it)"
+	tun_mode=$(stat -c %a /dev/net/tun)
+	chmod 666 /dev/net/tun
+}
+
+# as_user CMD...: CMD as the rootless user in the Docker host's namespace,
+# with an environment of its own, as a login would give it.
+as_user() {
+	nsenter --net="/run/netns/$host" setpriv --reuid="$ruid" \
+	    --regid="$rgid" --init-groups env -i HOME="$tmp/home" \
+	    USER="$ruser" LOGNAME="$ruser" XDG_RUNTIME_DIR="$xdg" \
+	    PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin "$@"
+}
+
+# unprivileged_ports: in the host's namespace, as an administrator does
+# for a rootless mail server, port 25 may be bound by the user.
+unprivileged_ports() {
+	netns_sysctl "$host" net.ipv4.ip_unprivileged_port_start 25 ||
+	    skip "cannot set net.ipv4.ip_unprivileged_port_start"
+}
+
+# rootless_cleanup: the user's processes (engines, forwarders, pause
+# process), the user when the suite made it, /dev/net/tun's mode.
+rootless_cleanup() {
+	local t
+	[ -n "${ruser:-}" ] || return 0
+	pkill -9 -u "$ruser" 2>/dev/null
+	for t in 1 2 3 4 5 6 7 8 9 10; do
+		pgrep -u "$ruser" >/dev/null 2>&1 || break
+		sleep 0.2
+	done
+	[ -n "${made_user:-}" ] && userdel "$ruser" 2>/dev/null
+	for t in ${added_ids:-}; do
+		sed -i "/^$ruser:/d" "$t"
+	done
+	[ -n "${tun_mode:-}" ] && chmod "$tun_mode" /dev/net/tun
+	[ -n "${xdg:-}" ] && rm -rf --one-file-system "$xdg"
+	ruser=
+}
+
+# engine_dir NAME [NATGUARD-CONF-LINES]: the container's /ng (as
+# tests/e2e/docker-mail.sh reads it), writable by whatever uid the engine
+# maps the container's root and Postfix's nobody to.
+engine_dir() {
+	local d=$tmp/$1
+	mkdir -p "$d/mail"
+	zone_conf > "$d/zone.conf"
+	main_cf /var/spool/postfix /var/lib/postfix /ng/maillog /ng/mail \
+	    > "$d/main.cf"
+	cp "$srcdir/tests/e2e/master.cf" "$d/master.cf"
+	printf 'listen = inet:127.0.0.1:10041\nlog = stderr\ngateways = auto
+nat_action = defer\n%s' "${2:-}" > "$d/natguard.conf"
+	echo "nameserver 127.0.0.1" > "$d/resolv.conf"
+	cp "$NATGUARD" "$d/natguard"
+	cp "$srcdir/tests/e2e/docker-mail.sh" "$d/entry.sh"
+	rm -f "$d/ready"
+	mkfifo "$d/ready"
+	chmod -R a+rwX "$d"
+}
+# The options that run tests/e2e/docker-mail.sh on a directory.
+engine_mounts() {	# dir
+	echo "-v $1/natguard:/usr/local/sbin/natguard:ro"
+	echo "-v $1/entry.sh:/entry.sh:ro -v $1:/ng"
+	echo "-v $1/resolv.conf:/etc/resolv.conf:ro"
+}
+# Wait for the container's word; $2 is the engine's CLI, for its logs.
+engine_ready() {	# name cli...
+	local n=$1 msg
+	shift
+	msg=$(timeout 120 head -n 1 "$tmp/$n/ready")
+	[ "$msg" = ready ] || die "container $n: ${msg:-no word in 120 s}:
+$("$@" logs "$n" 2>&1 | tail -n 5)"
+}
+use() { log=$tmp/$1/maillog; mail=$tmp/$1/mail; nglog=$tmp/$1/natguard.log; }
+
+v4=198.51.100.1 v6=2001:db8:25::1	# the host's published port 25
+
+# What Postfix logged for the client of one transaction (by case name in
+# swaks' output: the queue id, or the last RCPT line), for the table.
+seen_as() {	# case
+	local id
+	id=$(queue_id "$tmp/$1.swaks")
+	if [ -n "$id" ]; then
+		grep -m 1 "$id: client=" "$log" |
+		    sed -E 's/.*client=[^[]*\[([^]]*)\].*/\1/'
+	elif grep -q 'IO::Socket.*connect' "$tmp/$1.swaks"; then
+		sed -nE 's/.*connect: (.*)/\1/p' "$tmp/$1.swaks" | head -n 1 |
+		    sed 's/^/(connection: /; s/$/)/'
+	else
+		grep 'RCPT from' "$log" | tail -n 1 |
+		    sed -E 's/.*RCPT from [^[]*\[([^]]*)\].*/\1/'
+	fi
+}
+
+# measured ENGINE HANDLER: one table row per family (README "Container
+# engines"), from the cases NAME-v4 and NAME-v6 just sent.
+measured() {	# label case
+	local fam gw
+	for fam in v4 v6; do
+		[ -f "$tmp/$2-$fam.swaks" ] || continue
+		gw=$(grep -m 1 -E "client=$(seen_as "$2-$fam" | sed 's/\./\\./g') gateway_source=" \
+		    "$nglog" 2>/dev/null | sed -E 's/.*gateway_source=([^ ]*).*/\1/')
+		echo "TABLE: $1 | IPv$([ $fam = v4 ] && echo 4 || echo 6) |" \
+		    "$(seen_as "$2-$fam") | ${gw:-(not a gateway)}"
+	done
+}
+
+# hidden CASE ADDRESS SOURCE ENGINE-WORD: the remote client was deferred
+# because the engine handed it over from ADDRESS, which natguard named,
+# with the engine's fix in the explanation.
+hidden() {
+	local c=$1 re
+	re=$(printf '%s' "$2" | sed 's/\./\\./g')
+	has "$c: 450 4.3.5 for the hidden client" \
+	    '^<\*\* +450 4\.3\.5 .*Client address hidden by NAT' \
+	    "$tmp/$c.swaks"
+	has "$c: Postfix saw $2" \
+	    "NOQUEUE: reject: RCPT from [^ ]*\\[$re\\]: 450 4\\.3\\.5" "$log"
+	has "$c: natguard: $2 is a gateway ($3)" \
+	    "action=DEFER reason=nat-gateway client=$re gateway_source=$3 " \
+	    "$nglog"
+	has "$c: the explanation names the engine's fix ($4)" \
+	    "client=$re gateway_source=$3 .*explanation=.*$4" "$nglog"
+	not_delivered "$c" "$c"
+}
+
+# kept CASE: the client kept its address; SPF decided and the mail passed.
+kept() {
+	delivered "$1: the client keeps its address, SPF pass" \
+	    "$tmp/$1.swaks" "$1" '^Received-SPF: pass .*client-ip=198\.51\.100\.2'
+}
+
+# refused CASE: the engine does not forward the family at all.
+refused() {
+	has "$1: not forwarded (connection refused)" \
+	    'connect: Connection refused' "$tmp/$1.swaks"
+}
