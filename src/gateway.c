@@ -291,6 +291,33 @@ is_bridge(const char *iface)
 	return (stat(path, &st) == 0);
 }
 
+/*
+ * An interface an engine made for the container: slirp4netns's tap
+ * device (it has tun_flags) or a veth (its peer link is another
+ * interface).  Under rootless Podman's host networking the container has
+ * the host's own interfaces instead, and their addresses are the host's,
+ * from which only the host's programs connect: not a forwarder's.
+ */
+static int
+is_engine_link(const char *iface)
+{
+	char		 path[128], *a, *b;
+	struct stat	 st;
+	int		 peer;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", iface);
+	if (stat(path, &st) == 0)
+		return (1);
+	snprintf(path, sizeof(path), "/sys/class/net/%s/iflink", iface);
+	a = read_small(path);
+	snprintf(path, sizeof(path), "/sys/class/net/%s/ifindex", iface);
+	b = read_small(path);
+	peer = a != NULL && b != NULL && strcmp(a, b) != 0;
+	free(a);
+	free(b);
+	return (peer);
+}
+
 static int
 is_link_local(const struct addr *a)
 {
@@ -370,7 +397,7 @@ scan_interfaces(struct gwset *gs, int own)
 				continue;
 			}
 			if (pass == 2) {
-				if (own)
+				if (own && is_engine_link(i->ifa_name))
 					gwset_add_host(gs, &a, GW_OWN_ADDRESS,
 					    i->ifa_name);
 				continue;

@@ -205,6 +205,52 @@ else
 	echo "TABLE: rootless Podman 4.3, pasta | - | $why | -"
 fi
 
+# pasta itself (passt), as Podman 4.4 and later run it for --network
+# pasta: the user's namespace with a copy of the host's addresses and
+# routes, host port 25 forwarded into it.  A listener there says which
+# address each client arrives from (Postfix needs Podman to run in it).
+echo "--- U6: pasta without Podman (what --network pasta would do)"
+if command -v pasta >/dev/null 2>&1 && [ -x /usr/bin/python3 ]; then
+	cat > "$tmp/peer.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 25))
+s.listen(4)
+open(sys.argv[1] + "/pasta.ready", "w").close()
+for _ in range(2):
+    c, peer = s.accept()
+    with open(sys.argv[1] + "/pasta.peers", "a") as f:
+        f.write("peer %s\n" % peer[0])
+    c.close()
+PY
+	chmod a+rx "$tmp/peer.py"
+	chmod a+rwx "$tmp"
+	# pasta copies the host's default routes into the namespace.
+	ip -n "$host" route add default via 198.51.100.2
+	ip -n "$host" -6 route add default via 2001:db8:25::2
+	as_user timeout 60 pasta --config-net -t 25 -f -- /usr/bin/python3 \
+	    "$tmp/peer.py" "$tmp" > "$tmp/pasta.log" 2>&1 &
+	pasta_pid=$!
+	wait_for "[ -f '$tmp/pasta.ready' ] || ! kill -0 $pasta_pid 2>/dev/null"
+	for a in $v4 $v6; do
+		ip netns exec "$rem" /usr/bin/python3 -c "import socket, sys
+socket.create_connection((sys.argv[1], 25), 5).recv(1)" "$a" \
+		    >> "$tmp/pasta.log" 2>&1
+	done
+	wait "$pasta_pid"
+	has "u6: pasta: the IPv4 client keeps its address" \
+	    '^peer (::ffff:)?198\.51\.100\.2$' "$tmp/pasta.peers"
+	has "u6: pasta: the IPv6 client keeps its address" \
+	    '^peer 2001:db8:25::2$' "$tmp/pasta.peers"
+	echo "TABLE: pasta (passt) without Podman, a listener | IPv4, IPv6 |" \
+	    "$(sed 's/^peer //' "$tmp/pasta.peers" 2>/dev/null | tr '\n' ' ')| -"
+	chmod 755 "$tmp"
+else
+	echo "SKIP: $name: u6: pasta or python3 is not installed" \
+	    "(apt-get install passt python3)"
+fi
+
 # A sanitizer build reports into natguard's log, inside the containers.
 if grep -l -E 'Sanitizer|runtime error:' "$tmp"/[ru]*/natguard.log \
     2>/dev/null; then
