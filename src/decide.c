@@ -254,7 +254,7 @@ nat_explanation(const struct gateway *gw, const char *client,
 	buf_adds(&b, ": ");
 	if (gw->source == GW_LOOPBACK)	/* not known hidden, nor local */
 		buf_adds(&b, "its port forwarders can hand remote clients over "
-		    "from loopback, so the real SMTP client is unknown");
+		    "from loopback; the real SMTP client is unknown");
 	else
 		buf_adds(&b, hidden[e].cause);
 	buf_adds(&b, ", so SPF cannot be trusted; fix: ");

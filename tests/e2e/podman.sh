@@ -143,6 +143,13 @@ R exec $asan u1 natguard check -c /ng/natguard.conf --json \
 has "u1: a loopback client is judged as a gateway, not skipped" \
     '"source": "loopback"' "$tmp/u1-loopback.json"
 has "u1: ... with a DEFER" '"action": "DEFER"' "$tmp/u1-loopback.json"
+R exec u1 bash /ng/smtp-local.sh 127.0.0.1 user@pass.test \
+    postmaster@example.test > "$tmp/u1-local.smtp" 2>&1
+has "u1: SMTP from loopback in the container: 450 4.3.5, not waved through" \
+    '^<- 450 4\.3\.5 .*Client address hidden by NAT' "$tmp/u1-local.smtp"
+has "u1: natguard: loopback is a gateway (loopback), with the engine's fix" \
+    'action=DEFER reason=nat-gateway client=127\.0\.0\.1 gateway_source=loopback .*explanation=.*rootless Podman.*port_handler=slirp4netns.*skip_addresses' \
+    "$nglog"
 measured "rootless Podman 4.3, slirp4netns, rootlessport (default)" u1
 R rm -f -t 0 u1 >/dev/null
 
@@ -157,6 +164,10 @@ has "u2: the administrator's skip_addresses is honoured" \
 has "u2: ... and the daemon says loopback is skipped on its word" \
     'skip_addresses is set: loopback clients are skipped although rootless Podman' \
     "$nglog"
+R exec u2 bash /ng/smtp-local.sh 127.0.0.1 user@pass.test \
+    postmaster@example.test > "$tmp/u2-local.smtp" 2>&1
+has "u2: SMTP from loopback in the container is accepted then" \
+    '^<- 250 2\.1\.5 ' "$tmp/u2-local.smtp"
 R rm -f -t 0 u2 >/dev/null
 
 echo "--- U3: rootless Podman, rootlessport on a bridge network"
