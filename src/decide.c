@@ -176,6 +176,8 @@ source_phrase(const struct gateway *gw)
 		    "the gateway");
 	case GW_OWN_ADDRESS:
 		return ("this container's own address");
+	case GW_SLIRP:
+		return ("the gateway of rootless Docker's slirp4netns network");
 	case GW_LOOPBACK:
 		return ("loopback");
 	}
@@ -183,47 +185,71 @@ source_phrase(const struct gateway *gw)
 }
 
 /*
- * What hid the client and the fix, by engine (README "Container engines"
- * has the measurements behind each).  Docker's is also the text for no
- * engine: natguard on a Docker host, Postfix in a container.
+ * What hid the client and the fix (README "Container engines" has the
+ * measurements behind each).  Docker's is also the text for no engine
+ * (natguard on a Docker host, Postfix in a container) and unknown ones.
  */
-static const struct {
+struct hiding {
 	const char	*cause;
 	const char	*fix;
-} hidden[] = {
-	[ENGINE_NONE] = { "Docker's userland proxy or IPv6-to-IPv4 NAT hid "
-	    "the real SMTP client address", "IPv6 all the way to the "
-	    "container (/etc/docker/daemon.json \"ip6tables\": true, "
-	    "\"experimental\": true; a compose network with enable_ipv6: "
-	    "true and an IPv6 subnet) or \"userland-proxy\": false" },
-	[ENGINE_DOCKER_ROOTLESS] = { "rootless Docker's port driver "
-	    "(rootlesskit's builtin, the default) hands every connection to "
-	    "a published port over from the network's gateway",
-	    "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns and "
-	    "DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns for "
-	    "dockerd-rootless.sh (systemctl --user edit docker), which keeps "
-	    "IPv4 clients' addresses, or rootful Docker with IPv6 all the way "
-	    "to the container" },
-	[ENGINE_PODMAN] = { "a NAT or proxy in front of this Podman "
-	    "container hid the real SMTP client address", "publish the port "
-	    "with netavark's DNAT for each address family the server is "
-	    "reached on (IPv6: podman network create --ipv6) and no proxy in "
-	    "between" },
-	[ENGINE_PODMAN_ROOTLESS] = { "rootless Podman's port forwarder "
-	    "(rootlessport, the default) hands every connection to a "
-	    "published port over from the container's own address",
-	    "podman run --network slirp4netns:port_handler=slirp4netns, "
-	    "which keeps IPv4 clients' addresses (IPv6 is not forwarded), "
-	    "--network pasta (Podman 4.4 or later), or rootful Podman" },
 };
+static const struct hiding hid_docker = { "Docker's userland proxy or "
+    "IPv6-to-IPv4 NAT hid the real SMTP client address", "IPv6 all the "
+    "way to the container (/etc/docker/daemon.json \"ip6tables\": true, "
+    "\"experimental\": true; a compose network with enable_ipv6: true and "
+    "an IPv6 subnet) or \"userland-proxy\": false" };
+static const struct hiding hid_docker_rootless = { "rootless Docker's port "
+    "driver (rootlesskit's builtin, the default) hands every connection to "
+    "a published port over from the network's gateway",
+    "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns and "
+    "DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns for dockerd-rootless.sh "
+    "(systemctl --user edit docker), which keeps IPv4 clients' addresses, "
+    "or rootful Docker with IPv6 all the way to the container" };
+static const struct hiding hid_podman_rootless = { "rootless Podman's port "
+    "forwarder (rootlessport, the default) hands every connection to a "
+    "published port over from the container's own address", "podman run "
+    "--network slirp4netns:port_handler=slirp4netns, which keeps IPv4 "
+    "clients' addresses (IPv6 is not forwarded), --network pasta (Podman "
+    "4.4 or later), or rootful Podman" };
+/* Where remote clients keep their address, the host's own programs don't. */
+static const char fix_local[] = "if these are the host's own programs, let "
+    "them authenticate (SASL) or list the address in skip_addresses";
+static const struct hiding hid_docker_slirp = { "rootless Docker's "
+    "slirp4netns network hands connections from the host itself over from "
+    "its gateway", fix_local };
+static const struct hiding hid_podman_slirp = { "rootless Podman hands "
+    "connections from the host itself over from the network's gateway "
+    "(slirp4netns's, or a bridge network's)", fix_local };
+static const struct hiding hid_podman = { "Podman hands connections from "
+    "the host itself over from the network's gateway, where remote IPv4 "
+    "clients keep their address through netavark's DNAT", fix_local };
 
-/* Docker's text for Docker, an unknown engine and none. */
-static enum engine
-hidden_by(const struct engine_info *engine)
+static const struct hiding *
+hiding(const struct engine_info *engine, const struct gateway *gw)
 {
-	enum engine	e = engine != NULL ? engine->kind : ENGINE_NONE;
+	switch (engine != NULL ? engine->kind : ENGINE_NONE) {
+	case ENGINE_DOCKER_ROOTLESS:
+		return (gw->source == GW_SLIRP ? &hid_docker_slirp :
+		    &hid_docker_rootless);
+	case ENGINE_PODMAN_ROOTLESS:
+		return (gw->source == GW_OWN_ADDRESS ? &hid_podman_rootless :
+		    &hid_podman_slirp);
+	case ENGINE_PODMAN:
+		return (&hid_podman);
+	default:
+		return (&hid_docker);
+	}
+}
 
-	return (e == ENGINE_DOCKER || e == ENGINE_CONTAINER ? ENGINE_NONE : e);
+/*
+ * Loopback under a rootless engine: not known to be hidden, nor local;
+ * the fix is the engine's forwarder's.
+ */
+static const struct hiding *
+hiding_loopback(const struct engine_info *engine)
+{
+	return (engine != NULL && engine->kind == ENGINE_DOCKER_ROOTLESS ?
+	    &hid_docker_rootless : &hid_podman_rootless);
 }
 
 /*
@@ -235,8 +261,8 @@ static char *
 nat_explanation(const struct gateway *gw, const char *client,
     const struct engine_info *engine)
 {
-	struct buf	b = { NULL, 0, 0 };
-	enum engine	e = hidden_by(engine);
+	struct buf		 b = { NULL, 0, 0 };
+	const struct hiding	*h;
 
 	buf_grow(&b, 640);
 	buf_adds(&b, "client address ");
@@ -252,16 +278,20 @@ nat_explanation(const struct gateway *gw, const char *client,
 	buf_adds(&b, " ");
 	gw_describe(&b, gw);
 	buf_adds(&b, ": ");
-	if (gw->source == GW_LOOPBACK)	/* not known hidden, nor local */
+	if (gw->source == GW_LOOPBACK) {
+		h = hiding_loopback(engine);
 		buf_adds(&b, "its port forwarders can hand remote clients over "
-		    "from loopback; the real SMTP client is unknown");
-	else
-		buf_adds(&b, hidden[e].cause);
-	buf_adds(&b, ", so SPF cannot be trusted; fix: ");
-	buf_adds(&b, hidden[e].fix);
-	if (gw->source == GW_LOOPBACK)
+		    "from loopback; the real SMTP client is unknown, so SPF "
+		    "cannot be trusted; fix: ");
+		buf_adds(&b, h->fix);
 		buf_adds(&b, "; or, if only programs of this host connect "
 		    "over loopback, list it in skip_addresses");
+		return (buf_take(&b));
+	}
+	h = hiding(engine, gw);
+	buf_adds(&b, h->cause);
+	buf_adds(&b, ", so SPF cannot be trusted; fix: ");
+	buf_adds(&b, h->fix);
 	return (buf_take(&b));
 }
 

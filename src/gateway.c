@@ -57,6 +57,7 @@ static const char *gw_source_names[] = {
 	[GW_BRIDGE] = "bridge-interface",
 	[GW_SUBNET] = "subnet-gateway",
 	[GW_OWN_ADDRESS] = "own-address",
+	[GW_SLIRP] = "slirp4netns",
 	[GW_LOOPBACK] = "loopback",
 };
 
@@ -468,6 +469,18 @@ gateway_add_engine(struct gwset *gs, const struct config *cfg,
 	const char	*why;
 
 	gwset_set_engine(gs, info);
+	/*
+	 * Rootless Docker's containers sit behind rootlesskit's slirp4netns
+	 * network, out of their sight: its gateway (10.0.2.2, fd00::2 unless
+	 * DOCKERD_ROOTLESS_ROOTLESSKIT_CIDR moved it) is where the host's
+	 * own connections come from once the port driver keeps addresses.
+	 */
+	if (info->kind == ENGINE_DOCKER_ROOTLESS) {
+		if (net_parse("10.0.2.2", &n, &why) == 0)
+			(void)gwset_add(gs, &n, GW_SLIRP, NULL);
+		if (net_parse("fd00::2", &n, &why) == 0)
+			(void)gwset_add(gs, &n, GW_SLIRP, NULL);
+	}
 	if (!engine_rootless(info->kind) ||
 	    config_key_set(cfg, "skip_addresses"))
 		return;

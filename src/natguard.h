@@ -242,6 +242,7 @@ enum gw_source {
 	GW_BRIDGE,
 	GW_SUBNET,
 	GW_OWN_ADDRESS,		/* rootless Podman's rootlessport */
+	GW_SLIRP,		/* rootless Docker's slirp4netns gateway */
 	GW_LOOPBACK		/* any rootless engine */
 };
 struct gateway {

@@ -137,33 +137,49 @@ use() { log=$tmp/$1/maillog; mail=$tmp/$1/mail; nglog=$tmp/$1/natguard.log; }
 
 v4=198.51.100.1 v6=2001:db8:25::1	# the host's published port 25
 
-# What Postfix logged for the client of one transaction (by case name in
-# swaks' output: the queue id, or the last RCPT line), for the table.
-seen_as() {	# case
-	local id
-	id=$(queue_id "$tmp/$1.swaks")
-	if [ -n "$id" ]; then
-		grep -m 1 "$id: client=" "$log" |
-		    sed -E 's/.*client=[^[]*\[([^]]*)\].*/\1/'
-	elif grep -q 'IO::Socket.*connect' "$tmp/$1.swaks"; then
-		sed -nE 's/.*connect: (.*)/\1/p' "$tmp/$1.swaks" | head -n 1 |
-		    sed 's/^/(connection: /; s/$/)/'
+# probe NAME WHERE FROM TO: one transaction from the remote sender to the
+# host's address WHERE ($v4 or $v6), or with WHERE "lo" from a program on
+# the host itself to its loopback; then $tmp/NAME.seen says which client
+# address Postfix logged for it (the first "connect from" after the
+# transaction began), or why there was none.
+probe() {
+	local n=$1 m
+	m=$(wc -l < "$log" 2>/dev/null || echo 0)
+	if [ "$2" = lo ]; then
+		ip netns exec "$host" swaks --server 127.0.0.1 --port 25 \
+		    --timeout 20 --helo client.pass.test --from "$3" --to "$4" \
+		    --header "Subject: natguard e2e $n" --body "case $n" \
+		    > "$tmp/$n.swaks" 2>&1
 	else
-		grep 'RCPT from' "$log" | tail -n 1 |
-		    sed -E 's/.*RCPT from [^[]*\[([^]]*)\].*/\1/'
+		send "$n" "$2" "$3" "$4"
 	fi
+	if grep -q 'IO::Socket.*connect' "$tmp/$n.swaks"; then
+		sed -nE 's/.*connect: (.*)/(connection: \1)/p' \
+		    "$tmp/$n.swaks" | head -n 1 > "$tmp/$n.seen"
+		return
+	fi
+	# Postfix logs the disconnect after swaks has its last reply.
+	wait_for "tail -n +$((m + 1)) '$log' | grep -q 'disconnect from'"
+	tail -n +$((m + 1)) "$log" |
+	    sed -nE 's/.* connect from [^[]*\[([^]]*)\].*/\1/p' |
+	    head -n 1 > "$tmp/$n.seen"
+	[ -s "$tmp/$n.seen" ] || echo "(no connection reached Postfix)" \
+	    > "$tmp/$n.seen"
 }
 
-# measured ENGINE HANDLER: one table row per family (README "Container
-# engines"), from the cases NAME-v4 and NAME-v6 just sent.
-measured() {	# label case
-	local fam gw
-	for fam in v4 v6; do
-		[ -f "$tmp/$2-$fam.swaks" ] || continue
-		gw=$(grep -m 1 -E "client=$(seen_as "$2-$fam" | sed 's/\./\\./g') gateway_source=" \
-		    "$nglog" 2>/dev/null | sed -E 's/.*gateway_source=([^ ]*).*/\1/')
-		echo "TABLE: $1 | IPv$([ $fam = v4 ] && echo 4 || echo 6) |" \
-		    "$(seen_as "$2-$fam") | ${gw:-(not a gateway)}"
+# measured LABEL CASE: one table row per probe CASE-v4, CASE-v6 and
+# CASE-lo (README "Container engines"): what Postfix logged, and the
+# source natguard named for that address, if it was a gateway.
+measured() {
+	local where seen gw
+	for where in v4 v6 lo; do
+		[ -f "$tmp/$2-$where.seen" ] || continue
+		seen=$(cat "$tmp/$2-$where.seen")
+		gw=$(grep -m 1 -F "client=$seen gateway_source=" "$nglog" \
+		    2>/dev/null | sed -E 's/.*gateway_source=([^ ]*).*/\1/')
+		echo "TABLE: $1 | $(case $where in v4) echo IPv4 ;;
+		    v6) echo IPv6 ;; lo) echo "the host's loopback" ;; esac) |" \
+		    "$seen | ${gw:-(not a gateway)}"
 	done
 }
 
@@ -184,6 +200,11 @@ hidden() {
 	has "$c: the explanation names the engine's fix ($4)" \
 	    "client=$re gateway_source=$3 .*explanation=.*$4" "$nglog"
 	not_delivered "$c" "$c"
+}
+
+# default_gw CLI NAME: the container's IPv4 default gateway.
+default_gw() {
+	$1 exec "$2" ip -4 route show default | awk '{ print $3; exit }'
 }
 
 # kept CASE: the client kept its address; SPF decided and the mail passed.

@@ -85,11 +85,14 @@ doctor_in() {
 echo "--- R1: rootful Podman, default network"
 engine_dir r1
 pod_run P r1 $lim -p 25:25
-send r1-v4 $v4 user@pass.test postmaster@example.test
-send r1-v6 $v6 user@pass.test postmaster@example.test
+probe r1-v4 $v4 user@pass.test postmaster@example.test
+probe r1-v6 $v6 user@pass.test postmaster@example.test
+probe r1-lo lo user@pass.test postmaster@example.test
 send r1-fail $v4 user@fail.test postmaster@example.test
 kept r1-v4
 refused r1-v6
+hidden r1-lo "$(default_gw P r1)" default-route \
+    "Podman hands connections from the host itself.*skip_addresses"
 has "r1: the forged sender is refused for the real client: 550 5.7.23" \
     '^<\*\* +550 5\.7\.23 .* designate 198\.51\.100\.2 as permitted' \
     "$tmp/r1-fail.swaks"
@@ -105,12 +108,14 @@ run P network create --ipv6 --subnet 10.89.25.0/24 \
     --subnet fd00:25:25::/64 ng6 >/dev/null
 engine_dir r2
 pod_run P r2 $lim --network ng6 -p 25:25
-send r2-v4 $v4 user@pass.test postmaster@example.test
-send r2-v6 $v6 user@pass.test postmaster@example.test
+probe r2-v4 $v4 user@pass.test postmaster@example.test
+probe r2-v6 $v6 user@pass.test postmaster@example.test
+probe r2-lo lo user@pass.test postmaster@example.test
 kept r2-v4
 delivered "r2-v6: the IPv6 client keeps its address, SPF pass" \
     "$tmp/r2-v6.swaks" r2-v6 \
     '^Received-SPF: pass .*client-ip=2001:db8:25::2'
+hidden r2-lo "$(default_gw P r2)" default-route "from the host itself"
 measured "rootful Podman 4.3, netavark, network with --ipv6" r2
 P rm -f -t 0 r2 >/dev/null
 
@@ -125,12 +130,14 @@ echo "$name: rootless as $ruser ($ruid), $(grep "^$ruser:" /etc/subuid)"
 echo "--- U1: rootless Podman, defaults (slirp4netns, rootlessport)"
 engine_dir u1
 pod_run R u1 -p 25:25
-send u1-v4 $v4 user@pass.test postmaster@example.test
-send u1-v6 $v6 user@pass.test postmaster@example.test
+probe u1-v4 $v4 user@pass.test postmaster@example.test
+probe u1-v6 $v6 user@pass.test postmaster@example.test
+probe u1-lo lo user@pass.test postmaster@example.test
 own=$(R exec u1 ip -4 -o addr show scope global |
     sed -E 's/.* inet ([0-9.]+)\/.*/\1/' | head -n 1)
 hidden u1-v4 "$own" own-address "rootlessport.*port_handler=slirp4netns"
 hidden u1-v6 "$own" own-address "rootlessport"
+hidden u1-lo "$own" own-address "rootlessport"
 doctor_in R u1 "$tmp/u1-doctor"
 has "u1: doctor warns: rootless Podman's defaults hide clients" \
     '^WARN container-engine: rootless Podman .*rootlessport' "$tmp/u1-doctor"
@@ -174,23 +181,28 @@ echo "--- U3: rootless Podman, rootlessport on a bridge network"
 run R network create ngnet >/dev/null
 engine_dir u3
 pod_run R u3 --network ngnet -p 25:25
-send u3-v4 $v4 user@pass.test postmaster@example.test
-send u3-v6 $v6 user@pass.test postmaster@example.test
+probe u3-v4 $v4 user@pass.test postmaster@example.test
+probe u3-v6 $v6 user@pass.test postmaster@example.test
+probe u3-lo lo user@pass.test postmaster@example.test
 own=$(R exec u3 ip -4 -o addr show scope global |
     sed -E 's/.* inet ([0-9.]+)\/.*/\1/' | head -n 1)
 hidden u3-v4 "$own" own-address "rootlessport"
 hidden u3-v6 "$own" own-address "rootlessport"
+hidden u3-lo "$own" own-address "rootlessport"
 measured "rootless Podman 4.3, bridge network, rootlessport" u3
 R rm -f -t 0 u3 >/dev/null
 
 echo "--- U4: rootless Podman, port_handler=slirp4netns (the fix)"
 engine_dir u4
 pod_run R u4 --network slirp4netns:port_handler=slirp4netns -p 25:25
-send u4-v4 $v4 user@pass.test postmaster@example.test
-send u4-v6 $v6 user@pass.test postmaster@example.test
+probe u4-v4 $v4 user@pass.test postmaster@example.test
+probe u4-v6 $v6 user@pass.test postmaster@example.test
+probe u4-lo lo user@pass.test postmaster@example.test
 send u4-fail $v4 user@fail.test postmaster@example.test
 kept u4-v4
 refused u4-v6
+hidden u4-lo "$(default_gw R u4)" default-route \
+    "rootless Podman hands connections from the host itself.*skip_addresses"
 has "u4: the forged sender is refused for the real client: 550 5.7.23" \
     '^<\*\* +550 5\.7\.23 .* designate 198\.51\.100\.2 as permitted' \
     "$tmp/u4-fail.swaks"
@@ -205,8 +217,8 @@ if R run -d --name u5 --hostname mx $(engine_mounts "$tmp/u5") \
     > "$tmp/u5.run" 2>&1; then
 	engine_ready u5 R
 	use u5
-	send u5-v4 $v4 user@pass.test postmaster@example.test
-	send u5-v6 $v6 user@pass.test postmaster@example.test
+	probe u5-v4 $v4 user@pass.test postmaster@example.test
+	probe u5-v6 $v6 user@pass.test postmaster@example.test
 	kept u5-v4
 	measured "rootless Podman, pasta" u5
 	R rm -f -t 0 u5 >/dev/null

@@ -231,9 +231,20 @@ static const struct {
 	    "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns",
 	    "DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns",
 	    "systemctl --user edit docker" }, "userland-proxy" },
-	{ "Podman rootful", ENGINE_PODMAN, "", "10.88.0.1 route eth0",
-	    "10.88.0.1", ACT_DEFER, { "Podman container",
-	    "podman network create --ipv6" }, "rootlessport" },
+	{ "rootless Docker: its slirp4netns gateway, the host's programs",
+	    ENGINE_DOCKER_ROOTLESS, "", "10.0.2.2 slirp -", "10.0.2.2",
+	    ACT_DEFER, { "10.0.2.2 is the gateway of rootless Docker's "
+	    "slirp4netns network (slirp4netns)", "from the host itself",
+	    "authenticate (SASL)", "skip_addresses" }, "rootlesskit's builtin" },
+	{ "rootless Podman: slirp4netns's gateway, the host's programs",
+	    ENGINE_PODMAN_ROOTLESS, "", "10.0.2.2 route tap0", "10.0.2.2",
+	    ACT_DEFER, { "default-route on tap0", "rootless Podman hands "
+	    "connections from the host itself", "skip_addresses" },
+	    "rootlessport" },
+	{ "Podman rootful: the gateway, the host's programs", ENGINE_PODMAN,
+	    "", "10.88.0.1 route eth0", "10.88.0.1", ACT_DEFER,
+	    { "Podman hands connections from the host itself",
+	    "netavark's DNAT", "skip_addresses" }, "rootlessport" },
 	{ "Podman rootful: loopback skipped", ENGINE_PODMAN, "", NULL,
 	    "127.0.0.1", ACT_DUNNO, { "skip_addresses" }, NULL },
 	{ "Docker: the SPEC's fix", ENGINE_DOCKER, "", "172.17.0.1 route eth0",
@@ -266,8 +277,9 @@ START_TEST(test_engine)
 		    "%63s %15s %15s", addr, src, iface), 3);
 		ck_assert_int_eq(net_parse(addr, &n, &why), 0);
 		gwset_add(gs, &n, strcmp(src, "own") == 0 ? GW_OWN_ADDRESS :
-		    strcmp(src, "route") == 0 ? GW_DEFAULT_ROUTE : GW_BRIDGE,
-		    iface);
+		    strcmp(src, "route") == 0 ? GW_DEFAULT_ROUTE :
+		    strcmp(src, "slirp") == 0 ? GW_SLIRP : GW_BRIDGE,
+		    strcmp(iface, "-") == 0 ? NULL : iface);
 	}
 	gateway_add_engine(gs, cfg, &info);
 	xasprintf(&ca, "client_address=%s", engine_cases[_i].client);

@@ -101,43 +101,53 @@ END_TEST
 /*
  * Under a rootless engine loopback joins an auto set (source loopback),
  * unless skip_addresses was chosen by hand; never under the others.
+ * Rootless Docker adds its slirp4netns gateway (source slirp4netns).
  */
 static const struct {
 	const char	*label;
 	enum engine	 kind;
 	const char	*config;
-	size_t		 loopback;	/* entries added */
-} loopback_cases[] = {
-	{ "rootless Podman", ENGINE_PODMAN_ROOTLESS, "", 2 },
-	{ "rootless Docker", ENGINE_DOCKER_ROOTLESS, "", 2 },
+	size_t		 loopback;	/* entries added, by source */
+	size_t		 slirp;
+} added_cases[] = {
+	{ "rootless Podman", ENGINE_PODMAN_ROOTLESS, "", 2, 0 },
+	{ "rootless Docker", ENGINE_DOCKER_ROOTLESS, "", 2, 2 },
 	{ "rootless, skip_addresses by hand", ENGINE_PODMAN_ROOTLESS,
-	    "skip_addresses = 127.0.0.0/8, ::1\n", 0 },
-	{ "rootless, skip_addresses emptied", ENGINE_DOCKER_ROOTLESS,
-	    "skip_addresses =\n", 0 },
-	{ "Docker", ENGINE_DOCKER, "", 0 },
-	{ "Podman", ENGINE_PODMAN, "", 0 },
-	{ "no container", ENGINE_NONE, "", 0 },
+	    "skip_addresses = 127.0.0.0/8, ::1\n", 0, 0 },
+	{ "rootless Docker, skip_addresses emptied", ENGINE_DOCKER_ROOTLESS,
+	    "skip_addresses =\n", 0, 2 },
+	{ "Docker", ENGINE_DOCKER, "", 0, 0 },
+	{ "Podman", ENGINE_PODMAN, "", 0, 0 },
+	{ "no container", ENGINE_NONE, "", 0, 0 },
 };
 
-START_TEST(test_loopback)
+START_TEST(test_added)
 {
-	struct engine_info	 info = { loopback_cases[_i].kind, "test" };
+	struct engine_info	 info = { added_cases[_i].kind, "test" };
 	struct config		*cfg;
 	struct gwset		*gs = gwset_new();
 	char			*err;
-	size_t			 i;
+	size_t			 i, lo = 0, slirp = 0;
 
-	cfg = config_parse("t", loopback_cases[_i].config,
-	    strlen(loopback_cases[_i].config), &err);
-	ck_assert_msg(cfg != NULL, "%s: %s", loopback_cases[_i].label, err);
+	cfg = config_parse("t", added_cases[_i].config,
+	    strlen(added_cases[_i].config), &err);
+	ck_assert_msg(cfg != NULL, "%s: %s", added_cases[_i].label, err);
 	gateway_add_engine(gs, cfg, &info);
-	ck_assert_msg(gwset_count(gs) == loopback_cases[_i].loopback,
-	    "%s: %zu entries", loopback_cases[_i].label, gwset_count(gs));
 	for (i = 0; i < gwset_count(gs); i++) {
-		ck_assert_int_eq(gwset_get(gs, i)->source, GW_LOOPBACK);
-		ck_assert_str_eq(gw_source_name(GW_LOOPBACK), "loopback");
+		if (gwset_get(gs, i)->source == GW_LOOPBACK)
+			lo++;
+		else if (gwset_get(gs, i)->source == GW_SLIRP)
+			slirp++;
+		else
+			ck_abort_msg("%s: source %s", added_cases[_i].label,
+			    gw_source_name(gwset_get(gs, i)->source));
 	}
-	ck_assert_int_eq(gwset_engine(gs)->kind, loopback_cases[_i].kind);
+	ck_assert_msg(lo == added_cases[_i].loopback && slirp ==
+	    added_cases[_i].slirp, "%s: %zu loopback, %zu slirp4netns",
+	    added_cases[_i].label, lo, slirp);
+	ck_assert_str_eq(gw_source_name(GW_LOOPBACK), "loopback");
+	ck_assert_str_eq(gw_source_name(GW_SLIRP), "slirp4netns");
+	ck_assert_int_eq(gwset_engine(gs)->kind, added_cases[_i].kind);
 	gwset_free(gs);
 	config_free(cfg);
 }
@@ -151,7 +161,7 @@ engine_suite(void)
 
 	tcase_add_loop_test(tc, test_classify, 0, NELEMS(cases));
 	tcase_add_test(tc, test_detect);
-	tcase_add_loop_test(tc, test_loopback, 0, NELEMS(loopback_cases));
+	tcase_add_loop_test(tc, test_added, 0, NELEMS(added_cases));
 	suite_add_tcase(s, tc);
 	return (s);
 }
