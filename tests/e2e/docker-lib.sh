@@ -20,21 +20,32 @@ skip() { echo "SKIP: $name: $*"; exit 77; }
 # with "sender", what a remote sender needs too), then its $tmp, on disk
 # (vfs copies whole images), removed with all the rest on exit.
 docker_suite() {
-	local tool
 	name=$1
 	netns_check "$name"
 	docker_check
 	if [ "${3:-}" = sender ]; then
-		for tool in swaks docker-compose; do
-			command -v $tool >/dev/null 2>&1 || skip "$tool is" \
-			    "not installed (apt-get install swaks docker-compose)"
-		done
-		perl -MIO::Socket::INET6 -e 1 2>/dev/null || skip "swaks has" \
-		    "no IPv6 (apt-get install libio-socket-inet6-perl)"
+		command -v docker-compose >/dev/null 2>&1 || skip \
+		    "docker-compose is not installed (apt-get install" \
+		    "docker-compose)"
+		sender_check
 	fi
-	tmp=$(mktemp -d "/var/tmp/natguard-$2.XXXXXX")
+	suite_tmp "$2" docker_cleanup
+}
+
+# sender_check: what the remote sender needs, swaks with IPv6.
+sender_check() {
+	command -v swaks >/dev/null 2>&1 ||
+	    skip "swaks is not installed (apt-get install swaks)"
+	perl -MIO::Socket::INET6 -e 1 2>/dev/null || skip "swaks has" \
+	    "no IPv6 (apt-get install libio-socket-inet6-perl)"
+}
+
+# suite_tmp PREFIX CLEANUP: the suite's $tmp, on disk, and CLEANUP (which
+# removes it) on exit.
+suite_tmp() {
+	tmp=$(mktemp -d "/var/tmp/natguard-$1.XXXXXX")
 	chmod 755 "$tmp"
-	trap docker_cleanup EXIT
+	trap "$2" EXIT
 	trap 'exit 1' INT TERM
 }
 

@@ -102,9 +102,7 @@ echo "$name: namespaces $host $rem, rootless as $ruser ($ruid)," \
 run D import "$tar" natguard-test/mail >/dev/null
 engine_dir d1
 dock_run d1 -p 25:25
-probe d1-v4 $v4 user@pass.test postmaster@example.test
-probe d1-v6 $v6 user@pass.test postmaster@example.test
-probe d1-lo lo user@pass.test postmaster@example.test
+probes d1
 gw=$(D inspect -f '{{.NetworkSettings.Gateway}}' d1)
 hidden d1-v4 "$gw" default-route \
     "rootless Docker.*DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns"
@@ -129,17 +127,10 @@ echo "--- D2: rootless Docker, slirp4netns port driver (the fix)"
 rootless_start slirp4netns
 engine_dir d2
 dock_run d2 -p 25:25
-probe d2-v4 $v4 user@pass.test postmaster@example.test
-probe d2-v6 $v6 user@pass.test postmaster@example.test
-probe d2-lo lo user@pass.test postmaster@example.test
-send d2-fail $v4 user@fail.test postmaster@example.test
-kept d2-v4
-refused d2-v6
+probes d2
+ipv4_kept d2
 hidden d2-lo 10.0.2.2 slirp4netns \
     "slirp4netns network hands connections from the host itself.*skip_addresses"
-has "d2: the forged sender is refused for the real client: 550 5.7.23" \
-    '^<\*\* +550 5\.7\.23 .* designate 198\.51\.100\.2 as permitted' \
-    "$tmp/d2-fail.swaks"
 measured "rootless Docker 20.10, rootlesskit 1.1, slirp4netns port driver" d2
 rootless_stop
 

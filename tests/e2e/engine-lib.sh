@@ -16,17 +16,13 @@ engine_suite() {
 	name=$1
 	netns_check "$name"
 	shift 2
-	for t in "$@" swaks nsenter debootstrap; do
+	for t in "$@" nsenter debootstrap; do
 		command -v "$t" >/dev/null 2>&1 || skip "$t is not installed" \
 		    "(apt-get install podman rootlesskit slirp4netns uidmap" \
-		    "docker.io debootstrap swaks)"
+		    "docker.io debootstrap)"
 	done
-	perl -MIO::Socket::INET6 -e 1 2>/dev/null || skip "swaks has" \
-	    "no IPv6 (apt-get install libio-socket-inet6-perl)"
-	tmp=$(mktemp -d "/var/tmp/natguard-$prefix.XXXXXX")
-	chmod 755 "$tmp"
-	trap engine_cleanup EXIT
-	trap 'exit 1' INT TERM
+	sender_check
+	suite_tmp "$prefix" engine_cleanup
 }
 
 # rootless_user NAME: the user the rootless engines run as, with
@@ -205,6 +201,27 @@ hidden() {
 # default_gw CLI NAME: the container's IPv4 default gateway.
 default_gw() {
 	$1 exec "$2" ip -4 route show default | awk '{ print $3; exit }'
+}
+
+# probes CASE: the remote sender over IPv4 and IPv6 and a program on the
+# host itself (CASE-v4, CASE-v6, CASE-lo), then a forged sender over IPv4
+# (CASE-fail).
+probes() {
+	probe "$1-v4" $v4 user@pass.test postmaster@example.test
+	probe "$1-v6" $v6 user@pass.test postmaster@example.test
+	probe "$1-lo" lo user@pass.test postmaster@example.test
+	send "$1-fail" $v4 user@fail.test postmaster@example.test
+}
+
+# ipv4_kept CASE: the fixed forwarding: remote IPv4 clients keep their
+# address (SPF pass delivered, the forged sender refused for the real
+# client) and IPv6 is not forwarded at all.
+ipv4_kept() {
+	kept "$1-v4"
+	refused "$1-v6"
+	has "$1: the forged sender is refused for the real client: 550 5.7.23" \
+	    '^<\*\* +550 5\.7\.23 .* designate 198\.51\.100\.2 as permitted' \
+	    "$tmp/$1-fail.swaks"
 }
 
 # kept CASE: the client kept its address; SPF decided and the mail passed.

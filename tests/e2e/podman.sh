@@ -85,17 +85,10 @@ doctor_in() {
 echo "--- R1: rootful Podman, default network"
 engine_dir r1
 pod_run P r1 $lim -p 25:25
-probe r1-v4 $v4 user@pass.test postmaster@example.test
-probe r1-v6 $v6 user@pass.test postmaster@example.test
-probe r1-lo lo user@pass.test postmaster@example.test
-send r1-fail $v4 user@fail.test postmaster@example.test
-kept r1-v4
-refused r1-v6
+probes r1
+ipv4_kept r1
 hidden r1-lo "$(default_gw P r1)" default-route \
     "Podman hands connections from the host itself.*skip_addresses"
-has "r1: the forged sender is refused for the real client: 550 5.7.23" \
-    '^<\*\* +550 5\.7\.23 .* designate 198\.51\.100\.2 as permitted' \
-    "$tmp/r1-fail.swaks"
 doctor_in P r1 "$tmp/r1-doctor"
 has "r1: doctor names the engine, rootful Podman" \
     '^OK +container-engine: Podman \(/run/\.containerenv exists' \
@@ -108,9 +101,7 @@ run P network create --ipv6 --subnet 10.89.25.0/24 \
     --subnet fd00:25:25::/64 ng6 >/dev/null
 engine_dir r2
 pod_run P r2 $lim --network ng6 -p 25:25
-probe r2-v4 $v4 user@pass.test postmaster@example.test
-probe r2-v6 $v6 user@pass.test postmaster@example.test
-probe r2-lo lo user@pass.test postmaster@example.test
+probes r2
 kept r2-v4
 delivered "r2-v6: the IPv6 client keeps its address, SPF pass" \
     "$tmp/r2-v6.swaks" r2-v6 \
@@ -130,9 +121,7 @@ echo "$name: rootless as $ruser ($ruid), $(grep "^$ruser:" /etc/subuid)"
 echo "--- U1: rootless Podman, defaults (slirp4netns, rootlessport)"
 engine_dir u1
 pod_run R u1 -p 25:25
-probe u1-v4 $v4 user@pass.test postmaster@example.test
-probe u1-v6 $v6 user@pass.test postmaster@example.test
-probe u1-lo lo user@pass.test postmaster@example.test
+probes u1
 own=$(R exec u1 ip -4 -o addr show scope global |
     sed -E 's/.* inet ([0-9.]+)\/.*/\1/' | head -n 1)
 hidden u1-v4 "$own" own-address "rootlessport.*port_handler=slirp4netns"
@@ -181,9 +170,7 @@ echo "--- U3: rootless Podman, rootlessport on a bridge network"
 run R network create ngnet >/dev/null
 engine_dir u3
 pod_run R u3 --network ngnet -p 25:25
-probe u3-v4 $v4 user@pass.test postmaster@example.test
-probe u3-v6 $v6 user@pass.test postmaster@example.test
-probe u3-lo lo user@pass.test postmaster@example.test
+probes u3
 own=$(R exec u3 ip -4 -o addr show scope global |
     sed -E 's/.* inet ([0-9.]+)\/.*/\1/' | head -n 1)
 hidden u3-v4 "$own" own-address "rootlessport"
@@ -195,17 +182,10 @@ R rm -f -t 0 u3 >/dev/null
 echo "--- U4: rootless Podman, port_handler=slirp4netns (the fix)"
 engine_dir u4
 pod_run R u4 --network slirp4netns:port_handler=slirp4netns -p 25:25
-probe u4-v4 $v4 user@pass.test postmaster@example.test
-probe u4-v6 $v6 user@pass.test postmaster@example.test
-probe u4-lo lo user@pass.test postmaster@example.test
-send u4-fail $v4 user@fail.test postmaster@example.test
-kept u4-v4
-refused u4-v6
+probes u4
+ipv4_kept u4
 hidden u4-lo "$(default_gw R u4)" default-route \
     "rootless Podman hands connections from the host itself.*skip_addresses"
-has "u4: the forged sender is refused for the real client: 550 5.7.23" \
-    '^<\*\* +550 5\.7\.23 .* designate 198\.51\.100\.2 as permitted' \
-    "$tmp/u4-fail.swaks"
 measured "rootless Podman 4.3, slirp4netns, port_handler=slirp4netns" u4
 R rm -f -t 0 u4 >/dev/null
 
@@ -217,8 +197,7 @@ if R run -d --name u5 --hostname mx $(engine_mounts "$tmp/u5") \
     > "$tmp/u5.run" 2>&1; then
 	engine_ready u5 R
 	use u5
-	probe u5-v4 $v4 user@pass.test postmaster@example.test
-	probe u5-v6 $v6 user@pass.test postmaster@example.test
+	probes u5
 	kept u5-v4
 	measured "rootless Podman, pasta" u5
 	R rm -f -t 0 u5 >/dev/null
