@@ -104,10 +104,8 @@ engine_dir d1
 dock_run d1 -p 25:25
 probes d1
 gw=$(D inspect -f '{{.NetworkSettings.Gateway}}' d1)
-hidden d1-v4 "$gw" default-route \
-    "rootless Docker.*DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns"
-hidden d1-v6 "$gw" default-route "rootlesskit's builtin"
-hidden d1-lo "$gw" default-route "rootlesskit's builtin"
+all_hidden d1 "$gw" default-route \
+    "rootless Docker.*rootlesskit's builtin.*DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns"
 hasnt "d1: no daemon.json advice for rootless Docker" \
     "client=$gw .*explanation=.*userland-proxy" "$nglog"
 D exec $asan d1 natguard doctor -c /ng/natguard.conf > "$tmp/d1-doctor" 2>&1

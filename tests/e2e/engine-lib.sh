@@ -198,9 +198,14 @@ hidden() {
 	not_delivered "$c" "$c"
 }
 
-# default_gw CLI NAME: the container's IPv4 default gateway.
+# default_gw CLI NAME: the container's IPv4 default gateway; own_address
+# CLI NAME: its own IPv4 address.
 default_gw() {
 	$1 exec "$2" ip -4 route show default | awk '{ print $3; exit }'
+}
+own_address() {
+	$1 exec "$2" ip -4 -o addr show scope global |
+	    sed -E 's/.* inet ([0-9.]+)\/.*/\1/' | head -n 1
 }
 
 # probes CASE: the remote sender over IPv4 and IPv6 and a program on the
@@ -222,6 +227,15 @@ ipv4_kept() {
 	has "$1: the forged sender is refused for the real client: 550 5.7.23" \
 	    '^<\*\* +550 5\.7\.23 .* designate 198\.51\.100\.2 as permitted' \
 	    "$tmp/$1-fail.swaks"
+}
+
+# all_hidden CASE ADDRESS SOURCE ENGINE-WORD: every client of probes CASE,
+# from afar or from the host, is handed over from ADDRESS.
+all_hidden() {
+	local w
+	for w in v4 v6 lo; do
+		hidden "$1-$w" "$2" "$3" "$4"
+	done
 }
 
 # kept CASE: the client kept its address; SPF decided and the mail passed.

@@ -122,11 +122,8 @@ echo "--- U1: rootless Podman, defaults (slirp4netns, rootlessport)"
 engine_dir u1
 pod_run R u1 -p 25:25
 probes u1
-own=$(R exec u1 ip -4 -o addr show scope global |
-    sed -E 's/.* inet ([0-9.]+)\/.*/\1/' | head -n 1)
-hidden u1-v4 "$own" own-address "rootlessport.*port_handler=slirp4netns"
-hidden u1-v6 "$own" own-address "rootlessport"
-hidden u1-lo "$own" own-address "rootlessport"
+all_hidden u1 "$(own_address R u1)" own-address \
+    "rootlessport.*port_handler=slirp4netns"
 doctor_in R u1 "$tmp/u1-doctor"
 has "u1: doctor warns: rootless Podman's defaults hide clients" \
     '^WARN container-engine: rootless Podman .*rootlessport' "$tmp/u1-doctor"
@@ -171,11 +168,7 @@ run R network create ngnet >/dev/null
 engine_dir u3
 pod_run R u3 --network ngnet -p 25:25
 probes u3
-own=$(R exec u3 ip -4 -o addr show scope global |
-    sed -E 's/.* inet ([0-9.]+)\/.*/\1/' | head -n 1)
-hidden u3-v4 "$own" own-address "rootlessport"
-hidden u3-v6 "$own" own-address "rootlessport"
-hidden u3-lo "$own" own-address "rootlessport"
+all_hidden u3 "$(own_address R u3)" own-address "rootlessport"
 measured "rootless Podman 4.3, bridge network, rootlessport" u3
 R rm -f -t 0 u3 >/dev/null
 
