@@ -5,7 +5,8 @@
 # sender plays against each engine's published port 25.
 #
 # The machine is put back as it was: the user (and its subordinate ids)
-# is removed when the suite made it, /dev/net/tun gets its mode back.
+# is removed when the suite made it, /dev/net/tun gets its mode back
+# (tun_open, tun_close).
 
 # engine_suite NAME PREFIX TOOL...: SKIP (exit 77) with the reason where
 # this machine lacks a tool or a sender's needs, then $tmp (on disk: vfs
@@ -53,11 +54,36 @@ rootless_user() {
 	mkdir -p "$tmp/home"
 	chown "$ruser:" "$tmp/home" "$xdg"
 	chmod 700 "$xdg"
-	# slirp4netns opens /dev/net/tun in the user's namespace; a machine
-	# that keeps it root-only (mode 600) gets it back so on exit.
 	[ -c /dev/net/tun ] || skip "no /dev/net/tun (slirp4netns needs it)"
-	tun_mode=$(stat -c %a /dev/net/tun)
-	chmod 666 /dev/net/tun
+	tun_open
+}
+
+# slirp4netns opens /dev/net/tun in the user's namespace; a machine that
+# keeps it root-only (mode 600) gets that mode back when the last suite
+# using it is done (make -j runs the engine suites side by side).  Who
+# uses it: a file per suite's pid in $TUN_USERS, changed under a lock on
+# the device itself; a suite killed before its cleanup is not waited for.
+TUN_USERS=/run/natguard-tests-tun
+tun_open() {
+	mkdir -p "$TUN_USERS"
+	flock /dev/net/tun sh -c '
+	    [ -f "$1/mode" ] || stat -c %a /dev/net/tun > "$1/mode"
+	    : > "$1/pid.$2"
+	    chmod 666 /dev/net/tun' sh "$TUN_USERS" $$
+	tun_opened=1
+}
+tun_close() {
+	[ -n "${tun_opened:-}" ] || return 0
+	flock /dev/net/tun sh -c '
+	    rm -f "$1/pid.$2"
+	    for f in "$1"/pid.*; do
+		[ -e "$f" ] || continue
+		kill -0 "${f##*/pid.}" 2>/dev/null && exit 0
+		rm -f "$f"
+	    done
+	    chmod "$(cat "$1/mode")" /dev/net/tun && rm -rf "$1"' \
+	    sh "$TUN_USERS" $$
+	tun_opened=
 }
 
 # as_user CMD...: CMD as the rootless user in the Docker host's namespace,
@@ -90,7 +116,7 @@ rootless_cleanup() {
 	for t in ${added_ids:-}; do
 		sed -i "/^$ruser:/d" "$t"
 	done
-	[ -n "${tun_mode:-}" ] && chmod "$tun_mode" /dev/net/tun
+	tun_close
 	[ -n "${xdg:-}" ] && rm -rf --one-file-system "$xdg"
 	ruser=
 }
