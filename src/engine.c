@@ -97,10 +97,9 @@ rootless_uid(const char *uid_map)
 {
 	const char	*p = uid_map;
 	unsigned long	 in, out, count;
-	int		 n;
 
 	while (p != NULL && *p != '\0') {
-		if (sscanf(p, "%lu %lu %lu%n", &in, &out, &count, &n) == 3 &&
+		if (sscanf(p, "%lu %lu %lu", &in, &out, &count) == 3 &&
 		    in == 0)
 			return (out != 0 && count == 1 ? out : 0);
 		if ((p = strchr(p, '\n')) != NULL)
@@ -143,7 +142,7 @@ cgroup_engine(const char *cgroup, enum engine *kind, char *line,
 void
 engine_classify(const struct engine_evidence *ev, struct engine_info *info)
 {
-	enum engine	 kind = ENGINE_NONE;
+	enum engine	 kind = ENGINE_NONE, rootless;
 	const char	*c = ev->container_env;
 	char		 line[128];
 	unsigned long	 uid;
@@ -169,12 +168,14 @@ engine_classify(const struct engine_evidence *ev, struct engine_info *info)
 		    ev->systemd_container, "\"");
 	}
 	if (kind == ENGINE_DOCKER || kind == ENGINE_PODMAN) {
+		rootless = kind == ENGINE_DOCKER ? ENGINE_DOCKER_ROOTLESS :
+		    ENGINE_PODMAN_ROOTLESS;
 		if (ev->containerenv_text != NULL &&
 		    strstr(ev->containerenv_text, "rootless=1") != NULL) {
-			kind++;
+			kind = rootless;
 			note(info, "rootless=1 in /run/.containerenv", "", "");
 		} else if ((uid = rootless_uid(ev->uid_map)) != 0) {
-			kind++;
+			kind = rootless;
 			snprintf(line, sizeof(line), "%lu", uid);
 			note(info, "uid 0 is uid ", line,
 			    " outside (/proc/self/uid_map)");

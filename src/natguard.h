@@ -207,7 +207,7 @@ const char	*request_get(const struct request *, const char *);
 size_t		 request_count(const struct request *);
 
 /* engine.c: the container engine natguard runs under, from its traces. */
-enum engine {			/* rootless = rootful + 1 */
+enum engine {
 	ENGINE_NONE,		/* no trace of a container */
 	ENGINE_CONTAINER,	/* a container, engine unknown */
 	ENGINE_DOCKER,
