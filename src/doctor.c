@@ -168,15 +168,6 @@ doctor_print(const struct doctor *d, FILE *f)
 	    count[DS_WARN]);
 }
 
-static char *
-path_in(const char *root, const char *path)
-{
-	char	*p;
-
-	xasprintf(&p, "%s%s", root, path);
-	return (p);
-}
-
 /*
  * Inside a container or not, and how that was decided.  Informational:
  * it changes what the IPv6 and gateway checks expect.
@@ -310,7 +301,7 @@ default_route6(const char *text, char *out, size_t len)
 void
 doctor_ipv6(struct doctor *d, const char *root)
 {
-	char		*p, *text, first[INET6_ADDRSTRLEN + 48];
+	char		*text, first[INET6_ADDRSTRLEN + 48];
 	int		 n;
 	enum dstatus	 missing = d->container ? DS_WARN : DS_OK;
 	const char	*why = d->container ? ": if the Docker host "
@@ -318,9 +309,7 @@ doctor_ipv6(struct doctor *d, const char *root)
 	    "carries every IPv6 client in from the bridge gateway" :
 	    ": no IPv6 client reaches this host, none can be hidden";
 
-	p = path_in(root, "/proc/net/if_inet6");
-	text = read_small(p);
-	free(p);
+	text = read_small_in(root, "/proc/net/if_inet6");
 	n = text != NULL ? global_ipv6(text, first, sizeof(first)) : 0;
 	free(text);
 	if (n > 0)
@@ -330,9 +319,7 @@ doctor_ipv6(struct doctor *d, const char *root)
 		doctor_add(d, missing, "ipv6-address", FIX_IPV6, "no global "
 		    "IPv6 address%s", why);
 
-	p = path_in(root, "/proc/net/ipv6_route");
-	text = read_small(p);
-	free(p);
+	text = read_small_in(root, "/proc/net/ipv6_route");
 	if (text != NULL && default_route6(text, first, sizeof(first)))
 		doctor_add(d, DS_OK, "ipv6-route", NULL, "IPv6 default route "
 		    "%s", first);

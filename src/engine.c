@@ -188,17 +188,6 @@ engine_classify(const struct engine_evidence *ev, struct engine_info *info)
 	info->kind = kind;
 }
 
-static char *
-read_in(const char *root, const char *path)
-{
-	char	*p, *text;
-
-	xasprintf(&p, "%s%s", root, path);
-	text = read_small(p);
-	free(p);
-	return (text);
-}
-
 static int
 exists_in(const char *root, const char *path)
 {
@@ -248,11 +237,11 @@ engine_detect(const char *root, struct engine_info *info)
 	memset(&ev, 0, sizeof(ev));
 	ev.dockerenv = exists_in(root, "/.dockerenv");
 	ev.containerenv = exists_in(root, "/run/.containerenv");
-	ev.containerenv_text = cenv = read_in(root, "/run/.containerenv");
-	ev.cgroup = cgroup = read_in(root, "/proc/1/cgroup");
-	ev.uid_map = uid_map = read_in(root, "/proc/self/uid_map");
+	ev.containerenv_text = cenv = read_small_in(root, "/run/.containerenv");
+	ev.cgroup = cgroup = read_small_in(root, "/proc/1/cgroup");
+	ev.uid_map = uid_map = read_small_in(root, "/proc/self/uid_map");
 	ev.container_env = env = container_env(root);
-	sysd = read_in(root, "/run/systemd/container");
+	sysd = read_small_in(root, "/run/systemd/container");
 	if (sysd != NULL)
 		sysd[strcspn(sysd, "\n")] = '\0';
 	ev.systemd_container = sysd;

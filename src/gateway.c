@@ -418,18 +418,24 @@ scan_interfaces(struct gwset *gs, int own)
 	freeifaddrs(ifa);
 }
 
+static struct engine_info	engine;
+static int			engine_read;
+
 /* The gateway set the configuration asks for, scanned now. */
 struct gwset *
 gateway_scan(const struct config *cfg)
 {
 	struct gwset		*gs;
-	struct engine_info	 info;
 	char			*text;
 	size_t			 i;
 
 	gs = gwset_new();
-	engine_detect("", &info);
-	gwset_set_engine(gs, &info);
+	/* The engine does not change under a running process: read once. */
+	if (!engine_read) {
+		engine_detect("", &engine);
+		engine_read = 1;
+	}
+	gwset_set_engine(gs, &engine);
 	for (i = 0; i < netlist_count(cfg->gateways); i++)
 		(void)gwset_add(gs, netlist_get(cfg->gateways, i), GW_STATIC,
 		    NULL);
@@ -448,8 +454,8 @@ gateway_scan(const struct config *cfg)
 	 * client arrives from one of the container's own addresses, which no
 	 * real client can have.
 	 */
-	scan_interfaces(gs, info.kind == ENGINE_PODMAN_ROOTLESS);
-	gateway_add_engine(gs, cfg, &info);
+	scan_interfaces(gs, engine.kind == ENGINE_PODMAN_ROOTLESS);
+	gateway_add_engine(gs, cfg, &engine);
 	return (gs);
 }
 

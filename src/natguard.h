@@ -47,6 +47,7 @@ int		 parse_u64(const char *, uint64_t, uint64_t, uint64_t *);
 int		 parse_duration(const char *, uint64_t *);
 char		*read_small(const char *);
 char		*read_small_len(const char *, size_t *);
+char		*read_small_in(const char *, const char *);
 /* A growable string; keep one and buf_reset() it to avoid allocation. */
 struct buf {
 	char	*s;	/* NUL-terminated once anything was added */

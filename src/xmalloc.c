@@ -245,3 +245,15 @@ read_small(const char *path)
 {
 	return (read_small_len(path, NULL));
 }
+
+/* read_small() of PATH under ROOT ("" for /: tests give a fixture tree). */
+char *
+read_small_in(const char *root, const char *path)
+{
+	char	*p, *text;
+
+	xasprintf(&p, "%s%s", root, path);
+	text = read_small(p);
+	free(p);
+	return (text);
+}
