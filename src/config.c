@@ -48,7 +48,8 @@ enum ktype {
 	K_DOMAINS,
 	K_DNSSERVERS,
 	K_COUNT,
-	K_HOSTPORT
+	K_HOSTPORT,
+	K_MYNETWORKS	/* "postfix", "none" or networks */
 };
 
 struct key {
@@ -64,7 +65,8 @@ struct key {
 /* The words of K_WORD keys, in the order of the enums they set. */
 _Static_assert(sizeof(enum log_level) == sizeof(int) &&
     sizeof(enum nat_action) == sizeof(int) &&
-    sizeof(enum spf_header) == sizeof(int), "K_WORD stores an int");
+    sizeof(enum spf_header) == sizeof(int) &&
+    sizeof(enum private_action) == sizeof(int), "K_WORD stores an int");
 static const char *const w_log[] = { "syslog", "stderr", NULL };
 static const char *const w_level[] = {
 	"error", "warning", "notice", "info", "debug", NULL
@@ -72,6 +74,9 @@ static const char *const w_level[] = {
 static const char *const w_bool[] = { "no", "yes", NULL };
 static const char *const w_nat[] = {
 	"defer", "defer_if_permit", "warn", NULL
+};
+static const char *const w_private[] = {
+	"defer_if_permit", "defer", "reject", NULL
 };
 static const char *const w_header[] = {
 	"received-spf", "authentication-results", "none", NULL
@@ -116,6 +121,21 @@ static const struct key keys[] = {
 	    1000000, NULL },
 	{ "idle_timeout", K_DURATION, "600s", OFF(idle_timeout), 1, 86400, NULL },
 	{ "metrics_listen", K_HOSTPORT, "", OFF(metrics_listen), 0, 0, NULL },
+	{ "mynetworks", K_MYNETWORKS, "postfix", OFF(mynetworks), 0, 0, NULL },
+	{ "private_networks", K_NETS, "10.0.0.0/8, 172.16.0.0/12, "
+	    "192.168.0.0/16, 100.64.0.0/10, 169.254.0.0/16, fc00::/7, "
+	    "fe80::/10", OFF(private_networks), 0, 0, NULL },
+	{ "private_spf_action", K_WORD, "defer_if_permit",
+	    OFF(private_spf_action), 0, 0, w_private },
+	{ "hider_learning", K_WORD, "yes", OFF(hider_learning), 0, 0, w_bool },
+	/* HIDER_DOMAINS_MAX (learn.c) domains are kept an address. */
+	{ "hider_threshold", K_COUNT, "3", OFF(hider_threshold), 2, 8, NULL },
+	{ "hider_window", K_DURATION, "1h", OFF(hider_window), 60, 7 * 86400,
+	    NULL },
+	{ "hider_expiry", K_DURATION, "7d", OFF(hider_expiry), 3600,
+	    365 * 86400, NULL },
+	{ "state_dir", K_STRING, "/var/lib/natguard", OFF(state_dir), 0, 0,
+	    NULL },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -384,8 +404,11 @@ config_set(struct config *cfg, const struct key *k, const char *value)
 		break;
 	case K_NETS:
 	case K_GATEWAYS:
+	case K_MYNETWORKS:
 		if (k->type == K_GATEWAYS)
 			cfg->gateways_auto = 0;
+		if (k->type == K_MYNETWORKS)
+			cfg->mynetworks_postfix = 0;
 		netlist_free(*(struct netlist **)p);
 		*(struct netlist **)p = netlist_new();
 		for (i = 0; i < n; i++) {
@@ -394,7 +417,17 @@ config_set(struct config *cfg, const struct key *k, const char *value)
 				cfg->gateways_auto = 1;
 				continue;
 			}
-			if (k->type == K_GATEWAYS &&
+			if (k->type == K_MYNETWORKS &&
+			    strcmp(items[i], "postfix") == 0) {
+				if (n != 1) {
+					xasprintf(&err, "\"postfix\" cannot "
+					    "be combined with other entries");
+					goto out;
+				}
+				cfg->mynetworks_postfix = 1;
+				continue;
+			}
+			if (k->type != K_NETS &&
 			    strcmp(items[i], "none") == 0) {
 				if (n != 1) {
 					xasprintf(&err, "\"none\" cannot be "
@@ -414,7 +447,7 @@ config_set(struct config *cfg, const struct key *k, const char *value)
 		if (parse_duration(value, &v) != 0 || v < k->min ||
 		    v > k->max)
 			xasprintf(&err, "\"%s\": expected a duration from "
-			    "%llus to %llus (suffix s, m or h)", value,
+			    "%llus to %llus (suffix s, m, h or d)", value,
 			    (unsigned long long)k->min,
 			    (unsigned long long)k->max);
 		else
@@ -534,6 +567,7 @@ config_free(struct config *cfg)
 			break;
 		case K_NETS:
 		case K_GATEWAYS:
+		case K_MYNETWORKS:
 			netlist_free(*(struct netlist **)((char *)cfg +
 			    keys[i].off));
 			break;

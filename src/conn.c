@@ -150,6 +150,8 @@ conn_reply(struct conn *c, struct decision *d)
 	}
 	audit_write(d, c->req);
 	metrics_decision(d, conn_elapsed(c));
+	if (d->learn != LEARN_NONE)
+		server_learn(d);
 
 	/*
 	 * One reply line, whatever the text: the protocol is line based.

@@ -22,6 +22,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "natguard.h"
 
@@ -180,76 +181,69 @@ source_phrase(const struct gateway *gw)
 		return ("the gateway of rootless Docker's slirp4netns network");
 	case GW_LOOPBACK:
 		return ("loopback");
+	case GW_TRAFFIC:
+		return ("a hider learned from traffic");
 	}
 	return ("?");
 }
 
-/*
- * What hid the client and the fix (README "Container engines" has the
- * measurements behind each).  Docker's is also the text for no engine
- * (natguard on a Docker host, Postfix in a container) and unknown ones.
- */
-struct hiding {
-	const char	*cause;
-	const char	*fix;
-};
-static const struct hiding hid_docker = { "Docker's userland proxy or "
-    "IPv6-to-IPv4 NAT hid the real SMTP client address", "IPv6 all the "
-    "way to the container (/etc/docker/daemon.json \"ip6tables\": true, "
-    "\"experimental\": true; a compose network with enable_ipv6: true and "
-    "an IPv6 subnet) or \"userland-proxy\": false" };
-static const struct hiding hid_docker_rootless = { "rootless Docker's port "
-    "driver (rootlesskit's builtin, the default) hands every connection to "
-    "a published port over from the network's gateway",
-    "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns and "
-    "DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns for dockerd-rootless.sh "
-    "(systemctl --user edit docker), which keeps IPv4 clients' addresses, "
-    "or rootful Docker with IPv6 all the way to the container" };
-static const struct hiding hid_podman_rootless = { "rootless Podman's port "
-    "forwarder (rootlessport, the default) hands every connection to a "
-    "published port over from the container's own address", "podman run "
-    "--network slirp4netns:port_handler=slirp4netns, which keeps IPv4 "
-    "clients' addresses (IPv6 is not forwarded), --network pasta (Podman "
-    "4.4 or later), or rootful Podman" };
-/* Where remote clients keep their address, the host's own programs don't. */
-static const char fix_local[] = "if these are the host's own programs, let "
-    "them authenticate (SASL) or list the address in skip_addresses";
-static const struct hiding hid_docker_slirp = { "rootless Docker's "
-    "slirp4netns network hands connections from the host itself over from "
-    "its gateway", fix_local };
-static const struct hiding hid_podman_slirp = { "rootless Podman hands "
-    "connections from the host itself over from the network's gateway "
-    "(slirp4netns's, or a bridge network's)", fix_local };
-static const struct hiding hid_podman = { "Podman hands connections from "
-    "the host itself over from the network's gateway, where remote IPv4 "
-    "clients keep their address through netavark's DNAT", fix_local };
-
-static const struct hiding *
-hiding(const struct engine_info *engine, const struct gateway *gw)
+/* "2026-12-02 10:00:00Z": the evidence's times, without the clock. */
+static void
+add_time(struct buf *b, long long t)
 {
-	switch (engine != NULL ? engine->kind : ENGINE_NONE) {
-	case ENGINE_DOCKER_ROOTLESS:
-		return (gw->source == GW_SLIRP ? &hid_docker_slirp :
-		    &hid_docker_rootless);
-	case ENGINE_PODMAN_ROOTLESS:
-		return (gw->source == GW_OWN_ADDRESS ? &hid_podman_rootless :
-		    &hid_podman_slirp);
-	case ENGINE_PODMAN:
-		return (&hid_podman);
-	default:
-		return (&hid_docker);
-	}
+	struct tm	tm;
+	time_t		tt = (time_t)t;
+	char		s[32];
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%SZ", &tm) == 0)
+		snprintf(s, sizeof(s), "%lld", t);
+	buf_adds(b, s);
+}
+
+static void
+add_uint(struct buf *b, unsigned int n)
+{
+	char	s[16];
+
+	snprintf(s, sizeof(s), "%u", n);
+	buf_adds(b, s);
+}
+
+/* What a learned hider was learned from. */
+static void
+add_evidence(struct buf *b, const struct hider_evidence *ev)
+{
+	buf_adds(b, ": ");
+	add_uint(b, ev->count);
+	buf_adds(b, " requests from it failed SPF for ");
+	add_uint(b, ev->ndomains);
+	buf_adds(b, " unrelated sender domains (");
+	buf_adds(b, ev->domains);
+	buf_adds(b, ") between ");
+	add_time(b, ev->first);
+	buf_adds(b, " and ");
+	add_time(b, ev->last);
 }
 
 /*
- * Loopback under a rootless engine: not known to be hidden, nor local;
- * the fix is the engine's forwarder's.
+ * "CAUSE, so SPF cannot be trusted; fix: FIX", from the hider kind's row;
+ * a kind told from evidence, not seen, says it is a guess.
  */
-static const struct hiding *
-hiding_loopback(const struct engine_info *engine)
+static void
+add_cause_fix(struct buf *b, enum hider_kind kind, const char *trust)
 {
-	return (engine != NULL && engine->kind == ENGINE_DOCKER_ROOTLESS ?
-	    &hid_docker_rootless : &hid_podman_rootless);
+	const struct hider_kind_row *k = hider_kind_row(kind);
+
+	if (kind >= HK_PROXY) {
+		buf_adds(b, "probably ");
+		buf_adds(b, k->name);
+		buf_adds(b, ": ");
+	}
+	buf_adds(b, k->cause);
+	buf_adds(b, trust);
+	buf_adds(b, "; fix: ");
+	buf_adds(b, k->fix);
 }
 
 /*
@@ -258,11 +252,12 @@ hiding_loopback(const struct engine_info *engine)
  * concatenation: this runs for every request from a gateway.
  */
 static char *
-nat_explanation(const struct gateway *gw, const char *client,
-    const struct engine_info *engine)
+nat_explanation(const struct gwset *gws, const struct gateway *gw,
+    const char *client)
 {
+	const struct engine_info *engine = gwset_engine(gws);
 	struct buf		 b = { NULL, 0, 0 };
-	const struct hiding	*h;
+	enum hider_kind		 k;
 
 	buf_grow(&b, 640);
 	buf_adds(&b, "client address ");
@@ -277,21 +272,21 @@ nat_explanation(const struct gateway *gw, const char *client,
 	}
 	buf_adds(&b, " ");
 	gw_describe(&b, gw);
+	if (gw->source == GW_TRAFFIC)
+		add_evidence(&b, &gw->ev);
 	buf_adds(&b, ": ");
 	if (gw->source == GW_LOOPBACK) {
-		h = hiding_loopback(engine);
+		k = engine != NULL && engine->kind == ENGINE_DOCKER_ROOTLESS ?
+		    HK_DOCKER_ROOTLESS : HK_PODMAN_ROOTLESS;
 		buf_adds(&b, "its port forwarders can hand remote clients over "
 		    "from loopback; the real SMTP client is unknown, so SPF "
 		    "cannot be trusted; fix: ");
-		buf_adds(&b, h->fix);
+		buf_adds(&b, hider_kind_row(k)->fix);
 		buf_adds(&b, "; or, if only programs of this host connect "
 		    "over loopback, list it in skip_addresses");
 		return (buf_take(&b));
 	}
-	h = hiding(engine, gw);
-	buf_adds(&b, h->cause);
-	buf_adds(&b, ", so SPF cannot be trusted; fix: ");
-	buf_adds(&b, h->fix);
+	add_cause_fix(&b, hider_kind_of(gws, gw), ", so SPF cannot be trusted");
 	return (buf_take(&b));
 }
 
@@ -309,13 +304,13 @@ words(const char *a, const char *b)
 
 static struct decision *
 decide_nat(const struct config *cfg, struct decision *d,
-    const struct gateway *gw, const struct engine_info *engine)
+    const struct gateway *gw, const struct gwset *gws)
 {
 	d->class = CLIENT_GATEWAY;
 	d->has_gateway = 1;
 	d->gateway = *gw;
 	d->reason = "nat-gateway";
-	d->explanation = nat_explanation(gw, d->client, engine);
+	d->explanation = nat_explanation(gws, gw, d->client);
 	switch (cfg->nat_action) {
 	case NAT_DEFER:
 		d->action = ACT_DEFER;
@@ -333,6 +328,54 @@ decide_nat(const struct config *cfg, struct decision *d,
 	return (d);
 }
 
+/*
+ * 5a. Postfix's own trusted clients: DUNNO, so that permit_mynetworks
+ * decides as it would without natguard.  A hider learned from traffic in
+ * there is said loudly: a proxy in mynetworks is an open relay, a relay
+ * of the administrator's own carries failing mail as a proxy does.  A
+ * private client is still watched (LEARN_WATCH: its MAIL FROM evaluated
+ * aside, the answer not waiting for it).
+ */
+static void
+decide_mynetworks(const struct config *cfg, const struct request *req,
+    struct decision *d, const struct addr *a, const struct gateway *gw)
+{
+	struct buf	b = { NULL, 0, 0 };
+
+	d->action = ACT_DUNNO;
+	d->reply = xstrdup("DUNNO");
+	d->reason = "mynetworks";
+	if (gw != NULL) {
+		d->class = CLIENT_GATEWAY;
+		d->has_gateway = 1;
+		d->gateway = *gw;
+		buf_adds(&b, "client address ");
+		buf_adds(&b, d->client);
+		buf_adds(&b, " is in mynetworks and ");
+		buf_adds(&b, source_phrase(gw));
+		buf_adds(&b, " ");
+		gw_describe(&b, gw);
+		add_evidence(&b, &gw->ev);
+		buf_adds(&b, ": if it is a proxy or NAT, this is an open relay "
+		    "(every client it carries counts as local and Postfix "
+		    "relays for it): take it out of mynetworks; if it is your "
+		    "own relay or filter, say so with spf_whitelist = ");
+		buf_adds(&b, d->client);
+		d->explanation = buf_take(&b);
+		d->warning = xstrdup(d->explanation);
+	} else {
+		d->class = CLIENT_SKIP;
+		xasprintf(&d->explanation, "client address %s is in "
+		    "mynetworks: permit_mynetworks decides", d->client);
+	}
+	if (!cfg->hider_learning || !d->private_client || !cfg->spf ||
+	    netlist_find(cfg->spf_whitelist, a) >= 0)
+		return;
+	spf_plan(cfg, req, d, a, SPF_NEED_MAILFROM);
+	d->spf_need = 0;
+	d->learn = LEARN_WATCH;
+}
+
 struct decision *
 decide(const struct config *cfg, const struct gwset *gws,
     const struct request *req)
@@ -342,6 +385,7 @@ decide(const struct config *cfg, const struct gwset *gws,
 	const char		*v, *sasl;
 	char			 buf[INET6_ADDRSTRLEN], *s;
 	struct addr		 a;
+	int			 mynet;
 
 	d = decision_new();
 	if ((v = request_get(req, "instance")) != NULL && *v != '\0')
@@ -385,11 +429,22 @@ decide(const struct config *cfg, const struct gwset *gws,
 		return (dunno(d, "authenticated", s));
 	}
 
-	/* 5. A gateway: the real client is unknown. */
-	if (gw != NULL) {
-		decide_nat(cfg, d, gw, gwset_engine(gws));
+	/*
+	 * 5. A gateway: the real client is unknown.  5a: a hider learned
+	 * from traffic inside mynetworks may be a relay trusted on purpose.
+	 */
+	mynet = netlist_find(cfg->mynetworks, &a) >= 0;
+	d->private_client = netlist_find(cfg->private_networks, &a) >= 0;
+	if (gw != NULL && !(gw->source == GW_TRAFFIC && mynet)) {
+		decide_nat(cfg, d, gw, gws);
 		if (cfg->nat_spf_probe)
 			spf_plan(cfg, req, d, &a, SPF_NEED_PROBE);
+		if (gw->source == GW_TRAFFIC)
+			d->learn = LEARN_REFRESH;
+		return (d);
+	}
+	if (mynet) {
+		decide_mynetworks(cfg, req, d, &a, gw);
 		return (d);
 	}
 
@@ -403,6 +458,8 @@ decide(const struct config *cfg, const struct gwset *gws,
 
 	/* 7. SPF: decide_spf() finishes this once it has run. */
 	d->reason = "spf-pending";
+	if (d->private_client)
+		d->hider_guess = hider_kind_guess(gws, &a);
 	spf_plan(cfg, req, d, &a, SPF_NEED_MAILFROM);
 	return (d);
 }
@@ -509,6 +566,66 @@ helo_decides(const struct config *cfg, const struct spf_verdict *helo,
 }
 
 /*
+ * A private client whose deciding SPF result rejects: no Internet sender
+ * has its address, so the result is probably the hider's, not the real
+ * client's.  A temporary answer: senders retry, nothing is lost while the
+ * network is fixed (private_spf_action = reject restores the 550).
+ */
+static void
+decide_private(const struct config *cfg, struct decision *d,
+    const struct spf_verdict *v)
+{
+	struct buf	 b = { NULL, 0, 0 };
+	const char	*code;
+
+	code = v->result == SPF_R_PERMERROR ? "4.7.24" : "4.7.23";
+	d->reason = "private-client";
+	if (cfg->private_spf_action == PRIVATE_DEFER) {
+		d->action = ACT_DEFER;
+		buf_adds(&b, "DEFER ");
+	} else {
+		d->action = ACT_DEFER_IF_PERMIT;
+		buf_adds(&b, "DEFER_IF_PERMIT ");
+	}
+	buf_adds(&b, code);
+	buf_adds(&b, " SPF ");
+	buf_adds(&b, spf_result_name(v->result));
+	buf_adds(&b, " for ");
+	buf_adds(&b, v->domain != NULL ? v->domain : "?");
+	buf_adds(&b, " from private address ");
+	buf_adds(&b, d->client);
+	buf_adds(&b, ": a proxy or NAT probably hides the real client; "
+	    "please try again later");
+	d->reply = buf_take(&b);
+
+	buf_adds(&b, "SPF ");
+	buf_adds(&b, spf_result_name(v->result));
+	buf_adds(&b, " for ");
+	buf_adds(&b, d->spf_identity);
+	buf_adds(&b, " identity ");
+	buf_adds(&b, strcmp(d->spf_identity, "helo") == 0 ? d->spf_helo :
+	    d->spf_mailbox);
+	if (v->explanation != NULL) {
+		buf_adds(&b, " (");
+		buf_adds(&b, v->explanation);
+		buf_adds(&b, ")");
+	}
+	buf_adds(&b, ", but client address ");
+	buf_adds(&b, d->client);
+	buf_adds(&b, " is in private_networks, which no Internet sender "
+	    "has, so the result is probably not the real client's: ");
+	add_cause_fix(&b, d->hider_guess, "");
+	buf_adds(&b, "; if it is a host of your own network, list it in "
+	    "mynetworks or spf_whitelist; answered ");
+	buf_adds(&b, d->action == ACT_DEFER ? "DEFER" : "DEFER_IF_PERMIT");
+	buf_adds(&b, " (private_spf_action)");
+	if (d->learn == LEARN_EVIDENCE)
+		buf_adds(&b, ", and counted towards learning it as a hider "
+		    "(hider_threshold)");
+	d->explanation = buf_take(&b);
+}
+
+/*
  * Step 7 (and the end of step 6, and the NAT probe of step 5), once the
  * evaluations decide() asked for have run: helo and mailfrom are their
  * verdicts (NULL when not asked for; for SPF_NEED_PROBE, mailfrom is the
@@ -571,6 +688,14 @@ decide_spf(const struct config *cfg, struct decision *d,
 	d->spf_domain = v->domain ? xstrdup(v->domain) : NULL;
 	d->spf_explanation = v->explanation ? xstrdup(v->explanation) : NULL;
 	d->reason = spf_reasons[v->result];
+	if ((cfg->spf_reject & (1U << v->result)) && d->private_client) {
+		if (cfg->hider_learning)
+			d->learn = LEARN_EVIDENCE;
+		if (cfg->private_spf_action != PRIVATE_REJECT) {
+			decide_private(cfg, d, v);
+			return;
+		}
+	}
 	if (cfg->spf_reject & (1U << v->result)) {
 		d->action = ACT_REJECT;
 		d->reply = spf_text(v->result == SPF_R_PERMERROR ?
@@ -620,6 +745,7 @@ decision_repeat(const struct decision *prev)
 	d->spf_explanation = prev->spf_explanation ?
 	    xstrdup(prev->spf_explanation) : NULL;
 	d->warning = NULL;
+	d->learn = LEARN_NONE;	/* one message is one piece of evidence */
 	d->spf_need = 0;
 	d->spf_helo = NULL;
 	d->spf_helo_macro = NULL;

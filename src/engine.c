@@ -246,6 +246,9 @@ engine_detect(const char *root, struct engine_info *info)
 		sysd[strcspn(sysd, "\n")] = '\0';
 	ev.systemd_container = sysd;
 	engine_classify(&ev, info);
+	/* A pod: kube-proxy may stand between every client and us. */
+	info->kubernetes = getenv("KUBERNETES_SERVICE_HOST") != NULL ||
+	    exists_in(root, "/var/run/secrets/kubernetes.io/serviceaccount");
 	free(cenv);
 	free(cgroup);
 	free(uid_map);

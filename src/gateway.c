@@ -29,6 +29,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "natguard.h"
@@ -46,6 +47,7 @@ struct gwset {
 	size_t			 n;
 	struct netlist		*nets;	/* same order as v, for matching */
 	struct engine_info	 engine;	/* names the fix */
+	struct netlist		*local;	/* this host's own subnets */
 };
 
 #define RTF_UP_		0x0001
@@ -59,6 +61,7 @@ static const char *gw_source_names[] = {
 	[GW_OWN_ADDRESS] = "own-address",
 	[GW_SLIRP] = "slirp4netns",
 	[GW_LOOPBACK] = "loopback",
+	[GW_TRAFFIC] = "traffic",
 };
 
 const char *
@@ -87,8 +90,55 @@ gwset_new(void)
 
 	gs = xcalloc(1, sizeof(*gs));
 	gs->nets = netlist_new();
+	gs->local = netlist_new();
 	gs->engine.kind = ENGINE_NONE;
 	return (gs);
+}
+
+/* A copy, to which learned hiders are added without a re-scan. */
+struct gwset *
+gwset_copy(const struct gwset *from)
+{
+	struct gwset	*gs = gwset_new();
+	size_t		 i;
+
+	gs->engine = from->engine;
+	for (i = 0; i < netlist_count(from->local); i++)
+		netlist_add(gs->local, netlist_get(from->local, i));
+	for (i = 0; i < from->n; i++) {
+		(void)gwset_add(gs, &from->v[i].net, from->v[i].source,
+		    from->v[i].iface[0] != '\0' ? from->v[i].iface : NULL);
+		gs->v[gs->n - 1].ev = from->v[i].ev;
+	}
+	return (gs);
+}
+
+/* A subnet of this host's own interfaces (hider kinds tell by it). */
+void
+gwset_add_local(struct gwset *gs, const struct net *n)
+{
+	netlist_add(gs->local, n);
+}
+
+int
+gwset_local(const struct gwset *gs, const struct addr *a)
+{
+	return (gs != NULL && netlist_find(gs->local, a) >= 0);
+}
+
+/* A hider learned from traffic, with its evidence. */
+int
+gwset_add_traffic(struct gwset *gs, const struct addr *a,
+    const struct hider_evidence *ev)
+{
+	struct net	n;
+
+	n.addr = *a;
+	n.prefix = a->family == AF_INET ? 32 : 128;
+	if (gwset_add(gs, &n, GW_TRAFFIC, NULL) != 0)
+		return (-1);
+	gs->v[gs->n - 1].ev = *ev;
+	return (0);
 }
 
 void
@@ -97,6 +147,7 @@ gwset_free(struct gwset *gs)
 	if (gs == NULL)
 		return;
 	netlist_free(gs->nets);
+	netlist_free(gs->local);
 	free(gs->v);
 	free(gs);
 }
@@ -165,6 +216,36 @@ gwset_find(const struct gwset *gs, const struct addr *a)
 	return (&gs->v[i]);
 }
 
+/* ISO 8601, UTC: the audit log's form. */
+static json_t *
+json_time(long long t)
+{
+	struct tm	tm;
+	time_t		tt = (time_t)t;
+	char		buf[32];
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return (json_null());
+	return (json_string(buf));
+}
+
+static json_t *
+evidence_json(const struct hider_evidence *ev)
+{
+	json_t		*doms = json_array();
+	char		 copy[sizeof(ev->domains)], *w, *save = NULL;
+
+	snprintf(copy, sizeof(copy), "%s", ev->domains);
+	for (w = strtok_r(copy, ", ", &save); w != NULL;
+	    w = strtok_r(NULL, ", ", &save))
+		json_array_append_new(doms, json_string(w));
+	return (json_pack("{s:o, s:i, s:i, s:o, s:o}", "domains", doms,
+	    "count", (json_int_t)ev->count, "unrelated_domains",
+	    (json_int_t)ev->ndomains, "first", json_time(ev->first),
+	    "last", json_time(ev->last)));
+}
+
 json_t *
 gwset_json(const struct gwset *gs)
 {
@@ -183,6 +264,9 @@ gwset_json(const struct gwset *gs)
 		    json_string(gs->v[i].iface) : json_null());
 		if (o == NULL)
 			fatalx("json_pack");
+		if (gs->v[i].source == GW_TRAFFIC)
+			json_object_set_new(o, "evidence",
+			    evidence_json(&gs->v[i].ev));
 		json_array_append_new(list, o);
 	}
 	return (json_pack("{s:o}", "gateways", list));
@@ -369,6 +453,22 @@ first_host(const struct addr *a, const struct addr *mask, struct addr *out)
 	return (0);
 }
 
+/* The subnet of an interface address, for hider_kind_guess(). */
+static void
+add_local(struct gwset *gs, const struct addr *a, const struct addr *mask)
+{
+	struct net	n;
+	int		i, len = a->family == AF_INET ? 4 : 16;
+
+	n.addr = *a;
+	n.prefix = 0;
+	for (i = 0; i < len; i++) {
+		n.addr.bytes[i] &= mask->bytes[i];
+		n.prefix += __builtin_popcount(mask->bytes[i]);
+	}
+	gwset_add_local(gs, &n);
+}
+
 /*
  * bridge-interface and subnet-gateway, from the interfaces' addresses, and
  * with "own" this host's own addresses (own-address).
@@ -403,13 +503,15 @@ scan_interfaces(struct gwset *gs, int own)
 					    i->ifa_name);
 				continue;
 			}
+			if (sockaddr_addr(i->ifa_netmask, &mask) != 0 ||
+			    mask.family != a.family)
+				continue;
+			add_local(gs, &a, &mask);
 			/*
 			 * Where this host is itself the first host, it is
 			 * the gateway, and its own address is no NAT sign.
 			 */
-			if (sockaddr_addr(i->ifa_netmask, &mask) != 0 ||
-			    mask.family != a.family ||
-			    first_host(&a, &mask, &gw) != 0 ||
+			if (first_host(&a, &mask, &gw) != 0 ||
 			    memcmp(gw.bytes, a.bytes, sizeof(a.bytes)) == 0)
 				continue;
 			gwset_add_host(gs, &gw, GW_SUBNET, i->ifa_name);

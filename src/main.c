@@ -140,6 +140,14 @@ subcommand(const char *name, int argc, char **argv)
 		usage(2);
 	cfg = load(path, &used);
 	log_set_level(LOG_LVL_WARNING);
+	if (strcmp(name, "config") != 0) {
+		char	*msg, *value;
+
+		if ((msg = postfix_mynetworks(cfg, &value)) != NULL)
+			log_warnx("%s", msg);
+		free(msg);
+		free(value);
+	}
 	if (strcmp(name, "check") == 0)
 		rc = cmd_check(cfg, json, argc, argv);
 	else if (strcmp(name, "gateways") == 0)

@@ -122,6 +122,11 @@ enum nat_action {
 	NAT_DEFER_IF_PERMIT,
 	NAT_WARN
 };
+enum private_action {
+	PRIVATE_DEFER_IF_PERMIT,
+	PRIVATE_DEFER,
+	PRIVATE_REJECT
+};
 enum spf_header {
 	SPF_HEADER_RECEIVED,
 	SPF_HEADER_AR,
@@ -174,6 +179,19 @@ struct config {
 	uint64_t	 max_connections;
 	uint64_t	 idle_timeout;
 	char		*metrics_listen;
+	int		 mynetworks_postfix;	/* "postfix": see below */
+	/*
+	 * The networks in use: the file's list, or with "postfix" what
+	 * postfix_mynetworks() read from postconf (empty until then).
+	 */
+	struct netlist	*mynetworks;
+	struct netlist	*private_networks;
+	enum private_action private_spf_action;
+	int		 hider_learning;
+	uint64_t	 hider_threshold;
+	uint64_t	 hider_window;
+	uint64_t	 hider_expiry;
+	char		*state_dir;
 	struct config_text *text;	/* private to config.c */
 };
 struct config	*config_new(void);
@@ -228,6 +246,7 @@ struct engine_evidence {	/* what the engine left; NULL: nothing */
 struct engine_info {
 	enum engine	kind;
 	char		evidence[320];	/* for people: what was found */
+	int		kubernetes;	/* a Kubernetes pod */
 };
 const char	*engine_name(enum engine);
 const char	*engine_label(enum engine);
@@ -244,12 +263,22 @@ enum gw_source {
 	GW_SUBNET,
 	GW_OWN_ADDRESS,		/* rootless Podman's rootlessport */
 	GW_SLIRP,		/* rootless Docker's slirp4netns gateway */
-	GW_LOOPBACK		/* any rootless engine */
+	GW_LOOPBACK,		/* any rootless engine */
+	GW_TRAFFIC		/* learned from traffic (learn.c) */
+};
+/* A learned hider's evidence, by value: decisions outlive the table. */
+struct hider_evidence {
+	unsigned int	count;		/* requests that failed SPF */
+	unsigned int	ndomains;	/* unrelated domains among them */
+	long long	first;		/* seconds since the epoch */
+	long long	last;
+	char		domains[200];	/* "a.example, b.example", cut */
 };
 struct gateway {
 	struct net	net;
 	enum gw_source	source;
 	char		iface[32];	/* empty: none */
+	struct hider_evidence ev;	/* GW_TRAFFIC only */
 };
 struct gwset;
 struct gwset	*gwset_new(void);
@@ -268,6 +297,36 @@ struct gwset	*gateway_scan(const struct config *);
 void		 gateway_add_engine(struct gwset *, const struct config *,
 		    const struct engine_info *);
 int		 gateway_parse_route(struct gwset *, const char *);
+void		 gwset_add_local(struct gwset *, const struct net *);
+int		 gwset_local(const struct gwset *, const struct addr *);
+struct gwset	*gwset_copy(const struct gwset *);
+int		 gwset_add_traffic(struct gwset *, const struct addr *,
+		    const struct hider_evidence *);
+
+/* hiders.c: the kinds of hider, a row each; explanations read from it. */
+enum hider_kind {
+	HK_DOCKER,		/* also natguard on a Docker host, or unknown */
+	HK_DOCKER_ROOTLESS,
+	HK_DOCKER_SLIRP,	/* the host's own programs only */
+	HK_PODMAN_ROOTLESS,
+	HK_PODMAN_SLIRP,	/* the host's own programs only */
+	HK_PODMAN,		/* the host's own programs only */
+	HK_ROOTLESS_LOOPBACK,
+	HK_PROXY,		/* a TCP proxy on this host's own network */
+	HK_SWARM,
+	HK_KUBERNETES,
+	HK_ROUTER		/* NAT beyond this host's networks */
+};
+#define HK_COUNT	(HK_ROUTER + 1)
+struct hider_kind_row {
+	const char	*name;		/* lower-case, hyphenated */
+	const char	*recognised;	/* how natguard tells it, for docs */
+	const char	*cause;		/* what it did to the client address */
+	const char	*fix;
+};
+const struct hider_kind_row *hider_kind_row(enum hider_kind);
+enum hider_kind	 hider_kind_of(const struct gwset *, const struct gateway *);
+enum hider_kind	 hider_kind_guess(const struct gwset *, const struct addr *);
 int		 gateway_parse_route6(struct gwset *, const char *);
 
 /* decide.c: request + config + gateway set -> decision, nothing else. */
@@ -283,6 +342,13 @@ enum client_class {
 	CLIENT_EXTERNAL,
 	CLIENT_SKIP,
 	CLIENT_GATEWAY
+};
+/* What the daemon learns from a decision (learn.c); see decide(). */
+enum learn_mark {
+	LEARN_NONE,
+	LEARN_EVIDENCE,		/* a private client failed SPF: record it */
+	LEARN_WATCH,		/* answered without SPF: evaluate aside */
+	LEARN_REFRESH		/* a learned hider still carries mail */
 };
 struct decision {
 	enum action		 action;
@@ -303,6 +369,9 @@ struct decision {
 	enum spf_result		 spf_helo_result;
 	char			*instance;	/* NULL: none */
 	char			*warning;	/* for the log; NULL: none */
+	enum learn_mark		 learn;
+	int			 private_client; /* in private_networks */
+	int			 hider_guess;	/* enum hider_kind, private */
 	/* What SPF the decision still needs: see decide_spf(). */
 	unsigned int		 spf_need;	/* SPF_NEED_* */
 	struct addr		 spf_addr;
@@ -332,6 +401,29 @@ void		 spf_verdict_copy(struct spf_verdict *,
 void		 spf_verdict_clear(struct spf_verdict *);
 const char	*action_name(enum action);
 const char	*client_class_name(enum client_class);
+
+/* learn.c: hiders learned from traffic, their evidence and state file. */
+#define HIDER_ADDRS_MAX		1024	/* addresses with evidence */
+#define HIDER_DOMAINS_MAX	8	/* domains kept an address */
+#define HIDER_LEARNED_MAX	256	/* learned hiders kept */
+struct learn;
+struct learn	*learn_new(const struct config *);
+void		 learn_free(struct learn *);
+void		 learn_config(struct learn *, const struct config *);
+int		 learn_load(struct learn *, const char *, char **);
+int		 learn_save(struct learn *, char **);
+int		 learn_sync(struct learn *, char **);
+int		 learn_record(struct learn *, const struct addr *, const char *,
+		    long long);
+void		 learn_refresh(struct learn *, const struct addr *, long long);
+int		 learn_expire(struct learn *, long long);
+int		 learn_forget(struct learn *, const struct addr *);
+void		 learn_gateways(const struct learn *, struct gwset *);
+size_t		 learn_count(const struct learn *);
+size_t		 learn_tracked(const struct learn *);
+int		 learn_dirty(const struct learn *);
+char		*learn_state_path(const struct config *);
+const char	*registrable_domain(const char *, char *, size_t);
 
 /* report.c: a decision as a log line, an audit record, a JSON object. */
 void		 report_logline(const struct decision *, const struct request *,
@@ -471,6 +563,7 @@ const struct gwset *server_gateways(void);
 struct spf	*server_spf(void);
 struct dns	*server_dns(void);
 void		 server_conn_closed(void);
+void		 server_learn(const struct decision *);
 
 /* logscan.c: natguard audit's reading of logs. */
 struct audit_sum;
@@ -538,6 +631,9 @@ void		 postfix_doctor(struct doctor *, const struct config *,
 		    const struct gwset *, const char *);
 void		 postfix_judge(struct doctor *, const struct config *,
 		    const struct gwset *, const struct pf_settings *);
+size_t		 postfix_parse_networks(const char *, struct netlist *,
+		    struct buf *);
+char		*postfix_mynetworks(struct config *, char **);
 
 /* cmd.c: the subcommands a mail administrator runs by hand. */
 int		 cmd_check(const struct config *, int, int, char **);

@@ -307,7 +307,8 @@ postconf_path(void)
  * Returns its output, or NULL and *err.
  */
 static char *
-run_postconf(const char *prog, const char *dir, char **err)
+run_postconf(const char *prog, const char *dir, const char *const *params,
+    size_t nparams, char **err)
 {
 	const char	*argv[4 + PF_NPARAMS + 1];
 	struct buf	 out = { NULL, 0, 0 };
@@ -323,8 +324,8 @@ run_postconf(const char *prog, const char *dir, char **err)
 		argv[ac++] = dir;
 	}
 	argv[ac++] = "-xh";
-	for (i = 0; i < PF_NPARAMS; i++)
-		argv[ac++] = pf_params[i];
+	for (i = 0; i < nparams && i < PF_NPARAMS; i++)
+		argv[ac++] = params[i];
 	argv[ac] = NULL;
 	if (pipe2(fds, O_CLOEXEC) == -1)
 		fatal("pipe2");
@@ -375,7 +376,8 @@ postfix_doctor(struct doctor *d, const struct config *cfg,
 		    "postconf not found: Postfix's settings not checked");
 		return;
 	}
-	if ((out = run_postconf(prog, dir, &err)) == NULL) {
+	if ((out = run_postconf(prog, dir, pf_params, PF_NPARAMS, &err)) ==
+	    NULL) {
 		/*
 		 * Postfix installed but not set up here (no main.cf: Debian's
 		 * "No configuration") is no fault of a Docker host's; a
@@ -406,4 +408,139 @@ postfix_doctor(struct doctor *d, const struct config *cfg,
 	pf.queue_directory = val[4];
 	postfix_judge(d, cfg, gs, &pf);
 	free(out);
+}
+
+/* One network of a Postfix list, host bits allowed (Postfix masks them). */
+static int
+pf_net(const char *w, struct net *n)
+{
+	const char	*why, *slash;
+	char		 buf[INET6_ADDRSTRLEN + 8];
+	uint64_t	 plen;
+	int		 i, bits;
+
+	if ((slash = strchr(w, '/')) == NULL)
+		return (net_parse(w, n, &why));
+	if ((size_t)(slash - w) >= sizeof(buf))
+		return (-1);
+	memcpy(buf, w, slash - w);
+	buf[slash - w] = '\0';
+	if (net_parse(buf, n, &why) != 0)
+		return (-1);
+	bits = n->prefix;
+	if (parse_u64(slash + 1, 0, (uint64_t)bits, &plen) != 0)
+		return (-1);
+	n->prefix = (int)plen;
+	for (i = n->prefix; i < bits; i++)
+		n->addr.bytes[i / 8] &= ~(0x80 >> (i % 8));
+	return (0);
+}
+
+/* A file of networks: "#" comments run to the end of the line. */
+static void
+strip_comments(char *p)
+{
+	while ((p = strchr(p, '#')) != NULL)
+		while (*p != '\0' && *p != '\n')
+			*p++ = ' ';
+}
+
+/*
+ * Postfix's mynetworks syntax (postconf(5)): networks, [IPv6]/len,
+ * /file/name with more of the same, and what natguard cannot follow
+ * (host names, type:table lookups, !exclusions), which is named in
+ * skipped.  Returns the number of networks added.
+ */
+size_t
+postfix_parse_networks(const char *value, struct netlist *out,
+    struct buf *skipped)
+{
+	char	**v, *text;
+	size_t	  n, i, added = 0;
+	struct net net;
+	static int depth;
+
+	n = split(value, &v);
+	for (i = 0; i < n; i++) {
+		if (v[i][0] == '/' && depth == 0) {
+			if ((text = read_small(v[i])) == NULL) {
+				buf_adds(skipped, skipped->len ? " " : "");
+				buf_adds(skipped, v[i]);
+				continue;
+			}
+			strip_comments(text);
+			depth++;
+			added += postfix_parse_networks(text, out, skipped);
+			depth--;
+			free(text);
+			continue;
+		}
+		if (pf_net(v[i], &net) == 0) {
+			netlist_add(out, &net);
+			added++;
+			continue;
+		}
+		buf_adds(skipped, skipped->len ? " " : "");
+		buf_adds(skipped, v[i]);
+	}
+	split_free(v, n);
+	return (added);
+}
+
+/*
+ * mynetworks = postfix: Postfix's own value, asked of postconf (which
+ * honours MAIL_CONFIG), into cfg->mynetworks.  Where Postfix is not
+ * installed or not set up here the list stays empty.  Returns what the
+ * log should say (NULL: nothing), and the value read in *value.
+ */
+char *
+postfix_mynetworks(struct config *cfg, char **value)
+{
+	static const char *const param[] = { "mynetworks" };
+	struct buf	 skipped = { NULL, 0, 0 };
+	const char	*prog, *dir;
+	char		*out, *err, *msg = NULL, *nl, *maincf;
+
+	*value = NULL;
+	if (!cfg->mynetworks_postfix)
+		return (NULL);
+	netlist_free(cfg->mynetworks);
+	cfg->mynetworks = netlist_new();
+	if ((prog = postconf_path()) == NULL) {
+		return (xstrdup("mynetworks = postfix, but postconf is not "
+		    "installed here: no client is treated as Postfix's "
+		    "mynetworks; set mynetworks in natguard.conf where "
+		    "Postfix runs elsewhere"));
+	}
+	/* Debian's "No configuration": installed, not set up here. */
+	if ((dir = getenv("MAIL_CONFIG")) == NULL || *dir == '\0')
+		dir = "/etc/postfix";
+	xasprintf(&maincf, "%s/main.cf", dir);
+	if (access(maincf, F_OK) == -1) {
+		xasprintf(&msg, "mynetworks = postfix, but Postfix is not set "
+		    "up here (no %s): no client is treated as Postfix's "
+		    "mynetworks; set mynetworks in natguard.conf where Postfix "
+		    "runs elsewhere", maincf);
+		free(maincf);
+		return (msg);
+	}
+	free(maincf);
+	if ((out = run_postconf(prog, NULL, param, 1, &err)) == NULL) {
+		xasprintf(&msg, "mynetworks = postfix: %s: no client is "
+		    "treated as Postfix's mynetworks; set mynetworks in "
+		    "natguard.conf where Postfix runs elsewhere", err);
+		free(err);
+		return (msg);
+	}
+	if ((nl = strchr(out, '\n')) != NULL)
+		*nl = '\0';
+	postfix_parse_networks(out, cfg->mynetworks, &skipped);
+	if (skipped.len > 0)
+		xasprintf(&msg, "mynetworks: natguard cannot follow %s in "
+		    "Postfix's mynetworks: clients they match are checked "
+		    "as any other; list their networks in natguard.conf's "
+		    "mynetworks", skipped.s);
+	buf_free(&skipped);
+	*value = out;
+	return (msg);
 }

@@ -22,6 +22,8 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -30,6 +32,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "natguard.h"
@@ -70,6 +73,28 @@ static struct event		*ev_backoff;
 static struct event		*ev_deadline;
 static struct event		*ev_logflush;
 static struct event		*ev_sweep;
+static struct gwset		*gws_scanned;	/* without learned hiders */
+static struct learn		*learn;
+static struct event		*ev_learn;
+static unsigned int		 learn_ticks;
+
+/*
+ * The state file is checked for other writers (gateways --forget) every
+ * LEARN_TICK_SECONDS; evidence expires and is saved every
+ * LEARN_SAVE_TICKS ticks.  At most WATCH_MAX evaluations run aside
+ * (LEARN_WATCH) at once: learning must not cost the answers.
+ */
+#define LEARN_TICK_SECONDS	5
+#define LEARN_SAVE_TICKS	12
+#define WATCH_MAX		32
+
+struct watch {
+	TAILQ_ENTRY(watch)	 entry;
+	struct decision		*d;
+	struct spf_run		*run;
+};
+static TAILQ_HEAD(, watch)	 watches = TAILQ_HEAD_INITIALIZER(watches);
+static size_t			 nwatches;
 
 const struct config *
 server_config(void)
@@ -216,6 +241,228 @@ gwset_describe(const struct gwset *gs)
 
 static void	netwatch_changed(unsigned long, void *);
 
+/* mynetworks = postfix: asked of postconf at start and on SIGHUP. */
+static void
+mynetworks_read(struct config *c)
+{
+	char	*msg, *value;
+
+	if ((msg = postfix_mynetworks(c, &value)) != NULL) {
+		log_warnx("%s", msg);
+		free(msg);
+	}
+	if (value != NULL)
+		log_info("mynetworks: %s (postconf -h mynetworks)", value);
+	free(value);
+}
+
+/* The set in use: the scanned one and the hiders learned from traffic. */
+static void
+gateways_compose(void)
+{
+	struct gwset	*next;
+
+	next = gwset_copy(gws_scanned);
+	if (cfg->hider_learning)
+		learn_gateways(learn, next);
+	gwset_free(gws);
+	gws = next;
+}
+
+static void
+learn_save_now(void)
+{
+	char	*err;
+
+	if (learn_save(learn, &err) != 0) {
+		log_error("state file: %s; learned hiders are kept in memory "
+		    "only until it can be written", err);
+		free(err);
+	}
+}
+
+/* Evidence from a private client: maybe a hider learned, said loudly. */
+static void
+learn_evidence(const struct addr *a, const char *client, const char *domain)
+{
+	const struct gateway	*gw;
+	struct buf		 b = { NULL, 0, 0 };
+
+	if (learn_record(learn, a, domain, (long long)time(NULL)) != 1)
+		return;
+	gateways_compose();
+	learn_save_now();
+	if ((gw = gwset_find(gws, a)) == NULL || gw->source != GW_TRAFFIC)
+		return;
+	buf_adds(&b, gw->ev.domains);
+	if (netlist_find(cfg->mynetworks, a) >= 0)
+		log_warnx("learned hider %s inside mynetworks: %u requests "
+		    "failed SPF for %u unrelated domains (%s): if it is a "
+		    "proxy or NAT, this is an open relay; if it is your own "
+		    "relay or filter, say so with spf_whitelist = %s", client,
+		    gw->ev.count, gw->ev.ndomains, b.s, client);
+	else
+		log_warnx("learned hider %s (probably %s): %u requests "
+		    "failed SPF for %u unrelated domains (%s); its clients "
+		    "are answered by nat_action = %s from now on", client,
+		    hider_kind_row(hider_kind_of(gws, gw))->name,
+		    gw->ev.count, gw->ev.ndomains, b.s,
+		    nat_action_name(cfg->nat_action));
+	buf_free(&b);
+}
+
+static void
+watch_free(struct watch *w)
+{
+	TAILQ_REMOVE(&watches, w, entry);
+	nwatches--;
+	spf_run_cancel(w->run);
+	decision_free(w->d);
+	free(w);
+}
+
+/* An evaluation aside has run: a failing result is evidence. */
+static void
+watch_done(const struct spf_verdict *helo, const struct spf_verdict *mailfrom,
+    int whitelisted, void *arg)
+{
+	struct watch	*w = arg;
+
+	(void)helo;
+	(void)whitelisted;
+	w->run = NULL;
+	if (mailfrom != NULL && (cfg->spf_reject & (1U << mailfrom->result)))
+		learn_evidence(&w->d->spf_addr, w->d->client,
+		    mailfrom->domain);
+	watch_free(w);
+}
+
+/* A client answered without SPF (mynetworks): its MAIL FROM, aside. */
+static void
+watch_start(const struct decision *d)
+{
+	struct watch	*w;
+
+	if (nwatches >= WATCH_MAX || shutting_down) {
+		log_debug("%s: learning: %zu evaluations aside already; not "
+		    "watched", d->client, nwatches);
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->d = decision_new();
+	w->d->client = xstrdup(d->client);
+	w->d->spf_addr = d->spf_addr;
+	w->d->spf_helo_macro = d->spf_helo_macro ?
+	    xstrdup(d->spf_helo_macro) : NULL;
+	w->d->spf_mailbox = xstrdup(d->spf_mailbox);
+	w->d->spf_need = SPF_NEED_MAILFROM;
+	TAILQ_INSERT_TAIL(&watches, w, entry);
+	nwatches++;
+	w->run = spf_run(spf, cfg, w->d, watch_done, w);
+}
+
+/* What a decision teaches (decide() marked it; see enum learn_mark). */
+void
+server_learn(const struct decision *d)
+{
+	struct addr	a;
+
+	if (learn == NULL || !cfg->hider_learning ||
+	    addr_parse(d->client, &a) != 0)
+		return;
+	switch (d->learn) {
+	case LEARN_EVIDENCE:
+		learn_evidence(&a, d->client, d->spf_domain);
+		break;
+	case LEARN_REFRESH:
+		/* Still carrying mail whose SPF fails (or unprobed mail). */
+		if (!d->spf_probe ||
+		    (cfg->spf_reject & (1U << d->spf_result)))
+			learn_refresh(learn, &a, (long long)time(NULL));
+		break;
+	case LEARN_WATCH:
+		watch_start(d);
+		break;
+	case LEARN_NONE:
+		break;
+	}
+}
+
+static void
+learn_sync_now(void)
+{
+	char	*err;
+	int	 rc;
+
+	if ((rc = learn_sync(learn, &err)) == 1) {
+		log_info("state file changed by another writer: %zu learned "
+		    "hiders", learn_count(learn));
+		gateways_compose();
+	} else if (rc == -1) {
+		log_error("state file: %s; ignored", err);
+		free(err);
+	}
+}
+
+static void
+learn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int	gone;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	learn_sync_now();
+	if (++learn_ticks % LEARN_SAVE_TICKS != 0)
+		return;
+	if ((gone = learn_expire(learn, (long long)time(NULL))) > 0) {
+		log_info("%d learned hiders expired (no evidence for "
+		    "hider_expiry)", gone);
+		gateways_compose();
+	}
+	if (learn_dirty(learn))
+		learn_save_now();
+}
+
+/*
+ * The state at start: state_dir made if missing (and given to the user
+ * we become), the learned hiders read; a file that cannot be taken is
+ * moved aside, said, and never read again.
+ */
+static void
+learn_start(const struct passwd *pw)
+{
+	char	*err, *aside, *path;
+
+	learn = learn_new(cfg);
+	if (cfg->state_dir[0] == '\0')
+		return;
+	if (mkdir(cfg->state_dir, 0750) == 0) {
+		if (pw != NULL &&
+		    chown(cfg->state_dir, pw->pw_uid, pw->pw_gid) == -1)
+			log_warnx("state_dir %s: chown: %s", cfg->state_dir,
+			    strerror(errno));
+	} else if (errno != EEXIST)
+		log_warnx("state_dir %s: %s; learned hiders are kept in "
+		    "memory only", cfg->state_dir, strerror(errno));
+	if (learn_load(learn, NULL, &err) == 0) {
+		if (learn_count(learn) > 0)
+			log_info("state file: %zu learned hiders",
+			    learn_count(learn));
+		return;
+	}
+	path = learn_state_path(cfg);
+	xasprintf(&aside, "%s.corrupt", path);
+	if (rename(path, aside) == 0)
+		log_error("state file %s; ignored, and kept as %s", err,
+		    aside);
+	else
+		log_error("state file %s; ignored", err);
+	free(aside);
+	free(path);
+	free(err);
+}
+
 /*
  * The container engine, said once: it decides which fix the explanations
  * give.  Loopback left unchecked where the engine may hand the internet
@@ -243,15 +490,16 @@ gateways_rescan(void)
 	struct timeval	 tv;
 
 	next = gateway_scan(cfg);
-	engine_changed(gwset_engine(gws), gwset_engine(next));
-	was = gwset_describe(gws);
+	engine_changed(gwset_engine(gws_scanned), gwset_engine(next));
+	was = gwset_describe(gws_scanned);
 	now = gwset_describe(next);
-	if (gws == NULL || strcmp(was, now) != 0)
+	if (gws_scanned == NULL || strcmp(was, now) != 0)
 		log_info("gateways: %s", gwset_count(next) ? now : "none");
 	free(was);
 	free(now);
-	gwset_free(gws);
-	gws = next;
+	gwset_free(gws_scanned);
+	gws_scanned = next;
+	gateways_compose();
 	if (cfg->gateways_auto) {
 		tv.tv_sec = (time_t)cfg->gateway_scan_interval;
 		tv.tv_usec = 0;
@@ -319,6 +567,8 @@ reload(void)
 		config_free(next);
 		next = NULL;
 	}
+	if (next != NULL)
+		mynetworks_read(next);
 	metrics_reload(next != NULL);
 	if (next == NULL) {
 		log_error("reload: %s; keeping the running configuration",
@@ -342,6 +592,8 @@ reload(void)
 			    "effect at the next restart");
 		config_free(cfg);
 		cfg = next;
+		learn_config(learn, cfg);
+		learn_sync_now();
 		log_set_level(cfg->log_level);
 		audit_open(cfg->audit_log);
 		log_info("reload: configuration %s loaded",
@@ -561,6 +813,7 @@ static void
 events_setup(void)
 {
 	struct timeval	 second = { 1, 0 };
+	struct timeval	 tick = { LEARN_TICK_SECONDS, 0 };
 	static const int	 sigs[3] = { SIGHUP, SIGTERM, SIGINT };
 	int			 i;
 
@@ -580,6 +833,9 @@ events_setup(void)
 	ev_sweep = event_new(base, -1, EV_PERSIST, sweep_cb, NULL);
 	if (ev_sweep == NULL || event_add(ev_sweep, &second) == -1)
 		fatalx("event_new");
+	ev_learn = event_new(base, -1, EV_PERSIST, learn_cb, NULL);
+	if (ev_learn == NULL || event_add(ev_learn, &tick) == -1)
+		fatalx("event_new");
 }
 
 static void
@@ -595,6 +851,7 @@ events_free(void)
 	log_batch(NULL);
 	event_free(ev_logflush);
 	event_free(ev_sweep);
+	event_free(ev_learn);
 }
 
 /*
@@ -624,6 +881,8 @@ server_main(struct config *config, const char *path, int daemonize,
 	echo = !daemonize && isatty(STDERR_FILENO);
 	log_open(cfg->log_stderr, cfg->log_level, echo);
 	pidfile_write(cfg->pidfile);
+	mynetworks_read(cfg);
+	learn_start(pw);
 	drop_privileges(pw);
 
 	if ((base = event_base_new()) == NULL)
@@ -646,6 +905,12 @@ server_main(struct config *config, const char *path, int daemonize,
 	event_base_dispatch(base);
 
 	conn_close_all();
+	while (!TAILQ_EMPTY(&watches))
+		watch_free(TAILQ_FIRST(&watches));
+	if (learn_dirty(learn))
+		learn_save_now();
+	learn_free(learn);
+	learn = NULL;
 	metrics_stop();
 	spf_free(spf);
 	dns_free(dns);
@@ -657,6 +922,7 @@ server_main(struct config *config, const char *path, int daemonize,
 	netwatch_free(netwatch);
 	netwatch = NULL;
 	gwset_free(gws);
+	gwset_free(gws_scanned);
 	config_free(cfg);
 	if (pw != NULL)
 		free(pw->pw_name);

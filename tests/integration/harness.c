@@ -222,7 +222,11 @@ daemon_start(struct daemon *d, const char *config)
 		return (-1);
 	snprintf(d->conf, sizeof(d->conf), "%s/natguard.conf", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/stderr.log", d->dir);
-	if (asprintf(&text, "log = stderr\n%s", config) == -1)
+	/* Learned hiders stay with this daemon, unless the test says. */
+	if (asprintf(&text, "log = stderr\n%s%s%s\n%s", strstr(config,
+	    "state_dir") ? "" : "state_dir = ", strstr(config, "state_dir") ?
+	    "" : d->dir, strstr(config, "state_dir") ? "" : "/state",
+	    config) == -1)
 		return (-1);
 	write_file(d->conf, text);
 	free(text);

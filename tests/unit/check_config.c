@@ -114,13 +114,13 @@ static const struct {
 	    "1: spf_whitelist: \"10.0.0.0/+8\": bad prefix length" },
 	{ "duration suffix", "idle_timeout = 10d\n",
 	    "1: idle_timeout: \"10d\": expected a duration from 1s to 86400s "
-	    "(suffix s, m or h)" },
+	    "(suffix s, m, h or d)" },
 	{ "duration zero", "dns_timeout = 0\n",
 	    "1: dns_timeout: \"0\": expected a duration from 1s to 3600s "
-	    "(suffix s, m or h)" },
+	    "(suffix s, m, h or d)" },
 	{ "duration negative", "spf_timeout = -5\n",
 	    "1: spf_timeout: \"-5\": expected a duration from 1s to 3600s "
-	    "(suffix s, m or h)" },
+	    "(suffix s, m, h or d)" },
 	{ "count garbage", "max_connections = 10k\n",
 	    "1: max_connections: \"10k\": expected a whole number from 1 to "
 	    "1000000" },

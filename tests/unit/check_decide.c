@@ -258,7 +258,7 @@ static const struct {
 
 START_TEST(test_engine)
 {
-	struct engine_info	 info = { engine_cases[_i].kind, "test" };
+	struct engine_info	 info = { engine_cases[_i].kind, "test", 0 };
 	struct config		*cfg;
 	struct gwset		*gs = gwset_new();
 	struct request		*req;

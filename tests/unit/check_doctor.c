@@ -235,7 +235,7 @@ static const struct {
 START_TEST(test_engine)
 {
 	struct doctor		*d = doctor_new();
-	struct engine_info	 info = { engine_cases[_i].kind, "test" };
+	struct engine_info	 info = { engine_cases[_i].kind, "test", 0 };
 	struct config		*cfg;
 	const char		*ev;
 	char			*err;
@@ -266,7 +266,7 @@ END_TEST
 START_TEST(test_engine_none)
 {
 	struct doctor		*d = doctor_new();
-	struct engine_info	 info = { ENGINE_NONE, "test" };
+	struct engine_info	 info = { ENGINE_NONE, "test", 0 };
 	struct config		*cfg = config_new();
 
 	doctor_engine(d, cfg, &info);

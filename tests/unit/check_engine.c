@@ -123,7 +123,7 @@ static const struct {
 
 START_TEST(test_added)
 {
-	struct engine_info	 info = { added_cases[_i].kind, "test" };
+	struct engine_info	 info = { added_cases[_i].kind, "test", 0 };
 	struct config		*cfg;
 	struct gwset		*gs = gwset_new();
 	char			*err;

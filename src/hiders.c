@@ -1,0 +1,188 @@
+/*
+ * Copyright (c) 2026 The natguard authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "natguard.h"
+
+/*
+ * The kinds of hider: what stood between the real SMTP client and Postfix,
+ * how natguard tells which, what it did, and the fix.  A new kind is one
+ * row here and one case in hider_kind_of() or hider_kind_guess(); the
+ * explanations (decide.c), doctor and natguard.conf(5) read the rows.
+ * README "Container engines" and "Every hider" have the measurements
+ * behind each text.
+ */
+
+/* Where remote clients keep their address, the host's own programs don't. */
+#define FIX_LOCAL	"if these are the host's own programs, let them " \
+	"authenticate (SASL) or list the address in skip_addresses"
+#define FIX_PROXY_PROTOCOL "PROXY protocol on both ends: HAProxy " \
+	"\"send-proxy\" on the server line, Traefik \"proxyProtocol\" " \
+	"(version 1 or 2) on the TCP service, nginx \"proxy_protocol on\" " \
+	"in the stream server, and Postfix smtpd_upstream_proxy_protocol = " \
+	"haproxy (postscreen_upstream_proxy_protocol = haproxy where " \
+	"postscreen listens)"
+
+static const struct hider_kind_row rows[HK_COUNT] = {
+	[HK_DOCKER] = { "docker",
+	    "a default-route, bridge-interface, subnet-gateway or static "
+	    "gateway where no other engine is seen",
+	    "Docker's userland proxy or IPv6-to-IPv4 NAT hid the real SMTP "
+	    "client address",
+	    "IPv6 all the way to the container (/etc/docker/daemon.json "
+	    "\"ip6tables\": true, \"experimental\": true; a compose network "
+	    "with enable_ipv6: true and an IPv6 subnet) or "
+	    "\"userland-proxy\": false" },
+	[HK_DOCKER_ROOTLESS] = { "docker-rootless",
+	    "a gateway under rootless Docker (uid 0 mapped to a user)",
+	    "rootless Docker's port driver (rootlesskit's builtin, the "
+	    "default) hands every connection to a published port over from "
+	    "the network's gateway",
+	    "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns and "
+	    "DOCKERD_ROOTLESS_ROOTLESSKIT_NET=slirp4netns for "
+	    "dockerd-rootless.sh (systemctl --user edit docker), which keeps "
+	    "IPv4 clients' addresses, or rootful Docker with IPv6 all the "
+	    "way to the container" },
+	[HK_DOCKER_SLIRP] = { "docker-rootless-slirp4netns",
+	    "the slirp4netns source under rootless Docker",
+	    "rootless Docker's slirp4netns network hands connections from "
+	    "the host itself over from its gateway", FIX_LOCAL },
+	[HK_PODMAN_ROOTLESS] = { "podman-rootless",
+	    "the own-address source under rootless Podman",
+	    "rootless Podman's port forwarder (rootlessport, the default) "
+	    "hands every connection to a published port over from the "
+	    "container's own address",
+	    "podman run --network slirp4netns:port_handler=slirp4netns, "
+	    "which keeps IPv4 clients' addresses (IPv6 is not forwarded), "
+	    "--network pasta (Podman 4.4 or later), or rootful Podman" },
+	[HK_PODMAN_SLIRP] = { "podman-rootless-gateway",
+	    "another gateway under rootless Podman",
+	    "rootless Podman hands connections from the host itself over "
+	    "from the network's gateway (slirp4netns's, or a bridge "
+	    "network's)", FIX_LOCAL },
+	[HK_PODMAN] = { "podman",
+	    "a gateway under rootful Podman",
+	    "Podman hands connections from the host itself over from the "
+	    "network's gateway, where remote IPv4 clients keep their address "
+	    "through netavark's DNAT", FIX_LOCAL },
+	[HK_ROOTLESS_LOOPBACK] = { "rootless-loopback",
+	    "loopback under a rootless engine, skip_addresses left at its "
+	    "default",
+	    "the engine's port forwarders can hand remote clients over from "
+	    "loopback",
+	    "the engine's own fix (see docker-rootless and podman-rootless); "
+	    "or, if only programs of this host connect over loopback, list "
+	    "it in skip_addresses" },
+	[HK_PROXY] = { "tcp-proxy",
+	    "a private address on one of this host's own subnets, learned "
+	    "from traffic or failing SPF",
+	    "a TCP proxy on this host's network (HAProxy, Traefik, nginx "
+	    "stream, a sidecar) without PROXY protocol hands every "
+	    "connection over from its own address",
+	    FIX_PROXY_PROTOCOL "; or publish port 25 from the mail "
+	    "container itself" },
+	[HK_SWARM] = { "swarm-routing-mesh",
+	    "a private address on a local subnet inside Swarm's ingress "
+	    "ranges (10.0.0.0/24, 10.255.0.0/16)",
+	    "Docker Swarm's routing mesh hands every connection to a "
+	    "published port over from the ingress network",
+	    "publish the SMTP ports in host mode (ports: - target: 25, "
+	    "published: 25, mode: host), or a proxy with PROXY protocol in "
+	    "front" },
+	[HK_KUBERNETES] = { "kubernetes",
+	    "natguard runs in a Kubernetes pod (KUBERNETES_SERVICE_HOST, "
+	    "the service-account mount)",
+	    "kube-proxy source-NATs connections to a Service with "
+	    "externalTrafficPolicy: Cluster (the default) to a node's "
+	    "address",
+	    "externalTrafficPolicy: Local on the Service (LoadBalancer or "
+	    "NodePort), or PROXY protocol at the load balancer with Postfix "
+	    "smtpd_upstream_proxy_protocol = haproxy" },
+	[HK_ROUTER] = { "nat-router",
+	    "a private address on none of this host's subnets",
+	    "NAT beyond this host (a router's port forward with masquerading "
+	    "or hairpin NAT, an SNAT rule) hands connections over from a "
+	    "private address",
+	    "forward the port without masquerading (DNAT only) and keep "
+	    "hairpin NAT for your own LAN; if the address is a host of your "
+	    "own network that sends mail, list it in mynetworks or "
+	    "spf_whitelist" },
+};
+
+const struct hider_kind_row *
+hider_kind_row(enum hider_kind k)
+{
+	return (&rows[k]);
+}
+
+/* Docker Swarm's default ingress network, and the one its docs suggest. */
+static int
+in_swarm_ingress(const struct addr *a)
+{
+	return (a->family == AF_INET && a->bytes[0] == 10 &&
+	    ((a->bytes[1] == 0 && a->bytes[2] == 0) || a->bytes[1] == 255));
+}
+
+/*
+ * A private client whose SPF fails, or a hider learned from traffic:
+ * which hider the address points to.
+ */
+enum hider_kind
+hider_kind_guess(const struct gwset *gs, const struct addr *a)
+{
+	const struct engine_info *e = gwset_engine(gs);
+
+	if (e != NULL && e->kubernetes)
+		return (HK_KUBERNETES);
+	if (!gwset_local(gs, a))
+		return (HK_ROUTER);
+	if (in_swarm_ingress(a))
+		return (HK_SWARM);
+	return (HK_PROXY);
+}
+
+enum hider_kind
+hider_kind_of(const struct gwset *gs, const struct gateway *gw)
+{
+	const struct engine_info *e = gwset_engine(gs);
+
+	if (gw->source == GW_TRAFFIC)
+		return (hider_kind_guess(gs, &gw->net.addr));
+	if (gw->source == GW_LOOPBACK)
+		return (HK_ROOTLESS_LOOPBACK);
+	switch (e != NULL ? e->kind : ENGINE_NONE) {
+	case ENGINE_DOCKER_ROOTLESS:
+		return (gw->source == GW_SLIRP ? HK_DOCKER_SLIRP :
+		    HK_DOCKER_ROOTLESS);
+	case ENGINE_PODMAN_ROOTLESS:
+		return (gw->source == GW_OWN_ADDRESS ? HK_PODMAN_ROOTLESS :
+		    HK_PODMAN_SLIRP);
+	case ENGINE_PODMAN:
+		return (HK_PODMAN);
+	default:
+		break;
+	}
+	/* In a pod, the gateway is where kube-proxy's SNAT comes from. */
+	if (e != NULL && e->kubernetes)
+		return (HK_KUBERNETES);
+	return (HK_DOCKER);
+}
