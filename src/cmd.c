@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "natguard.h"
 
@@ -136,6 +137,31 @@ check_spf(const struct config *cfg, struct decision *d)
 	return (0);
 }
 
+/*
+ * The gateway set as the daemon has it: scanned now, and the hiders it
+ * learned from traffic, read from state_dir (never written here).
+ */
+static struct gwset *
+scan_all(const struct config *cfg)
+{
+	struct gwset	*gs;
+	struct learn	*l;
+	char		*err;
+
+	gs = gateway_scan(cfg);
+	if (!cfg->hider_learning)
+		return (gs);
+	l = learn_new(cfg);
+	if (learn_load(l, NULL, &err) != 0) {
+		fprintf(stderr, "natguard: state file %s; learned hiders not "
+		    "shown\n", err);
+		free(err);
+	} else
+		learn_gateways(l, gs);
+	learn_free(l);
+	return (gs);
+}
+
 int
 cmd_check(const struct config *cfg, int json, int argc, char **argv)
 {
@@ -164,7 +190,7 @@ cmd_check(const struct config *cfg, int json, int argc, char **argv)
 	if (request_get(req, "protocol_state") == NULL)
 		(void)request_set(req, "protocol_state=RCPT", &why);
 
-	gs = gateway_scan(cfg);
+	gs = scan_all(cfg);
 	d = decide(cfg, gs, req);
 	if (d->spf_need != 0 && check_spf(cfg, d) != 0) {
 		decision_free(d);
@@ -186,15 +212,74 @@ cmd_check(const struct config *cfg, int json, int argc, char **argv)
 	return (0);
 }
 
+/* gateways --forget ADDR: out of the state file; the daemon follows. */
+static int
+forget(const struct config *cfg, const char *what)
+{
+	struct learn	*l;
+	struct addr	 a;
+	char		*err, *path;
+	int		 rc = 1;
+
+	if (addr_parse(what, &a) != 0) {
+		fprintf(stderr, "natguard: gateways --forget %s: not an IPv4 "
+		    "or IPv6 address\n", what);
+		return (2);
+	}
+	if ((path = learn_state_path(cfg)) == NULL) {
+		fprintf(stderr, "natguard: gateways --forget: state_dir is "
+		    "empty: learned hiders live in the daemon's memory only; "
+		    "restart it to forget them\n");
+		return (1);
+	}
+	l = learn_new(cfg);
+	if (learn_load(l, NULL, &err) != 0) {
+		fprintf(stderr, "natguard: state file %s\n", err);
+		free(err);
+	} else if (learn_forget(l, &a) != 0)
+		fprintf(stderr, "natguard: %s is not a learned hider in %s "
+		    "(natguard gateways lists them)\n", what, path);
+	else if (learn_save(l, &err) != 0) {
+		fprintf(stderr, "natguard: state file %s\n", err);
+		free(err);
+	} else {
+		printf("forgot %s; a running daemon takes it up within a few "
+		    "seconds (it is learned again if the evidence comes "
+		    "back)\n", what);
+		rc = 0;
+	}
+	learn_free(l);
+	free(path);
+	return (rc);
+}
+
+/* A learned hider's evidence, under its line. */
+static void
+print_evidence(const struct gwset *gs, const struct gateway *g)
+{
+	char		 t1[32], t2[32];
+	time_t		 a = (time_t)g->ev.first, b = (time_t)g->ev.last;
+	struct tm	 tm;
+
+	strftime(t1, sizeof(t1), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&a, &tm));
+	strftime(t2, sizeof(t2), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&b, &tm));
+	printf("    evidence: %u requests failed SPF for %u unrelated "
+	    "domains (%s), first %s, last %s; probably %s\n", g->ev.count,
+	    g->ev.ndomains, g->ev.domains, t1, t2,
+	    hider_kind_row(hider_kind_of(gs, g))->name);
+}
+
 int
-cmd_gateways(const struct config *cfg, int json)
+cmd_gateways(const struct config *cfg, int json, const char *forget_addr)
 {
 	struct gwset		*gs;
 	const struct gateway	*g;
 	char			 buf[INET6_ADDRSTRLEN];
 	size_t			 i;
 
-	gs = gateway_scan(cfg);
+	if (forget_addr != NULL)
+		return (forget(cfg, forget_addr));
+	gs = scan_all(cfg);
 	if (json)
 		json_print(gwset_json(gs));
 	else if (gwset_count(gs) == 0)
@@ -209,6 +294,8 @@ cmd_gateways(const struct config *cfg, int json)
 			printf("%-40s %-6d %-16s %s\n", buf, g->net.prefix,
 			    gw_source_name(g->source),
 			    g->iface[0] ? g->iface : "-");
+			if (g->source == GW_TRAFFIC)
+				print_evidence(gs, g);
 		}
 	}
 	gwset_free(gs);
@@ -228,10 +315,12 @@ cmd_doctor(const struct config *cfg, int json, const char *daemon_json,
 	int		 rc;
 
 	d = doctor_new();
-	gs = gateway_scan(cfg);
+	gs = scan_all(cfg);
 	doctor_container(d, "");
 	doctor_engine(d, cfg, gwset_engine(gs));
 	doctor_gateways(d, cfg, gs);
+	doctor_hiders(d, cfg, gs);
+	doctor_mynetworks(d, cfg);
 	doctor_ipv6(d, "");
 	docker_daemon_json(d, daemon_json != NULL ? daemon_json :
 	    "/etc/docker/daemon.json", daemon_json != NULL);

@@ -578,6 +578,7 @@ config_free(struct config *cfg)
 	}
 	free(cfg->text);
 	free(cfg->file);
+	free(cfg->mynetworks_warning);
 	free(cfg);
 }
 

@@ -370,6 +370,88 @@ doctor_gateways(struct doctor *d, const struct config *cfg,
 	buf_free(&b);
 }
 
+/*
+ * Hiders learned from traffic: each named with its evidence and the fix
+ * of the kind it points to; one inside mynetworks is said louder, since
+ * if it is a proxy Postfix relays for anyone behind it.
+ */
+void
+doctor_hiders(struct doctor *d, const struct config *cfg,
+    const struct gwset *gs)
+{
+	const struct gateway		*gw;
+	const struct hider_kind_row	*k;
+	char				 a[INET6_ADDRSTRLEN], *fix;
+	size_t				 i, n = 0;
+
+	for (i = 0; i < gwset_count(gs); i++) {
+		gw = gwset_get(gs, i);
+		if (gw->source != GW_TRAFFIC)
+			continue;
+		n++;
+		addr_format(&gw->net.addr, a, sizeof(a));
+		k = hider_kind_row(hider_kind_of(gs, gw));
+		if (netlist_find(cfg->mynetworks, &gw->net.addr) >= 0) {
+			xasprintf(&fix, "if it is a proxy or NAT, take it out "
+			    "of mynetworks (then: %s); if it is your own relay "
+			    "or filter, say so with spf_whitelist = %s",
+			    k->fix, a);
+			doctor_add(d, DS_WARN, "learned-hiders", fix, "%s is "
+			    "inside mynetworks and carries mail whose SPF "
+			    "fails for %u unrelated domains (%s; %u "
+			    "requests): if this is a proxy, this is an open "
+			    "relay", a, gw->ev.ndomains, gw->ev.domains,
+			    gw->ev.count);
+		} else {
+			xasprintf(&fix, "%s; then natguard gateways --forget "
+			    "%s", k->fix, a);
+			doctor_add(d, DS_WARN, "learned-hiders", fix, "%s "
+			    "learned from traffic: %u requests failed SPF for "
+			    "%u unrelated domains (%s): probably %s: %s", a,
+			    gw->ev.count, gw->ev.ndomains, gw->ev.domains,
+			    k->name, k->cause);
+		}
+		free(fix);
+	}
+	if (n == 0)
+		doctor_add(d, DS_OK, "learned-hiders", NULL, "%s",
+		    !cfg->hider_learning ? "hider_learning = no: hiders are "
+		    "not learned from traffic" : "no hider learned from "
+		    "traffic");
+}
+
+/* What natguard takes for Postfix's mynetworks, and from where. */
+void
+doctor_mynetworks(struct doctor *d, const struct config *cfg)
+{
+	const char	*warning = cfg->mynetworks_warning;
+
+	struct buf	b = { NULL, 0, 0 };
+	char		n[INET6_ADDRSTRLEN + 8];
+	size_t		i;
+
+	for (i = 0; i < netlist_count(cfg->mynetworks); i++) {
+		net_format(netlist_get(cfg->mynetworks, i), n, sizeof(n));
+		buf_adds(&b, i > 0 ? " " : "");
+		buf_adds(&b, n);
+	}
+	if (warning != NULL)
+		doctor_add(d, DS_WARN, "mynetworks", "where Postfix runs "
+		    "elsewhere (a sidecar), list its mynetworks in "
+		    "natguard.conf", "%s", warning);
+	else if (!cfg->mynetworks_postfix && netlist_count(cfg->mynetworks)
+	    == 0)
+		doctor_add(d, DS_OK, "mynetworks", NULL, "mynetworks = none: "
+		    "every client not a gateway is SPF-checked");
+	else
+		doctor_add(d, DS_OK, "mynetworks", NULL, "clients in %s (%s) "
+		    "are answered DUNNO for permit_mynetworks to decide; a "
+		    "detected gateway among them is still deferred",
+		    b.s != NULL ? b.s : "(none)", cfg->mynetworks_postfix ?
+		    "postconf -h mynetworks" : "natguard.conf");
+	buf_free(&b);
+}
+
 /* Ask one endpoint; NULL and *err, or the reply's action line. */
 static char *
 ask(const char *spec, char **err)

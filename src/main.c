@@ -36,7 +36,7 @@ usage(int status)
 	fprintf(f,
 	    "usage: natguard [-c FILE] [-l ENDPOINT]... [-d] [-v]...\n"
 	    "       natguard check [-c FILE] [--json] [NAME=VALUE ...]\n"
-	    "       natguard gateways [-c FILE] [--json]\n"
+	    "       natguard gateways [-c FILE] [--json] [--forget ADDR]\n"
 	    "       natguard config [-c FILE]\n"
 	    "       natguard doctor [-c FILE] [--json] [--daemon-json FILE] "
 	    "[--compose FILE]\n"
@@ -71,7 +71,8 @@ load(const char *path, const char **used)
 	return (cfg);
 }
 
-enum { OPT_JSON = 256, OPT_SINCE, OPT_DAEMON_JSON, OPT_COMPOSE, OPT_POSTFIX };
+enum { OPT_JSON = 256, OPT_SINCE, OPT_DAEMON_JSON, OPT_COMPOSE, OPT_POSTFIX,
+    OPT_FORGET };
 
 static const struct option longopts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
@@ -79,6 +80,7 @@ static const struct option longopts[] = {
 	{ "daemon-json", required_argument, NULL, OPT_DAEMON_JSON },
 	{ "compose", required_argument, NULL, OPT_COMPOSE },
 	{ "postfix-dir", required_argument, NULL, OPT_POSTFIX },
+	{ "forget", required_argument, NULL, OPT_FORGET },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -91,6 +93,7 @@ subcommand(const char *name, int argc, char **argv)
 	struct config	*cfg;
 	const char	*path = NULL, *used;
 	const char	*daemon_json = NULL, *compose = NULL, *pfdir = NULL;
+	const char	*forget = NULL;
 	time_t		 since = 0;
 	int		 ch, json = 0, rc;
 
@@ -126,6 +129,11 @@ subcommand(const char *name, int argc, char **argv)
 			else
 				pfdir = optarg;
 			break;
+		case OPT_FORGET:
+			if (strcmp(name, "gateways") != 0)
+				usage(2);
+			forget = optarg;
+			break;
 		case 'h':
 			usage(0);
 		default:
@@ -143,7 +151,12 @@ subcommand(const char *name, int argc, char **argv)
 	if (strcmp(name, "config") != 0) {
 		char	*msg, *value;
 
-		if ((msg = postfix_mynetworks(cfg, &value)) != NULL)
+		/* doctor --postfix-dir: that Postfix's mynetworks too. */
+		if (pfdir != NULL && setenv("MAIL_CONFIG", pfdir, 1) == -1)
+			fatal("setenv");
+		/* doctor says it as a check of its own. */
+		if ((msg = postfix_mynetworks(cfg, &value)) != NULL &&
+		    strcmp(name, "doctor") != 0)
 			log_warnx("%s", msg);
 		free(msg);
 		free(value);
@@ -151,7 +164,7 @@ subcommand(const char *name, int argc, char **argv)
 	if (strcmp(name, "check") == 0)
 		rc = cmd_check(cfg, json, argc, argv);
 	else if (strcmp(name, "gateways") == 0)
-		rc = cmd_gateways(cfg, json);
+		rc = cmd_gateways(cfg, json, forget);
 	else if (strcmp(name, "doctor") == 0)
 		rc = cmd_doctor(cfg, json, daemon_json, compose, pfdir);
 	else

@@ -97,11 +97,31 @@ metrics_reload(int ok)
 		m.reloads_failed++;
 }
 
+/* The learned hiders in the set in use, and those inside mynetworks. */
+static void
+hiders_count(size_t *learned, size_t *inside)
+{
+	const struct gwset	*gs = server_gateways();
+	const struct gateway	*g;
+	size_t			 i;
+
+	*learned = *inside = 0;
+	for (i = 0; i < gwset_count(gs); i++) {
+		g = gwset_get(gs, i);
+		if (g->source != GW_TRAFFIC)
+			continue;
+		(*learned)++;
+		if (netlist_find(server_config()->mynetworks, &g->net.addr) >=
+		    0)
+			(*inside)++;
+	}
+}
+
 static void
 metrics_text(struct evbuffer *b)
 {
 	uint64_t	q = 0, h = 0, fl = 0;
-	size_t		i;
+	size_t		i, learned, inside;
 
 	evbuffer_add_printf(b, "# HELP natguard_requests_total Policy "
 	    "requests answered, by action and reason.\n"
@@ -136,6 +156,15 @@ metrics_text(struct evbuffer *b)
 	evbuffer_add_printf(b, "# HELP natguard_gateways Addresses and "
 	    "networks in the gateway set.\n# TYPE natguard_gateways gauge\n"
 	    "natguard_gateways %zu\n", gwset_count(server_gateways()));
+	hiders_count(&learned, &inside);
+	evbuffer_add_printf(b, "# HELP natguard_learned_hiders Hiders "
+	    "learned from traffic (gateway source traffic).\n"
+	    "# TYPE natguard_learned_hiders gauge\n"
+	    "natguard_learned_hiders %zu\n"
+	    "# HELP natguard_learned_hiders_mynetworks Learned hiders inside "
+	    "mynetworks: a relay trusted on purpose, or an open relay.\n"
+	    "# TYPE natguard_learned_hiders_mynetworks gauge\n"
+	    "natguard_learned_hiders_mynetworks %zu\n", learned, inside);
 	evbuffer_add_printf(b, "# HELP natguard_config_reloads_total "
 	    "Configuration reloads, by outcome.\n"
 	    "# TYPE natguard_config_reloads_total counter\n"

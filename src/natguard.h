@@ -185,6 +185,7 @@ struct config {
 	 * postfix_mynetworks() read from postconf (empty until then).
 	 */
 	struct netlist	*mynetworks;
+	char		*mynetworks_warning;	/* why not all, or NULL */
 	struct netlist	*private_networks;
 	enum private_action private_spf_action;
 	int		 hider_learning;
@@ -614,6 +615,9 @@ void		 doctor_ipv6(struct doctor *, const char *);
 void		 doctor_gateways(struct doctor *, const struct config *,
 		    const struct gwset *);
 void		 doctor_listen(struct doctor *, const struct config *);
+void		 doctor_hiders(struct doctor *, const struct config *,
+		    const struct gwset *);
+void		 doctor_mynetworks(struct doctor *, const struct config *);
 
 /* docker.c: Docker's daemon.json and compose files, for doctor. */
 void		 docker_daemon_json(struct doctor *, const char *, int);
@@ -631,13 +635,21 @@ void		 postfix_doctor(struct doctor *, const struct config *,
 		    const struct gwset *, const char *);
 void		 postfix_judge(struct doctor *, const struct config *,
 		    const struct gwset *, const struct pf_settings *);
+struct pf_proxy {		/* PROXY protocol's settings */
+	const char	*smtpd;		/* smtpd_upstream_proxy_protocol */
+	const char	*postscreen;	/* postscreen_upstream_proxy_protocol */
+	const char	*master;	/* postconf -M */
+	const char	*overrides;	/* postconf -P */
+};
+void		 postfix_judge_proxy(struct doctor *, const struct gwset *,
+		    const struct pf_proxy *);
 size_t		 postfix_parse_networks(const char *, struct netlist *,
 		    struct buf *);
 char		*postfix_mynetworks(struct config *, char **);
 
 /* cmd.c: the subcommands a mail administrator runs by hand. */
 int		 cmd_check(const struct config *, int, int, char **);
-int		 cmd_gateways(const struct config *, int);
+int		 cmd_gateways(const struct config *, int, const char *);
 int		 cmd_config(const struct config *);
 int		 cmd_audit(int, time_t, int, char **);
 int		 cmd_doctor(const struct config *, int, const char *,

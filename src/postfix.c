@@ -35,11 +35,12 @@
  * restrictions, and the policy timeout against spf_timeout.
  */
 
-#define PF_NPARAMS	5
+#define PF_NPARAMS	7
 static const char *const pf_params[PF_NPARAMS] = {
 	"mynetworks", "smtpd_recipient_restrictions",
 	"smtpd_relay_restrictions", "smtpd_policy_service_timeout",
-	"queue_directory"
+	"queue_directory", "smtpd_upstream_proxy_protocol",
+	"postscreen_upstream_proxy_protocol"
 };
 
 /* Postfix's list separators: comma and white space. */
@@ -307,8 +308,8 @@ postconf_path(void)
  * Returns its output, or NULL and *err.
  */
 static char *
-run_postconf(const char *prog, const char *dir, const char *const *params,
-    size_t nparams, char **err)
+run_postconf_mode(const char *prog, const char *dir, const char *mode,
+    const char *const *params, size_t nparams, char **err)
 {
 	const char	*argv[4 + PF_NPARAMS + 1];
 	struct buf	 out = { NULL, 0, 0 };
@@ -323,7 +324,7 @@ run_postconf(const char *prog, const char *dir, const char *const *params,
 		argv[ac++] = "-c";
 		argv[ac++] = dir;
 	}
-	argv[ac++] = "-xh";
+	argv[ac++] = mode;
 	for (i = 0; i < nparams && i < PF_NPARAMS; i++)
 		argv[ac++] = params[i];
 	argv[ac] = NULL;
@@ -360,14 +361,145 @@ run_postconf(const char *prog, const char *dir, const char *const *params,
 	return (out.s != NULL ? buf_take(&out) : xstrdup(""));
 }
 
+static char *
+run_postconf(const char *prog, const char *dir, const char *const *params,
+    size_t nparams, char **err)
+{
+	return (run_postconf_mode(prog, dir, "-xh", params, nparams, err));
+}
+
+/* Is a learned hider of kind tcp-proxy in the set?  Its address in a. */
+static int
+proxy_hider(const struct gwset *gs, char *a, size_t len)
+{
+	const struct gateway	*gw;
+	size_t			 i;
+
+	for (i = 0; i < gwset_count(gs); i++) {
+		gw = gwset_get(gs, i);
+		if (gw->source == GW_TRAFFIC &&
+		    hider_kind_of(gs, gw) == HK_PROXY) {
+			addr_format(&gw->net.addr, a, len);
+			return (1);
+		}
+	}
+	return (0);
+}
+
+/* The value of PARAM for master.cf's SERVICE/inet, -o or main.cf's. */
+static const char *
+service_param(const struct pf_proxy *px, const char *service,
+    const char *param, const char *maincf, char *buf, size_t len)
+{
+	const char	*p, *nl;
+	char		 key[128];
+	size_t		 n;
+
+	n = (size_t)snprintf(key, sizeof(key), "%s/inet/%s = ", service,
+	    param);
+	for (p = px->overrides; p != NULL && *p != '\0'; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (strncmp(p, key, n) == 0) {
+			snprintf(buf, len, "%.*s", (int)((nl ? nl : p +
+			    strlen(p)) - p - n), p + n);
+			return (buf);
+		}
+		if (nl == NULL)
+			break;
+	}
+	return (maincf != NULL ? maincf : "");
+}
+
+/* The master.cf inet service on port 25 ("smtp"), and its program. */
+static int
+postscreen_on_25(const struct pf_proxy *px)
+{
+	const char	*p, *nl;
+	char		 svc[64], type[16], cmd[64], f[5][16];
+
+	for (p = px->master; p != NULL && *p != '\0'; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (sscanf(p, "%63s %15s %15s %15s %15s %15s %15s %63s", svc,
+		    type, f[0], f[1], f[2], f[3], f[4], cmd) == 8 &&
+		    strcmp(type, "inet") == 0 && (strcmp(svc, "smtp") == 0 ||
+		    strcmp(svc, "25") == 0 || (strlen(svc) > 3 &&
+		    strcmp(svc + strlen(svc) - 3, ":25") == 0) ||
+		    (strlen(svc) > 5 && strcmp(svc + strlen(svc) - 5,
+		    ":smtp") == 0)))
+			return (strcmp(cmd, "postscreen") == 0);
+		if (nl == NULL)
+			break;
+	}
+	return (0);
+}
+
+/*
+ * PROXY protocol, Postfix's side: the service on port 25 expects it
+ * (smtpd_upstream_proxy_protocol, or postscreen_upstream_proxy_protocol
+ * where postscreen listens), against what traffic showed (a learned
+ * tcp-proxy hider).  Half of the fix, either end, is said.  Pure.
+ */
+void
+postfix_judge_proxy(struct doctor *d, const struct gwset *gs,
+    const struct pf_proxy *px)
+{
+	const char	*name = "postfix-proxy-protocol", *v;
+	char		 a[INET6_ADDRSTRLEN], buf[64];
+	int		 screen = postscreen_on_25(px), on, hider;
+
+	hider = proxy_hider(gs, a, sizeof(a));
+	v = service_param(px, "smtp", screen ? "postscreen_upstream_proxy_"
+	    "protocol" : "smtpd_upstream_proxy_protocol", screen ?
+	    px->postscreen : px->smtpd, buf, sizeof(buf));
+	on = strcmp(v, "haproxy") == 0;
+	if (screen && px->smtpd != NULL && strcmp(px->smtpd, "haproxy") ==
+	    0 && !on) {
+		doctor_add(d, DS_WARN, name, "set postscreen_upstream_proxy_"
+		    "protocol = haproxy, and smtpd_upstream_proxy_protocol "
+		    "only with -o on a service the proxy connects to",
+		    "half done: postscreen listens on port 25 and does not "
+		    "expect PROXY protocol, while smtpd_upstream_proxy_"
+		    "protocol = haproxy in main.cf makes the smtpd behind "
+		    "postscreen (and submission) expect it");
+		return;
+	}
+	if (on && hider)
+		doctor_add(d, DS_WARN, name, "make the proxy send PROXY "
+		    "protocol to this port (HAProxy \"send-proxy\", Traefik "
+		    "\"proxyProtocol\", nginx \"proxy_protocol on\"), then "
+		    "natguard gateways --forget the proxy's address",
+		    "half done: %s expects PROXY protocol (%s = haproxy) on "
+		    "port 25, yet natguard learned the proxy %s from traffic "
+		    "(from before the change, or the proxy does not send it, "
+		    "and Postfix then drops its connections)", screen ?
+		    "postscreen" : "smtpd", screen ? "postscreen_upstream_"
+		    "proxy_protocol" : "smtpd_upstream_proxy_protocol", a);
+	else if (hider)
+		doctor_add(d, DS_WARN, name, hider_kind_row(HK_PROXY)->fix,
+		    "the proxy %s hides the real clients (learned from "
+		    "traffic) and Postfix does not expect PROXY protocol on "
+		    "port 25 (%s is empty): both ends need it", a, screen ?
+		    "postscreen_upstream_proxy_protocol" :
+		    "smtpd_upstream_proxy_protocol");
+	else if (on)
+		doctor_add(d, DS_OK, name, NULL, "%s expects PROXY protocol "
+		    "on port 25: the proxy in front must send it (HAProxy "
+		    "\"send-proxy\"), or Postfix drops its connections",
+		    screen ? "postscreen" : "smtpd");
+	else
+		doctor_add(d, DS_OK, name, NULL, "no PROXY protocol on port "
+		    "25, and no proxy learned from traffic");
+}
+
 /* Postfix's checks; dir is a config directory (postconf -c), or NULL. */
 void
 postfix_doctor(struct doctor *d, const struct config *cfg,
     const struct gwset *gs, const char *dir)
 {
 	struct pf_settings	 pf;
+	struct pf_proxy		 px;
 	const char		*prog, *val[PF_NPARAMS];
-	char			*out, *err, *p, *nl;
+	char			*out, *err, *p, *nl, *master, *overrides;
 	size_t			 i;
 
 	if ((prog = postconf_path()) == NULL) {
@@ -407,6 +539,19 @@ postfix_doctor(struct doctor *d, const struct config *cfg,
 	pf.policy_timeout = val[3];
 	pf.queue_directory = val[4];
 	postfix_judge(d, cfg, gs, &pf);
+	px.smtpd = val[5];
+	px.postscreen = val[6];
+	px.master = master = run_postconf_mode(prog, dir, "-M", NULL, 0,
+	    &err);
+	if (master == NULL)
+		free(err);
+	px.overrides = overrides = run_postconf_mode(prog, dir, "-P", NULL, 0,
+	    &err);
+	if (overrides == NULL)
+		free(err);
+	postfix_judge_proxy(d, gs, &px);
+	free(master);
+	free(overrides);
 	free(out);
 }
 
@@ -493,8 +638,8 @@ postfix_parse_networks(const char *value, struct netlist *out,
  * installed or not set up here the list stays empty.  Returns what the
  * log should say (NULL: nothing), and the value read in *value.
  */
-char *
-postfix_mynetworks(struct config *cfg, char **value)
+static char *
+mynetworks_ask(struct config *cfg, char **value)
 {
 	static const char *const param[] = { "mynetworks" };
 	struct buf	 skipped = { NULL, 0, 0 };
@@ -542,5 +687,17 @@ postfix_mynetworks(struct config *cfg, char **value)
 		    "mynetworks", skipped.s);
 	buf_free(&skipped);
 	*value = out;
+	return (msg);
+}
+
+/* The same, with what the log should say kept in cfg for doctor. */
+char *
+postfix_mynetworks(struct config *cfg, char **value)
+{
+	char	*msg;
+
+	msg = mynetworks_ask(cfg, value);
+	free(cfg->mynetworks_warning);
+	cfg->mynetworks_warning = msg != NULL ? xstrdup(msg) : NULL;
 	return (msg);
 }

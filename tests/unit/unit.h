@@ -14,6 +14,7 @@ Suite	*spfrecord_suite(void);
 Suite	*logscan_suite(void);
 Suite	*doctor_suite(void);
 Suite	*engine_suite(void);
+Suite	*hiders_suite(void);
 
 char	*fixture(const char *);
 #define NELEMS(a)	(sizeof(a) / sizeof((a)[0]))
