@@ -389,6 +389,41 @@ audit_file(struct audit_sum *s, FILE *f)
 }
 
 /* natguard audit [--json] [--since TIME] [LOGFILE ...] */
+/* Suspected hiders, and the mail they cost: whom to ask to resend. */
+static void
+print_hiders(json_t *o)
+{
+	json_t		*sus = json_object_get(o, "suspected_hiders"), *v, *r;
+	const char	*k;
+	size_t		 i, n = 0;
+
+	printf("suspected hiders: ");
+	json_object_foreach(sus, k, v)
+		printf("%s%s (%lld refused, %lld unrelated domains)",
+		    n++ > 0 ? ", " : "", k, (long long)json_integer_value(
+		    json_object_get(v, "refused")), (long long)
+		    json_integer_value(json_object_get(v, "domains")));
+	printf("%s\n", n == 0 ? "none" : "");
+	if (n == 0)
+		return;
+	printf("mail they cost (time, client, from, to, reply):\n");
+	json_array_foreach(json_object_get(o, "refused_mail"), i, r)
+		printf("  %s %s <%s> <%s> %s\n",
+		    json_string_value(json_object_get(r, "time")) ?
+		    json_string_value(json_object_get(r, "time")) : "-",
+		    json_string_value(json_object_get(r, "client")),
+		    json_string_value(json_object_get(r, "from")) ?
+		    json_string_value(json_object_get(r, "from")) : "",
+		    json_string_value(json_object_get(r, "to")) ?
+		    json_string_value(json_object_get(r, "to")) : "",
+		    json_string_value(json_object_get(r, "reply")) ?
+		    json_string_value(json_object_get(r, "reply")) : "");
+	if (json_object_get(o, "refused_mail_not_listed") != NULL)
+		printf("  ... and %lld more not listed\n", (long long)
+		    json_integer_value(json_object_get(o,
+		    "refused_mail_not_listed")));
+}
+
 int
 cmd_audit(int json, time_t since, int argc, char **argv)
 {
@@ -430,6 +465,7 @@ cmd_audit(int json, time_t since, int argc, char **argv)
 		printf("Postfix's own SPF rejections of a gateway address: "
 		    "%lld\n", (long long)json_integer_value(json_object_get(o,
 		    "postfix_symptoms")));
+		print_hiders(o);
 	}
 	json_decref(o);
 	audit_sum_free(s);

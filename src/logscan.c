@@ -18,6 +18,9 @@
 
 #include <sys/socket.h>
 
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -43,6 +46,31 @@ struct counter {
 	size_t		 n;
 };
 
+/*
+ * A refusal of a private client (natguard's DEFER, DEFER_IF_PERMIT or
+ * REJECT; Postfix's reject of an SPF or NAT text, natguard's or
+ * postfix-policyd-spf-python's): what a hider cost.  At most
+ * AUDIT_REFUSED_MAX are kept, the first ones; the count of the rest is
+ * said.  A client refused for HIDER_MIN_DOMAINS unrelated sender domains
+ * (hider_threshold's default) is a suspected hider.
+ */
+#define AUDIT_REFUSED_MAX	10000
+#define HIDER_MIN_DOMAINS	3
+
+struct refused {
+	time_t		 t;
+	char		*client;
+	char		*from;
+	char		*to;
+	char		*reply;
+};
+
+struct suspect {
+	char		*client;
+	uint64_t	 refused;
+	struct counter	 domains;	/* registrable */
+};
+
 struct audit_sum {
 	uint64_t	 decisions;
 	time_t		 first;
@@ -55,6 +83,12 @@ struct audit_sum {
 	struct counter	 probe;
 	uint64_t	 symptoms;
 	int		 year;		/* for syslog stamps without one */
+	struct refused	*ref;
+	size_t		 nref;
+	uint64_t	 ref_dropped;
+	struct suspect	*sus;
+	size_t		 nsus;
+	struct netlist	*private_nets;	/* private_networks' default */
 };
 
 static void
@@ -93,15 +127,23 @@ audit_sum_new(time_t since)
 	struct tm		 tm;
 	time_t			 now = time(NULL);
 
+	struct config		*cfg = config_new();
+
 	gmtime_r(&now, &tm);
 	s->year = tm.tm_year + 1900;
 	s->since = since;
+	/* The log does not say what private_networks was: the default. */
+	s->private_nets = cfg->private_networks;
+	cfg->private_networks = NULL;
+	config_free(cfg);
 	return (s);
 }
 
 void
 audit_sum_free(struct audit_sum *s)
 {
+	size_t	i;
+
 	if (s == NULL)
 		return;
 	counter_clear(&s->by_action);
@@ -109,6 +151,19 @@ audit_sum_free(struct audit_sum *s)
 	counter_clear(&s->gateways);
 	counter_clear(&s->domains);
 	counter_clear(&s->probe);
+	for (i = 0; i < s->nref; i++) {
+		free(s->ref[i].client);
+		free(s->ref[i].from);
+		free(s->ref[i].to);
+		free(s->ref[i].reply);
+	}
+	free(s->ref);
+	for (i = 0; i < s->nsus; i++) {
+		free(s->sus[i].client);
+		counter_clear(&s->sus[i].domains);
+	}
+	free(s->sus);
+	netlist_free(s->private_nets);
 	free(s);
 }
 
@@ -194,6 +249,161 @@ account(struct audit_sum *s, time_t t, const char *action, const char *reason,
 		count(&s->probe, probe);
 }
 
+static char *
+maybe_dup(const char *v)
+{
+	return (v != NULL ? xstrdup(v) : NULL);
+}
+
+/* The domain of <local@domain>, or NULL for the null sender. */
+static char *
+sender_domain(const char *from)
+{
+	const char	*at;
+	char		*dom, *gt;
+
+	if (from == NULL || (at = strrchr(from, '@')) == NULL)
+		return (NULL);
+	dom = xstrdup(at + 1);
+	if ((gt = strchr(dom, '>')) != NULL)
+		*gt = '\0';
+	if (*dom == '\0') {
+		free(dom);
+		return (NULL);
+	}
+	return (dom);
+}
+
+/* A refused request: counted against its client when it is private. */
+static void
+refusal(struct audit_sum *s, time_t t, const char *client, const char *from,
+    const char *to, const char *reply)
+{
+	struct suspect	*u = NULL;
+	struct refused	*r;
+	struct addr	 a;
+	char		 buf[INET6_ADDRSTRLEN], reg[256], *dom;
+	size_t		 i;
+
+	if ((s->since != 0 && t != 0 && t < s->since) || client == NULL ||
+	    addr_parse(client, &a) != 0 ||
+	    netlist_find(s->private_nets, &a) < 0)
+		return;
+	addr_format(&a, buf, sizeof(buf));
+	for (i = 0; i < s->nsus && u == NULL; i++)
+		if (strcmp(s->sus[i].client, buf) == 0)
+			u = &s->sus[i];
+	if (u == NULL) {
+		s->sus = xreallocarray(s->sus, s->nsus + 1, sizeof(*s->sus));
+		u = &s->sus[s->nsus++];
+		memset(u, 0, sizeof(*u));
+		u->client = xstrdup(buf);
+	}
+	u->refused++;
+	if ((dom = sender_domain(from)) != NULL &&
+	    registrable_domain(dom, reg, sizeof(reg)) != NULL)
+		count(&u->domains, reg);
+	free(dom);
+	if (s->nref >= AUDIT_REFUSED_MAX) {
+		s->ref_dropped++;
+		return;
+	}
+	s->ref = xreallocarray(s->ref, s->nref + 1, sizeof(*s->ref));
+	r = &s->ref[s->nref++];
+	r->t = t;
+	r->client = xstrdup(buf);
+	r->from = maybe_dup(from);
+	r->to = maybe_dup(to);
+	r->reply = maybe_dup(reply);
+}
+
+/* What natguard's refusals look like in the log: "DEFER (reason)". */
+static int
+refusing(const char *action)
+{
+	return (action != NULL && (strcmp(action, "REJECT") == 0 ||
+	    strcmp(action, "DEFER") == 0 ||
+	    strcmp(action, "DEFER_IF_PERMIT") == 0));
+}
+
+/* "<a@b>" as the log line writes it: "a@b". */
+static char *
+unangle(const char *v)
+{
+	size_t	n;
+
+	if (v == NULL)
+		return (NULL);
+	n = strlen(v);
+	if (n >= 2 && v[0] == '<' && v[n - 1] == '>')
+		return (xstrndup(v + 1, n - 2));
+	return (xstrdup(v));
+}
+
+static void
+natguard_refusal(struct audit_sum *s, time_t t, const char *action,
+    const char *reason, const char *client, const char *from, const char *to)
+{
+	char	*reply, *f, *r;
+
+	if (!refusing(action))
+		return;
+	xasprintf(&reply, "%s (%s)", action, reason ? reason : "?");
+	f = unangle(from);
+	r = unangle(to);
+	refusal(s, t, client, f, r, reply);
+	free(f);
+	free(r);
+	free(reply);
+}
+
+/* <...> of "key=<...>" in a Postfix log line, allocated. */
+static char *
+angle(const char *p, const char *key)
+{
+	const char	*q, *e;
+
+	if ((q = strstr(p, key)) == NULL || (e = strchr(q + strlen(key),
+	    '>')) == NULL)
+		return (NULL);
+	q += strlen(key);
+	return (xstrndup(q, (size_t)(e - q)));
+}
+
+/*
+ * Postfix's "NOQUEUE: reject: RCPT from HOST[ADDR]: 450 4.7.23 <rcpt>:
+ * Recipient address rejected: TEXT; from=<...> to=<...> ...", where TEXT
+ * is SPF's or NAT's (natguard's, or postfix-policyd-spf-python's
+ * "Message rejected due to: SPF fail").  Returns 1 when it was one.
+ */
+static int
+postfix_refusal(struct audit_sum *s, const char *line)
+{
+	const char	*p, *lb, *rb, *semi;
+	char		*client, *from, *to, *reply;
+
+	if ((p = strstr(line, "reject: RCPT from ")) == NULL ||
+	    (lb = strchr(p, '[')) == NULL || (rb = strchr(lb, ']')) == NULL ||
+	    strncmp(rb, "]: ", 3) != 0)
+		return (0);
+	if ((semi = strstr(rb, "; from=<")) == NULL)
+		semi = rb + strlen(rb);
+	reply = xstrndup(rb + 3, (size_t)(semi - rb - 3));
+	if (strstr(reply, "SPF") == NULL && strstr(reply, "NAT") == NULL) {
+		free(reply);
+		return (0);
+	}
+	client = xstrndup(lb + 1, (size_t)(rb - lb - 1));
+	from = angle(semi, "from=<");
+	to = angle(semi, "to=<");
+	refusal(s, line_time(s, line), client, from, to, reply);
+	free(client);
+	free(from);
+	free(to);
+	free(reply);
+	return (1);
+}
+
 /* Value of key= in a natguard log line (quoted or not), allocated. */
 static char *
 kv(const char *p, const char *key)
@@ -253,20 +463,27 @@ static void
 scan_json(struct audit_sum *s, const char *line)
 {
 	json_t		*o;
-	const char	*probe = NULL;
+	const char	*probe = NULL, *t;
 
 	if ((o = json_loads(line, 0, NULL)) == NULL)
 		return;
 	if (json_is_string(json_object_get(o, "spf_probe")) ||
 	    json_is_true(json_object_get(o, "spf_probe")))
 		probe = json_string_value(json_object_get(o, "spf"));
-	if (json_string_value(json_object_get(o, "action")) != NULL)
-		account(s, parse_iso(json_string_value(json_object_get(o,
-		    "time")) ? json_string_value(json_object_get(o, "time")) :
-		    ""), json_string_value(json_object_get(o, "action")),
+	t = json_string_value(json_object_get(o, "time"));
+	if (json_string_value(json_object_get(o, "action")) != NULL) {
+		account(s, parse_iso(t ? t : ""),
+		    json_string_value(json_object_get(o, "action")),
 		    json_string_value(json_object_get(o, "reason")),
 		    json_string_value(json_object_get(o, "client")),
 		    json_string_value(json_object_get(o, "from")), probe);
+		natguard_refusal(s, parse_iso(t ? t : ""),
+		    json_string_value(json_object_get(o, "action")),
+		    json_string_value(json_object_get(o, "reason")),
+		    json_string_value(json_object_get(o, "client")),
+		    json_string_value(json_object_get(o, "from")),
+		    json_string_value(json_object_get(o, "to")));
+	}
 	json_decref(o);
 }
 
@@ -275,7 +492,8 @@ void
 audit_sum_line(struct audit_sum *s, const char *line)
 {
 	const char	*p;
-	char		*action, *reason, *client, *from, *spf, *probe;
+	char		*action, *reason, *client, *from, *spf, *probe, *to;
+	time_t		 t;
 
 	while (*line == ' ' || *line == '\t')
 		line++;
@@ -283,6 +501,8 @@ audit_sum_line(struct audit_sum *s, const char *line)
 		scan_json(s, line);
 		return;
 	}
+	if (postfix_refusal(s, line) && !postfix_symptom(line))
+		return;
 	if (postfix_symptom(line)) {
 		if (s->since == 0 || line_time(s, line) >= s->since)
 			s->symptoms++;
@@ -297,8 +517,12 @@ audit_sum_line(struct audit_sum *s, const char *line)
 	from = kv(p + 2, "from");
 	spf = kv(p + 2, "spf");
 	probe = kv(p + 2, "spf_probe");
-	account(s, line_time(s, line), action, reason, client, from,
+	to = kv(p + 2, "to");
+	t = line_time(s, line);
+	account(s, t, action, reason, client, from,
 	    probe != NULL && strcmp(probe, "yes") == 0 ? spf : NULL);
+	natguard_refusal(s, t, action, reason, client, from, to);
+	free(to);
 	free(action);
 	free(reason);
 	free(client);
@@ -332,11 +556,60 @@ time_json(time_t t)
 	return (json_string(buf));
 }
 
+static const struct suspect *
+suspected(const struct audit_sum *s, const char *client)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nsus; i++)
+		if (strcmp(s->sus[i].client, client) == 0)
+			return (s->sus[i].domains.n >= HIDER_MIN_DOMAINS ?
+			    &s->sus[i] : NULL);
+	return (NULL);
+}
+
+static json_t *
+str_json(const char *v)
+{
+	return (v != NULL ? json_string(v) : json_null());
+}
+
+/* suspected_hiders and refused_mail (the mail those cost). */
+static void
+hiders_json(const struct audit_sum *s, json_t *o)
+{
+	json_t	*sus = json_object(), *ref = json_array();
+	size_t	 i;
+
+	for (i = 0; i < s->nsus; i++) {
+		if (s->sus[i].domains.n < HIDER_MIN_DOMAINS)
+			continue;
+		json_object_set_new(sus, s->sus[i].client, json_pack(
+		    "{s:I, s:I}", "refused", (json_int_t)s->sus[i].refused,
+		    "domains", (json_int_t)s->sus[i].domains.n));
+	}
+	for (i = 0; i < s->nref; i++) {
+		if (suspected(s, s->ref[i].client) == NULL)
+			continue;
+		json_array_append_new(ref, json_pack("{s:o, s:s, s:o, s:o, "
+		    "s:o}", "time", time_json(s->ref[i].t), "client",
+		    s->ref[i].client, "from", str_json(s->ref[i].from), "to",
+		    str_json(s->ref[i].to), "reply", str_json(s->ref[i].reply)));
+	}
+	json_object_set_new(o, "suspected_hiders", sus);
+	json_object_set_new(o, "refused_mail", ref);
+	if (s->ref_dropped > 0)
+		json_object_set_new(o, "refused_mail_not_listed",
+		    json_integer((json_int_t)s->ref_dropped));
+}
+
 /* The object of SPEC section 6. */
 json_t *
 audit_sum_json(const struct audit_sum *s)
 {
-	return (json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}",
+	json_t	*o;
+
+	o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}",
 	    "decisions", (json_int_t)s->decisions,
 	    "first", time_json(s->first),
 	    "last", time_json(s->last),
@@ -345,5 +618,7 @@ audit_sum_json(const struct audit_sum *s)
 	    "gateways", counter_json(&s->gateways),
 	    "sender_domains", counter_json(&s->domains),
 	    "spf_probe", counter_json(&s->probe),
-	    "postfix_symptoms", (json_int_t)s->symptoms));
+	    "postfix_symptoms", (json_int_t)s->symptoms);
+	hiders_json(s, o);
+	return (o);
 }

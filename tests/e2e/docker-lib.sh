@@ -103,7 +103,7 @@ rootfs() {
 # runtime included.
 natguard_libs() {
 	echo "libevent-2.1-7 libevent-extra-2.1-7 libspf2-2 libcidr0 libjansson4"
-	echo "libc-ares2 libyaml-0-2"
+	echo "libc-ares2 libyaml-0-2 libpsl5 publicsuffix"
 	ldd "$NATGUARD" | awk '/lib(asan|ubsan)/ { print $1 }' |
 	    sed -E 's/^libasan\.so\.([0-9]+)$/libasan\1/;
 	        s/^libubsan\.so\.([0-9]+)$/libubsan\1/'
