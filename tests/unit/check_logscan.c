@@ -89,6 +89,50 @@ START_TEST(test_since)
 }
 END_TEST
 
+/*
+ * Suspected hiders: a private client refused for three unrelated sender
+ * domains (one.example.org and lists.example.org are one), in Postfix's
+ * own log as policyd-spf's and natguard's replies are logged there, and
+ * natguard's.  Public clients and refusals that are not SPF's are not.
+ */
+START_TEST(test_hiders)
+{
+	json_t		*o = scan("audit-hiders-maillog.txt", 0), *sus, *ref, *r;
+	size_t		 i, n = 0;
+
+	sus = json_object_get(o, "suspected_hiders");
+	ref = json_object_get(o, "refused_mail");
+	ck_assert_int_eq(num(sus, "172.29.8.3", "refused"), 4);
+	ck_assert_int_eq(num(sus, "172.29.8.3", "domains"), 3);
+	ck_assert_msg(json_object_get(sus, "198.51.100.9") == NULL,
+	    "a public client is no hider");
+	ck_assert_msg(json_object_get(sus, "192.168.1.10") == NULL,
+	    "one domain is no hider");
+	ck_assert_msg(json_object_get(sus, "10.0.0.7") == NULL,
+	    "two domains (relay denial and a pass not counted)");
+	ck_assert_int_eq(json_array_size(ref), 4);
+	json_array_foreach(ref, i, r) {
+		ck_assert_str_eq(json_string_value(json_object_get(r,
+		    "client")), "172.29.8.3");
+		ck_assert_str_eq(json_string_value(json_object_get(r, "to")),
+		    "postmaster@example.test");
+		ck_assert_ptr_nonnull(json_string_value(json_object_get(r,
+		    "time")));
+		if (strstr(json_string_value(json_object_get(r, "reply")),
+		    "4.3.5") != NULL)
+			n++;
+	}
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(ref,
+	    0), "from")), "a@one.example.org");
+	ck_assert_msg(strncmp(json_string_value(json_object_get(
+	    json_array_get(ref, 0), "reply")), "550 5.7.23 <postmaster", 22) ==
+	    0, "%s", json_string_value(json_object_get(json_array_get(ref, 0),
+	    "reply")));
+	ck_assert_int_eq(n, 1);
+	json_decref(o);
+}
+END_TEST
+
 Suite *
 logscan_suite(void)
 {
@@ -96,6 +140,7 @@ logscan_suite(void)
 	TCase	*tc = tcase_create("logscan");
 
 	tcase_add_loop_test(tc, test_formats, 0, NELEMS(logs));
+	tcase_add_test(tc, test_hiders);
 	tcase_add_test(tc, test_since);
 	suite_add_tcase(s, tc);
 	return (s);
