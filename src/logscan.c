@@ -68,7 +68,8 @@ struct refused {
 struct suspect {
 	char		*client;
 	uint64_t	 refused;
-	struct counter	 domains;	/* registrable */
+	struct counter	 domains;	/* as sent: registrable ones at the end */
+	size_t		 unrelated;	/* set by unrelated_domains() */
 };
 
 struct audit_sum {
@@ -85,10 +86,13 @@ struct audit_sum {
 	int		 year;		/* for syslog stamps without one */
 	struct refused	*ref;
 	size_t		 nref;
+	size_t		 refcap;
 	uint64_t	 ref_dropped;
 	struct suspect	*sus;
 	size_t		 nsus;
 	struct netlist	*private_nets;	/* private_networks' default */
+	char		*last_client;	/* the last refusal's, as logged */
+	struct suspect	*last_suspect;	/* its suspect; NULL: not private */
 };
 
 static void
@@ -163,6 +167,7 @@ audit_sum_free(struct audit_sum *s)
 		counter_clear(&s->sus[i].domains);
 	}
 	free(s->sus);
+	free(s->last_client);
 	netlist_free(s->private_nets);
 	free(s);
 }
@@ -191,15 +196,60 @@ audit_parse_time(const char *s, time_t *out)
 	return (0);
 }
 
+/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
+static long
+days_from_civil(long y, unsigned int m, unsigned int d)
+{
+	long		era;
+	unsigned int	yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned int)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return (era * 146097 + (long)doe - 719468);
+}
+
+/* Two digits at p, or -1. */
+static int
+two(const char *p)
+{
+	if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+		return (-1);
+	return ((p[0] - '0') * 10 + (p[1] - '0'));
+}
+
+/*
+ * "Mon DD HH:MM:SS" (DD may be " 2"), by hand: every line of a syslog
+ * file has one, and sscanf with timegm cost a third of audit's time.
+ */
+static time_t
+bsd_time(const struct audit_sum *s, const char *line)
+{
+	static const char	*months = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	const char		*m;
+	int			 day, hh, mm, ss;
+
+	if (strlen(line) < 15 || line[3] != ' ' || line[6] != ' ' ||
+	    line[9] != ':' || line[12] != ':')
+		return (0);
+	if ((m = strstr(months, (char []){ line[0], line[1], line[2], '\0' }))
+	    == NULL || (m - months) % 3 != 0)
+		return (0);
+	day = line[4] == ' ' ? (isdigit((unsigned char)line[5]) ?
+	    line[5] - '0' : -1) : two(line + 4);
+	if (day < 1 || (hh = two(line + 7)) < 0 || (mm = two(line + 10)) < 0 ||
+	    (ss = two(line + 13)) < 0)
+		return (0);
+	return ((time_t)days_from_civil(s->year, (unsigned int)(m - months) /
+	    3 + 1, (unsigned int)day) * 86400 + hh * 3600 + mm * 60 + ss);
+}
+
 /* The time a syslog line starts with: RFC 5424, ISO, or "Mon DD HH:MM:SS". */
 static time_t
 line_time(const struct audit_sum *s, const char *line)
 {
-	static const char	*months = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	const char		*m;
-	struct tm		 tm;
-	char			 mon[4];
-
 	if (line[0] == '<') {
 		/* <PRI>1 TIMESTAMP ... */
 		if ((line = strchr(line, ' ')) == NULL)
@@ -208,13 +258,7 @@ line_time(const struct audit_sum *s, const char *line)
 	}
 	if (isdigit((unsigned char)line[0]))
 		return (parse_iso(line));
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(line, "%3s %d %d:%d:%d", mon, &tm.tm_mday, &tm.tm_hour,
-	    &tm.tm_min, &tm.tm_sec) != 5 || (m = strstr(months, mon)) == NULL)
-		return (0);
-	tm.tm_mon = (int)(m - months) / 3;
-	tm.tm_year = s->year - 1900;
-	return (timegm(&tm));
+	return (bsd_time(s, line));
 }
 
 static void
@@ -249,72 +293,83 @@ account(struct audit_sum *s, time_t t, const char *action, const char *reason,
 		count(&s->probe, probe);
 }
 
-static char *
-maybe_dup(const char *v)
+/* The suspect of a private client; NULL for a public or bad address. */
+static struct suspect *
+suspect_of(struct audit_sum *s, const char *client)
 {
-	return (v != NULL ? xstrdup(v) : NULL);
-}
-
-/* The domain of <local@domain>, or NULL for the null sender. */
-static char *
-sender_domain(const char *from)
-{
-	const char	*at;
-	char		*dom, *gt;
-
-	if (from == NULL || (at = strrchr(from, '@')) == NULL)
-		return (NULL);
-	dom = xstrdup(at + 1);
-	if ((gt = strchr(dom, '>')) != NULL)
-		*gt = '\0';
-	if (*dom == '\0') {
-		free(dom);
-		return (NULL);
-	}
-	return (dom);
-}
-
-/* A refused request: counted against its client when it is private. */
-static void
-refusal(struct audit_sum *s, time_t t, const char *client, const char *from,
-    const char *to, const char *reply)
-{
-	struct suspect	*u = NULL;
-	struct refused	*r;
+	struct suspect	*u;
 	struct addr	 a;
-	char		 buf[INET6_ADDRSTRLEN], reg[256], *dom;
+	char		 buf[INET6_ADDRSTRLEN];
 	size_t		 i;
 
-	if ((s->since != 0 && t != 0 && t < s->since) || client == NULL ||
-	    addr_parse(client, &a) != 0 ||
+	/* A hider's refusals come in runs: the last answer is kept. */
+	if (s->last_client != NULL && strcmp(s->last_client, client) == 0)
+		return (s->last_suspect);
+	free(s->last_client);
+	s->last_client = xstrdup(client);
+	s->last_suspect = NULL;
+	if (addr_parse(client, &a) != 0 ||
 	    netlist_find(s->private_nets, &a) < 0)
-		return;
+		return (NULL);
 	addr_format(&a, buf, sizeof(buf));
-	for (i = 0; i < s->nsus && u == NULL; i++)
+	for (i = 0; i < s->nsus; i++)
 		if (strcmp(s->sus[i].client, buf) == 0)
-			u = &s->sus[i];
-	if (u == NULL) {
-		s->sus = xreallocarray(s->sus, s->nsus + 1, sizeof(*s->sus));
-		u = &s->sus[s->nsus++];
-		memset(u, 0, sizeof(*u));
-		u->client = xstrdup(buf);
-	}
+			return (s->last_suspect = &s->sus[i]);
+	s->sus = xreallocarray(s->sus, s->nsus + 1, sizeof(*s->sus));
+	u = &s->sus[s->nsus++];
+	memset(u, 0, sizeof(*u));
+	u->client = xstrdup(buf);
+	return (s->last_suspect = u);
+}
+
+/*
+ * A refused request of suspect u: counted, and kept for the list.  The
+ * strings are the caller's, copied here; from and to without <>.
+ */
+static void
+refusal(struct audit_sum *s, struct suspect *u, time_t t, const char *from,
+    size_t fromlen, const char *to, size_t tolen, const char *reply,
+    size_t replylen)
+{
+	struct refused	*r;
+	const char	*at;
+
 	u->refused++;
-	if ((dom = sender_domain(from)) != NULL &&
-	    registrable_domain(dom, reg, sizeof(reg)) != NULL)
-		count(&u->domains, reg);
-	free(dom);
+	/* Registrable domains are told apart once, at the end. */
+	if (from != NULL && (at = memrchr(from, '@', fromlen)) != NULL &&
+	    (size_t)(at + 1 - from) < fromlen) {
+		char	dom[256];
+		size_t	n = fromlen - (size_t)(at + 1 - from);
+
+		if (n < sizeof(dom)) {
+			memcpy(dom, at + 1, n);
+			dom[n] = '\0';
+			count(&u->domains, dom);
+		}
+	}
 	if (s->nref >= AUDIT_REFUSED_MAX) {
 		s->ref_dropped++;
 		return;
 	}
-	s->ref = xreallocarray(s->ref, s->nref + 1, sizeof(*s->ref));
+	if (s->nref == s->refcap) {
+		s->refcap = s->refcap == 0 ? 64 : s->refcap * 2;
+		s->ref = xreallocarray(s->ref, s->refcap, sizeof(*s->ref));
+	}
 	r = &s->ref[s->nref++];
 	r->t = t;
-	r->client = xstrdup(buf);
-	r->from = maybe_dup(from);
-	r->to = maybe_dup(to);
-	r->reply = maybe_dup(reply);
+	r->client = xstrdup(u->client);
+	r->from = from != NULL ? xstrndup(from, fromlen) : NULL;
+	r->to = to != NULL ? xstrndup(to, tolen) : NULL;
+	r->reply = xstrndup(reply, replylen);
+}
+
+/* A private client's refusal in the time range, or NULL. */
+static struct suspect *
+refused_client(struct audit_sum *s, time_t t, const char *client)
+{
+	if ((s->since != 0 && t != 0 && t < s->since) || client == NULL)
+		return (NULL);
+	return (suspect_of(s, client));
 }
 
 /* What natguard's refusals look like in the log: "DEFER (reason)". */
@@ -326,40 +381,46 @@ refusing(const char *action)
 	    strcmp(action, "DEFER_IF_PERMIT") == 0));
 }
 
-/* "<a@b>" as the log line writes it: "a@b". */
-static char *
-unangle(const char *v)
+/* "<a@b>" as the log line writes it: "a@b" (a pointer into v). */
+static const char *
+unangle(const char *v, size_t *len)
 {
 	size_t	n;
 
 	if (v == NULL)
 		return (NULL);
 	n = strlen(v);
-	if (n >= 2 && v[0] == '<' && v[n - 1] == '>')
-		return (xstrndup(v + 1, n - 2));
-	return (xstrdup(v));
+	if (n >= 2 && v[0] == '<' && v[n - 1] == '>') {
+		*len = n - 2;
+		return (v + 1);
+	}
+	*len = n;
+	return (v);
 }
 
 static void
 natguard_refusal(struct audit_sum *s, time_t t, const char *action,
     const char *reason, const char *client, const char *from, const char *to)
 {
-	char	*reply, *f, *r;
+	struct suspect	*u;
+	const char	*f, *r;
+	char		 reply[80];
+	size_t		 fl = 0, rl = 0;
+	int		 n;
 
-	if (!refusing(action))
+	if (!refusing(action) || (u = refused_client(s, t, client)) == NULL)
 		return;
-	xasprintf(&reply, "%s (%s)", action, reason ? reason : "?");
-	f = unangle(from);
-	r = unangle(to);
-	refusal(s, t, client, f, r, reply);
-	free(f);
-	free(r);
-	free(reply);
+	n = snprintf(reply, sizeof(reply), "%s (%s)", action,
+	    reason ? reason : "?");
+	f = unangle(from, &fl);
+	r = unangle(to, &rl);
+	refusal(s, u, t, f, fl, r, rl, reply, n < 0 ? 0 : n >= (int)sizeof(
+	    reply) ? sizeof(reply) - 1 : (size_t)n);
 }
 
-/* <...> of "key=<...>" in a Postfix log line, allocated. */
-static char *
-angle(const char *p, const char *key)
+/* <...> of "key=<...>" in a Postfix log line: where and how long. */
+static const char *
+angle(const char *p, const char *key, size_t *len)
 {
 	const char	*q, *e;
 
@@ -367,41 +428,43 @@ angle(const char *p, const char *key)
 	    '>')) == NULL)
 		return (NULL);
 	q += strlen(key);
-	return (xstrndup(q, (size_t)(e - q)));
+	*len = (size_t)(e - q);
+	return (q);
 }
 
 /*
  * Postfix's "NOQUEUE: reject: RCPT from HOST[ADDR]: 450 4.7.23 <rcpt>:
  * Recipient address rejected: TEXT; from=<...> to=<...> ...", where TEXT
  * is SPF's or NAT's (natguard's, or postfix-policyd-spf-python's
- * "Message rejected due to: SPF fail").  Returns 1 when it was one.
+ * "Message rejected due to: SPF fail").
  */
-static int
+static void
 postfix_refusal(struct audit_sum *s, const char *line)
 {
-	const char	*p, *lb, *rb, *semi;
-	char		*client, *from, *to, *reply;
+	struct suspect	*u;
+	const char	*p, *lb, *rb, *semi, *f, *r;
+	char		 client[INET6_ADDRSTRLEN + 16];
+	size_t		 fl = 0, rl = 0;
+	time_t		 t;
 
 	if ((p = strstr(line, "reject: RCPT from ")) == NULL ||
 	    (lb = strchr(p, '[')) == NULL || (rb = strchr(lb, ']')) == NULL ||
-	    strncmp(rb, "]: ", 3) != 0)
-		return (0);
+	    strncmp(rb, "]: ", 3) != 0 ||
+	    (size_t)(rb - lb - 1) >= sizeof(client))
+		return;
 	if ((semi = strstr(rb, "; from=<")) == NULL)
 		semi = rb + strlen(rb);
-	reply = xstrndup(rb + 3, (size_t)(semi - rb - 3));
-	if (strstr(reply, "SPF") == NULL && strstr(reply, "NAT") == NULL) {
-		free(reply);
-		return (0);
-	}
-	client = xstrndup(lb + 1, (size_t)(rb - lb - 1));
-	from = angle(semi, "from=<");
-	to = angle(semi, "to=<");
-	refusal(s, line_time(s, line), client, from, to, reply);
-	free(client);
-	free(from);
-	free(to);
-	free(reply);
-	return (1);
+	if (memmem(rb, (size_t)(semi - rb), "SPF", 3) == NULL &&
+	    memmem(rb, (size_t)(semi - rb), "NAT", 3) == NULL)
+		return;
+	memcpy(client, lb + 1, (size_t)(rb - lb - 1));
+	client[rb - lb - 1] = '\0';
+	if ((u = refused_client(s, t = line_time(s, line), client)) == NULL)
+		return;
+	f = angle(semi, "from=<", &fl);
+	r = angle(semi, "to=<", &rl);
+	refusal(s, u, t, f, fl, r, rl, rb + 3,
+	    (size_t)(semi - rb - 3));
 }
 
 /* Value of key= in a natguard log line (quoted or not), allocated. */
@@ -495,14 +558,14 @@ audit_sum_line(struct audit_sum *s, const char *line)
 	char		*action, *reason, *client, *from, *spf, *probe, *to;
 	time_t		 t;
 
+
 	while (*line == ' ' || *line == '\t')
 		line++;
 	if (*line == '{') {
 		scan_json(s, line);
 		return;
 	}
-	if (postfix_refusal(s, line) && !postfix_symptom(line))
-		return;
+	postfix_refusal(s, line);
 	if (postfix_symptom(line)) {
 		if (s->since == 0 || line_time(s, line) >= s->since)
 			s->symptoms++;
@@ -517,12 +580,14 @@ audit_sum_line(struct audit_sum *s, const char *line)
 	from = kv(p + 2, "from");
 	spf = kv(p + 2, "spf");
 	probe = kv(p + 2, "spf_probe");
-	to = kv(p + 2, "to");
 	t = line_time(s, line);
 	account(s, t, action, reason, client, from,
 	    probe != NULL && strcmp(probe, "yes") == 0 ? spf : NULL);
-	natguard_refusal(s, t, action, reason, client, from, to);
-	free(to);
+	if (refusing(action)) {
+		to = kv(p + 2, "to");
+		natguard_refusal(s, t, action, reason, client, from, to);
+		free(to);
+	}
 	free(action);
 	free(reason);
 	free(client);
@@ -556,6 +621,25 @@ time_json(time_t t)
 	return (json_string(buf));
 }
 
+/* How many unrelated (registrable) domains each suspect was refused for. */
+static void
+unrelated_domains(const struct audit_sum *s)
+{
+	struct counter	 regs;
+	char		 reg[256];
+	size_t		 i, j;
+
+	for (i = 0; i < s->nsus; i++) {
+		memset(&regs, 0, sizeof(regs));
+		for (j = 0; j < s->sus[i].domains.n; j++)
+			if (registrable_domain(s->sus[i].domains.v[j].key, reg,
+			    sizeof(reg)) != NULL)
+				count(&regs, reg);
+		s->sus[i].unrelated = regs.n;
+		counter_clear(&regs);
+	}
+}
+
 static const struct suspect *
 suspected(const struct audit_sum *s, const char *client)
 {
@@ -563,7 +647,7 @@ suspected(const struct audit_sum *s, const char *client)
 
 	for (i = 0; i < s->nsus; i++)
 		if (strcmp(s->sus[i].client, client) == 0)
-			return (s->sus[i].domains.n >= HIDER_MIN_DOMAINS ?
+			return (s->sus[i].unrelated >= HIDER_MIN_DOMAINS ?
 			    &s->sus[i] : NULL);
 	return (NULL);
 }
@@ -581,12 +665,13 @@ hiders_json(const struct audit_sum *s, json_t *o)
 	json_t	*sus = json_object(), *ref = json_array();
 	size_t	 i;
 
+	unrelated_domains(s);
 	for (i = 0; i < s->nsus; i++) {
-		if (s->sus[i].domains.n < HIDER_MIN_DOMAINS)
+		if (s->sus[i].unrelated < HIDER_MIN_DOMAINS)
 			continue;
 		json_object_set_new(sus, s->sus[i].client, json_pack(
 		    "{s:I, s:I}", "refused", (json_int_t)s->sus[i].refused,
-		    "domains", (json_int_t)s->sus[i].domains.n));
+		    "domains", (json_int_t)s->sus[i].unrelated));
 	}
 	for (i = 0; i < s->nref; i++) {
 		if (suspected(s, s->ref[i].client) == NULL)

@@ -45,6 +45,13 @@ while [ $r -lt "$rounds" ]; do
 	$lg -l skip -a 127.0.0.1 -- $srv sh -c "exec $ng 2>>$tmp/ng.log"
 	$lg -l gateway-nolog -a 172.20.0.1 -- $srv sh -c \
 	    "exec $NATGUARD -c $tmp/quiet.conf 2>>$tmp/ng.log"
+	# BENCH_BASELINE: another natguard (an older build) in the same rounds.
+	if [ -n "${BENCH_BASELINE:-}" ]; then
+		$lg -l gateway-base -a 172.20.0.1 -- $srv sh -c \
+		    "exec $BENCH_BASELINE -c $tmp/natguard.conf 2>>$tmp/base.log"
+		$lg -l skip-base -a 127.0.0.1 -- $srv sh -c \
+		    "exec $BENCH_BASELINE -c $tmp/natguard.conf 2>>$tmp/base.log"
+	fi
 	r=$((r + 1))
 done | tee "$tmp/out"
 
@@ -53,7 +60,12 @@ cat > "$tmp/report.awk" <<'AWK'
 /^gateway:/ { gw[++ng] = $7 / f; gr[ng] = $7; gc[ng] = fc / $(NF - 1) }
 /^skip:/ { sk[++ns] = $7 / f; sr[ns] = $7; sc[ns] = fc / $(NF - 1) }
 /^gateway-nolog:/ { gq[++nq] = $7 / f; qc[nq] = fc / $(NF - 1) }
+/^gateway-base:/ { gb[++nb] = gr[ng] / $7 }
+/^skip-base:/ { sb[++nsb] = sr[ns] / $7 }
 END {
+	if (nb > 0)
+		printf "against BENCH_BASELINE, same rounds: gateway path %.1f%%, skip path %.1f%% of its req/s (median of %d rounds)\n",
+		    100 * median(gb, nb), 100 * median(sb, nsb), nb
 	printf "median req/s: floor %d, natguard gateway path %d, skip path %d\n",
 	    median(fl, nf), median(gr, ng), median(sr, ns)
 	printf "natguard gateway path: %.1f%% of the floor's req/s, %.1f%% of its CPU efficiency (median of %d rounds; target >= 85%%)\n",

@@ -126,12 +126,20 @@ while [ $r -lt "$rounds" ]; do
 	ip netns exec "$ns" $cli "$BENCHDIR/loadgen" -c "$conns" -t 1.5 -w 0.5 \
 	    -d "$domains" -a 192.0.2.10 -l warm-natguard -- $srv \
 	    sh -c "exec $NATGUARD -c $tmp/natguard.conf 2>>$tmp/warm.log"
+	[ -n "${BENCH_BASELINE:-}" ] && ip netns exec "$ns" $cli \
+	    "$BENCHDIR/loadgen" -c "$conns" -t 1.5 -w 0.5 -d "$domains" \
+	    -a 192.0.2.10 -l warm-base -- $srv sh -c \
+	    "exec $BENCH_BASELINE -c $tmp/natguard.conf 2>>$tmp/warm.log"
 	r=$((r + 1))
 done | tee "$tmp/warm.out"
 cat > "$tmp/warm.awk" <<'AWK'
 /^warm-floor:/ { f = $7; fl[++nf] = f }
 /^warm-natguard:/ { w[++nw] = $7 / f; wr[nw] = $7 }
+/^warm-base:/ { b[++nb] = wr[nw] / $7 }
 END {
+	if (nb > 0)
+		printf "SPF warm path against BENCH_BASELINE, same rounds: %.1f%% of its req/s (median of %d rounds)\n",
+		    100 * median(b, nb), nb
 	printf "SPF warm path: natguard %d req/s, floor %d req/s: %.2f of the floor (median of %d rounds; target >= 0.8)\n",
 	    median(wr, nw), median(fl, nf), median(w, nw), nw
 }

@@ -82,10 +82,15 @@ rootfs() {
 		mount -t proc proc "$dir/root/proc"
 		echo "postfix postfix/main_mailer_type select No configuration" |
 		    chroot "$dir/root" debconf-set-selections
+		# No package starts its service: the chroot shares this
+		# machine's network (nginx would bind its port 80).
+		printf '#!/bin/sh\nexit 101\n' > "$dir/root/usr/sbin/policy-rc.d"
+		chmod 755 "$dir/root/usr/sbin/policy-rc.d"
 		chroot "$dir/root" sh -c "DEBIAN_FRONTEND=noninteractive \
 		    apt-get install -y -q --no-install-recommends $* &&
 		    apt-get clean" >> "$dir/log" 2>&1
 		local rc=$?
+		rm -f "$dir/root/usr/sbin/policy-rc.d"
 		umount "$dir/root/proc"
 		if [ $rc -ne 0 ]; then
 			echo "apt-get install $* failed: $(tail -n 2 "$dir/log")"
@@ -203,6 +208,57 @@ docker_hosts() {
 	run ip -n "$rem" -6 route add default via 2001:db8:25::1
 }
 
+# The mail container of the suites (tests/e2e/docker-mail.sh as its entry
+# point; lib.sh's main_cf and zone_conf).  A suite may set mail_zone (a
+# function printing the dnsmasq zone, zone_conf by default), mail_conf
+# (lines added to natguard.conf) and mail_master (lines added to
+# master.cf).
+#
+# mail_dir NAME NAT_ACTION: the container's /ng, with Postfix's and
+# natguard's configuration and the zone; mail and log go there too.
+mail_dir() {
+	local d=$tmp/$1
+	mkdir -p "$d/mail"
+	chown 65534:65534 "$d/mail"
+	${mail_zone:-zone_conf} > "$d/zone.conf"
+	main_cf /var/spool/postfix /var/lib/postfix /ng/maillog /ng/mail \
+	    > "$d/main.cf"
+	cp "$srcdir/tests/e2e/master.cf" "$d/master.cf"
+	[ -n "${mail_master:-}" ] && echo "$mail_master" >> "$d/master.cf"
+	printf 'listen = inet:127.0.0.1:10041\nlog = stderr\ngateways = auto
+nat_action = %s\n' "$2" > "$d/natguard.conf"
+	[ -n "${mail_conf:-}" ] && echo "$mail_conf" >> "$d/natguard.conf"
+	echo "nameserver 127.0.0.1" > "$d/resolv.conf"
+	cp "$dd/daemon.json" "$d/daemon.json"
+	rm -f "$d/ready"
+	mkfifo "$d/ready"
+}
+# The bind mounts of a mail container, for docker run and compose.
+mail_volumes() {	# dir
+	echo "$NATGUARD:/usr/local/sbin/natguard:ro"
+	echo "$srcdir/tests/e2e/docker-mail.sh:/entry.sh:ro"
+	echo "$1:/ng"
+	echo "$1/resolv.conf:/etc/resolv.conf:ro"
+}
+# Wait for the container's "ready" (tests/e2e/docker-mail.sh).
+mail_ready() {	# name
+	local msg
+	msg=$(timeout 120 head -n 1 "$tmp/$1/ready")
+	[ "$msg" = ready ] || die "container $1: ${msg:-no word in 120 s}:
+$(docker logs "$1" 2>&1 | tail -n 5)"
+}
+mail_run() {	# name nat_action docker-run-options...
+	local n=$1 a=$2 v args=""
+	shift 2
+	mail_dir "$n" "$a"
+	for v in $(mail_volumes "$tmp/$n"); do args="$args -v $v"; done
+	# shellcheck disable=SC2086
+	run docker run -d --name "$n" --hostname mx $args $asan "$@" \
+	    natguard-test/mail sh /entry.sh >/dev/null
+	mail_ready "$n"
+}
+# Point the assertion helpers at one container's files.
+use() { log=$tmp/$1/maillog; mail=$tmp/$1/mail; nglog=$tmp/$1/natguard.log; }
 # compose DIR ARGS...: docker-compose on DIR/compose.yaml, project "ng".
 compose() {
 	local d=$1

@@ -46,49 +46,6 @@ run docker import "$tar" natguard-test/mail >/dev/null
 echo "$name: namespaces $host $rem, $(docker version -f \
     'dockerd {{.Server.Version}}, API {{.Server.APIVersion}}')"
 
-# mail_dir NAME NAT_ACTION: the container's /ng, with Postfix's and
-# natguard's configuration and the zone; mail and log go there too.
-mail_dir() {
-	local d=$tmp/$1
-	mkdir -p "$d/mail"
-	chown 65534:65534 "$d/mail"
-	zone_conf > "$d/zone.conf"
-	main_cf /var/spool/postfix /var/lib/postfix /ng/maillog /ng/mail \
-	    > "$d/main.cf"
-	cp "$srcdir/tests/e2e/master.cf" "$d/master.cf"
-	printf 'listen = inet:127.0.0.1:10041\nlog = stderr\ngateways = auto
-nat_action = %s\n' "$2" > "$d/natguard.conf"
-	echo "nameserver 127.0.0.1" > "$d/resolv.conf"
-	cp "$dd/daemon.json" "$d/daemon.json"
-	rm -f "$d/ready"
-	mkfifo "$d/ready"
-}
-# The bind mounts of a mail container, for docker run and compose.
-mail_volumes() {	# dir
-	echo "$NATGUARD:/usr/local/sbin/natguard:ro"
-	echo "$srcdir/tests/e2e/docker-mail.sh:/entry.sh:ro"
-	echo "$1:/ng"
-	echo "$1/resolv.conf:/etc/resolv.conf:ro"
-}
-# Wait for the container's "ready" (tests/e2e/docker-mail.sh).
-mail_ready() {	# name
-	local msg
-	msg=$(timeout 120 head -n 1 "$tmp/$1/ready")
-	[ "$msg" = ready ] || die "container $1: ${msg:-no word in 120 s}:
-$(docker logs "$1" 2>&1 | tail -n 5)"
-}
-mail_run() {	# name nat_action docker-run-options...
-	local n=$1 a=$2 v args=""
-	shift 2
-	mail_dir "$n" "$a"
-	for v in $(mail_volumes "$tmp/$n"); do args="$args -v $v"; done
-	# shellcheck disable=SC2086
-	run docker run -d --name "$n" --hostname mx $args $asan "$@" \
-	    natguard-test/mail sh /entry.sh >/dev/null
-	mail_ready "$n"
-}
-# Point the assertion helpers at one container's files.
-use() { log=$tmp/$1/maillog; mail=$tmp/$1/mail; nglog=$tmp/$1/natguard.log; }
 gateway_of() {	# container network: its IPv4 gateway as Docker set it
 	docker inspect -f "{{(index .NetworkSettings.Networks \"$2\").Gateway}}" \
 	    "$1"
