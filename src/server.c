@@ -76,6 +76,7 @@ static struct event		*ev_sweep;
 static struct gwset		*gws_scanned;	/* without learned hiders */
 static struct learn		*learn;
 static struct event		*ev_learn;
+static struct event		*ev_learn_save;
 static unsigned int		 learn_ticks;
 
 /*
@@ -86,6 +87,7 @@ static unsigned int		 learn_ticks;
  */
 #define LEARN_TICK_SECONDS	5
 #define LEARN_SAVE_TICKS	12
+#define LEARN_SAVE_DELAY	1	/* seconds from a new hider to the file */
 #define WATCH_MAX		32
 
 struct watch {
@@ -288,10 +290,14 @@ learn_evidence(const struct addr *a, const char *client, const char *domain)
 	const struct gateway	*gw;
 	struct buf		 b = { NULL, 0, 0 };
 
+	struct timeval		 tv = { LEARN_SAVE_DELAY, 0 };
+
 	if (learn_record(learn, a, domain, (long long)time(NULL)) != 1)
 		return;
 	gateways_compose();
-	learn_save_now();
+	/* Soon, once for a burst: a flood of hiders is one write. */
+	if (!evtimer_pending(ev_learn_save, NULL))
+		evtimer_add(ev_learn_save, &tv);
 	if ((gw = gwset_find(gws, a)) == NULL || gw->source != GW_TRAFFIC)
 		return;
 	buf_adds(&b, gw->ev.domains);
@@ -402,6 +408,16 @@ learn_sync_now(void)
 		log_error("state file: %s; ignored", err);
 		free(err);
 	}
+}
+
+static void
+learn_save_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (learn_dirty(learn))
+		learn_save_now();
 }
 
 static void
@@ -834,7 +850,9 @@ events_setup(void)
 	if (ev_sweep == NULL || event_add(ev_sweep, &second) == -1)
 		fatalx("event_new");
 	ev_learn = event_new(base, -1, EV_PERSIST, learn_cb, NULL);
-	if (ev_learn == NULL || event_add(ev_learn, &tick) == -1)
+	ev_learn_save = evtimer_new(base, learn_save_cb, NULL);
+	if (ev_learn == NULL || ev_learn_save == NULL ||
+	    event_add(ev_learn, &tick) == -1)
 		fatalx("event_new");
 }
 
@@ -852,6 +870,7 @@ events_free(void)
 	event_free(ev_logflush);
 	event_free(ev_sweep);
 	event_free(ev_learn);
+	event_free(ev_learn_save);
 }
 
 /*

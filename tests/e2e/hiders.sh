@@ -169,6 +169,8 @@ ng() {	# natguard SUBCOMMAND [ARGS]: with the daemon's configuration
 	    -c "${NGCONF:-$tmp/natguard.conf}" "$@"
 }
 lines() { wc -l < "$nglog"; }
+# The daemon writes a new hider to its state file within a second.
+state_has() { wait_for "grep -q '\"address\": \"$1\"' '$state/hiders.json' 2>/dev/null"; }
 # The log from line N on has a line matching the regex: wait for it.
 log_after() { wait_for "tail -n +$1 '$nglog' | grep -qE -- '$2'"; }
 
@@ -253,6 +255,8 @@ has "a: its decision line names the source and the fix" \
 for i in 1 2 3 4 5 6 7 8; do not_delivered "a$i" "a$i"; done
 table "TCP proxy: HAProxy 2.6, mode tcp" "172.29.8.3" "$old" \
     "$(reply "$tmp/a1.swaks") (1-3); $(reply "$tmp/a4.swaks") (4-8)"
+state_has 172.29.8.3 && ok "a: the state file has it" ||
+    bad "a: the state file has it" "172.29.8.3" "$state/hiders.json"
 ng gateways --json > "$tmp/a-gateways.json" 2>/dev/null
 has "a: natguard gateways shows it with its evidence" \
     '"source": "traffic"' "$tmp/a-gateways.json"
@@ -472,6 +476,8 @@ log_after "$n0" 'learned hider 172\.29\.8\.3 inside mynetworks' &&
     ok "m: learned aside, said loudly" ||
     bad "m: learned aside" "warning: learned hider ... inside mynetworks" \
     "$nglog"
+state_has 172.29.8.3 || bad "m: the state file has it" "172.29.8.3" \
+    "$state/hiders.json"
 has "m: the warning says open relay and how to say it is yours" \
     'inside mynetworks.*open relay.*spf_whitelist = 172\.29\.8\.3' "$nglog"
 ip netns exec "$mx" python3 -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1:10042/metrics").read().decode())' \

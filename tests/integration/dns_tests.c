@@ -80,7 +80,7 @@ dnsmasq_try(const char *fwd, const char *fwd_servfail, const char *big,
 		    "--host-record=a1.test.example,192.0.2.1",
 		    "--host-record=a2.test.example,192.0.2.2",
 		    "--host-record=a3.test.example,192.0.2.3",
-		    "--local=/spf.test/", fwd, fwd_servfail,
+		    "--local=/spf.test/", "--local=/flood/", fwd, fwd_servfail,
 		    "--txt-record=pass.spf.test,v=spf1 ip4:192.0.2.0/24 "
 		    "ip6:2001:db8::/32 -all",
 		    "--txt-record=soft.spf.test,v=spf1 ~all",
@@ -1317,6 +1317,149 @@ START_TEST(test_daemon_spf)
 }
 END_TEST
 
+/* Send n requests on fd (pipelined), read n replies; count by prefix. */
+static void
+flood(int fd, int n, const char *(*client)(int, char *, size_t),
+    const char *(*sender)(int, char *, size_t), int *reject, int *defer)
+{
+	char	 cb[64], sb[128], *req, *r;
+	int	 sent = 0, got = 0;
+
+	*reject = *defer = 0;
+	while (got < n) {
+		/* A window of 50 in flight, as many Postfix processes are. */
+		for (; sent < n && sent - got < 50; sent++) {
+			ck_assert(asprintf(&req, "request=smtpd_access_policy\n"
+			    "protocol_state=RCPT\nclient_address=%s\n"
+			    "helo_name=x\nsender=%s\nrecipient=b@example.com"
+			    "\n\n", client(sent, cb, sizeof(cb)),
+			    sender(sent, sb, sizeof(sb))) != -1);
+			ck_assert_int_eq(send_str(fd, req), 0);
+			free(req);
+		}
+		r = read_reply(fd, 20000);
+		ck_assert_msg(r != NULL, "reply %d of %d", got + 1, n);
+		if (strncmp(r, "action=550", 10) == 0 ||
+		    strncmp(r, "action=REJECT", 13) == 0)
+			(*reject)++;
+		else if (strncmp(r, "action=DEFER", 12) == 0)
+			(*defer)++;
+		free(r);
+		got++;
+	}
+}
+
+static const char *
+one_client(int i, char *b, size_t len)
+{
+	(void)i;
+	snprintf(b, len, "10.9.9.9");
+	return (b);
+}
+
+static const char *
+forged_sender(int i, char *b, size_t len)
+{
+	snprintf(b, len, "x@f%d.flood", i);
+	return (b);
+}
+
+/* Three failing domains from each of many private addresses. */
+static const char *
+many_clients(int i, char *b, size_t len)
+{
+	snprintf(b, len, "10.%d.%d.1", (i / 3) >> 8 & 255, (i / 3) & 255);
+	return (b);
+}
+
+static const char *
+three_senders(int i, char *b, size_t len)
+{
+	snprintf(b, len, "x@%c.flood", "abc"[i % 3]);
+	return (b);
+}
+
+static const char *
+public_clients(int i, char *b, size_t len)
+{
+	snprintf(b, len, "198.51.100.%d", 1 + i % 200);
+	return (b);
+}
+
+/*
+ * Hostile: a flood of forged senders from one private address, evidence
+ * from thousands of addresses, a public address failing for many domains.
+ * No 5xx for a private client, the learned set and the daemon's memory
+ * within their stated bounds, nothing public learned.  Domains under
+ * .flood get NXDOMAIN (SPF none, rejected here to make every request
+ * evidence).
+ */
+START_TEST(test_daemon_hider_flood)
+{
+	struct daemon	 d;
+	char		*text, *out, cmd[1200];
+	long		 rss0, rss1;
+	int		 fd, rej, def, n1, n2, rc;
+	json_t		*o, *g;
+	json_error_t	 jerr;
+	size_t		 i, traffic = 0, public = 0;
+
+	if (!have_dnsmasq)
+		return;
+	/* Under valgrind every request is slow: the same shape, smaller. */
+	n1 = under_valgrind() ? 200 : 3000;
+	n2 = under_valgrind() ? 900 : 3 * 1200;
+	memset(&d, 0, sizeof(d));
+	ck_assert(asprintf(&text, "listen = inet:127.0.0.1:0\n"
+	    "dns_servers = %s\ngateways = none\nmynetworks = none\n"
+	    "spf_helo = no\nspf_reject = fail none\nlog_level = notice\n",
+	    server()) != -1);
+	ck_assert(daemon_start(&d, text) == 0);
+	free(text);
+	rss0 = rss_kb(d.pid);
+	fd = conn_open(d.listen[0]);
+	flood(fd, n1, one_client, forged_sender, &rej, &def);
+	ck_assert_msg(rej == 0 && def == n1, "one address, %d forged "
+	    "senders: %d rejected, %d deferred", n1, rej, def);
+	flood(fd, n2, many_clients, three_senders, &rej, &def);
+	ck_assert_msg(rej == 0 && def == n2, "%d addresses: %d rejected",
+	    n2 / 3, rej);
+	flood(fd, 400, public_clients, forged_sender, &rej, &def);
+	ck_assert_msg(rej == 400, "public clients: %d of 400 rejected", rej);
+	close(fd);
+	rss1 = rss_kb(d.pid);
+	if (getenv("ASAN_OPTIONS") == NULL && !under_valgrind())
+		ck_assert_msg(rss1 - rss0 < 8 * 1024, "RSS grew by %ld kB "
+		    "(%ld to %ld)", rss1 - rss0, rss0, rss1);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+	ck_assert(log_has(&d, "learned hider 10.9.9.9 (probably nat-router)"));
+	/* What the daemon kept: gateways --json reads its state file. */
+	snprintf(cmd, sizeof(cmd), "%s gateways --json -c %s 2>/dev/null",
+	    getenv("NATGUARD"), d.conf);
+	out = run_cmd(cmd, &rc);
+	ck_assert_msg(rc == 0 && out != NULL, "%s", cmd);
+	o = json_loads(out, 0, &jerr);
+	ck_assert_msg(o != NULL, "%s: %s", jerr.text, out);
+	json_array_foreach(json_object_get(o, "gateways"), i, g) {
+		if (strcmp(json_string_value(json_object_get(g, "source")),
+		    "traffic") == 0)
+			traffic++;
+		if (strncmp(json_string_value(json_object_get(g, "address")),
+		    "198.51.100.", 11) == 0)
+			public++;
+	}
+	ck_assert_uint_eq(public, 0);
+	ck_assert_msg(traffic > 0 && traffic <= HIDER_LEARNED_MAX,
+	    "%zu learned (bound %d)", traffic, HIDER_LEARNED_MAX);
+	fprintf(stderr, "hider flood: %d forged senders from one address, "
+	    "%d addresses, 400 public requests: 0 private 5xx, %zu learned "
+	    "(bound %d), RSS %ld -> %ld kB\n", n1, n2 / 3, traffic,
+	    HIDER_LEARNED_MAX, rss0, rss1);
+	json_decref(o);
+	free(out);
+}
+END_TEST
+
 static Suite *
 dns_suite(void)
 {
@@ -1346,6 +1489,7 @@ dns_suite(void)
 	tcase_add_loop_test(tc, test_check, 0, NELEMS(checks));
 	tcase_add_test(tc, test_daemon_spf);
 	tcase_add_test(tc, test_daemon_helo_servfail);
+	tcase_add_test(tc, test_daemon_hider_flood);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -602,3 +602,21 @@ harness_run(Suite *s)
 	harness_cleanup();
 	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 }
+
+/* The resident set of a process, in kB; -1 when it is gone. */
+long
+rss_kb(pid_t pid)
+{
+	char	 path[64], line[256];
+	FILE	*f;
+	long	 kb = -1;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (-1);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (kb);
+}

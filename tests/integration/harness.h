@@ -45,5 +45,6 @@ int	 wait_closed(int, int);
 char	*local_name(int);
 char	*run_cmd(const char *, int *);
 char	*policy_request(const char *, const char *);
+long	 rss_kb(pid_t);
 
 #endif

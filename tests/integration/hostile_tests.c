@@ -88,23 +88,6 @@ req(const char *client, const char *extra)
 	return (s);
 }
 
-static long
-rss_kb(pid_t pid)
-{
-	char	 path[64], line[256];
-	FILE	*f;
-	long	 kb = -1;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return (-1);
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return (kb);
-}
-
 /* The sanitizers' quarantine and valgrind's own heap are not ours. */
 static int
 rss_bounded(void)
