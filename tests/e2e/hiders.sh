@@ -184,16 +184,6 @@ send() {
 	    --to "$to" --header "Subject: natguard e2e $1" --body "case $1" \
 	    > "$tmp/$1.swaks" 2>&1
 }
-reply() { grep -E '^<\*\* +[45][0-9][0-9] ' "$1" | head -n 1 | cut -c 1-160; }
-no_5xx() {	# label, swaks output files...
-	local l=$1 f n=0
-	shift
-	for f in "$@"; do
-		grep -qE '^<\*\* +5[0-9][0-9] ' "$f" && n=$((n + 1))
-	done
-	if [ $n -eq 0 ]; then ok "$l: no 5xx for any of $# senders"
-	else bad "$l" "no 5xx reply" "$n of $# got one"; fi
-}
 # table KIND SAW BEFORE AFTER: a row of the README's "Every hider" table.
 table() { echo "TABLE: $1 | $2 | $3 | $4"; }
 # What natguard answered before this change, for the same request: as

@@ -146,3 +146,15 @@ not_delivered() {	# label, name
 		ok "$1: nothing delivered"
 	fi
 }
+# What the hiders' suites ask of swaks' transcripts: no 5xx reply in any
+# of them (no real mail refused), and the first reply, for a table row.
+no_5xx() {	# label, swaks output files...
+	local l=$1 f n=0
+	shift
+	for f in "$@"; do
+		grep -qE '^<\*\* +5[0-9][0-9] ' "$f" && n=$((n + 1))
+	done
+	if [ $n -eq 0 ]; then ok "$l: no 5xx for any of $# senders"
+	else bad "$l" "no 5xx reply" "$n of $# got one"; fi
+}
+reply() { grep -E '^<\*\* +[45][0-9][0-9] ' "$1" | head -n 1 | cut -c 1-160; }
