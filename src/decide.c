@@ -345,6 +345,9 @@ decide_mynetworks(const struct config *cfg, const struct request *req,
 	d->action = ACT_DUNNO;
 	d->reply = xstrdup("DUNNO");
 	d->reason = "mynetworks";
+	/* spf_whitelist: the administrator said it is their own relay. */
+	if (gw != NULL && netlist_find(cfg->spf_whitelist, a) >= 0)
+		gw = NULL;
 	if (gw != NULL) {
 		d->class = CLIENT_GATEWAY;
 		d->has_gateway = 1;

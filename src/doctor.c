@@ -391,6 +391,14 @@ doctor_hiders(struct doctor *d, const struct config *cfg,
 		n++;
 		addr_format(&gw->net.addr, a, sizeof(a));
 		k = hider_kind_row(hider_kind_of(gs, gw));
+		if (netlist_find(cfg->mynetworks, &gw->net.addr) >= 0 &&
+		    netlist_find(cfg->spf_whitelist, &gw->net.addr) >= 0) {
+			doctor_add(d, DS_OK, "learned-hiders", NULL, "%s is "
+			    "inside mynetworks and carries mail whose SPF "
+			    "fails for %u unrelated domains: spf_whitelist "
+			    "says it is your own relay", a, gw->ev.ndomains);
+			continue;
+		}
 		if (netlist_find(cfg->mynetworks, &gw->net.addr) >= 0) {
 			xasprintf(&fix, "if it is a proxy or NAT, take it out "
 			    "of mynetworks (then: %s); if it is your own relay "

@@ -111,8 +111,10 @@ hiders_count(size_t *learned, size_t *inside)
 		if (g->source != GW_TRAFFIC)
 			continue;
 		(*learned)++;
+		/* spf_whitelist: a relay the administrator vouched for. */
 		if (netlist_find(server_config()->mynetworks, &g->net.addr) >=
-		    0)
+		    0 && netlist_find(server_config()->spf_whitelist,
+		    &g->net.addr) < 0)
 			(*inside)++;
 	}
 }

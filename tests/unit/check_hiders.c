@@ -111,6 +111,10 @@ static const struct {
 	    "mynetworks = 10.0.0.0/8\n", "10.0.0.5", ACT_DUNNO, "mynetworks",
 	    CLIENT_GATEWAY, LEARN_WATCH, { "open relay",
 	    "spf_whitelist = 10.0.0.5", "3 unrelated sender domains" }, 1 },
+	{ "learned hider in mynetworks and spf_whitelist: your relay",
+	    "mynetworks = 10.0.0.0/8\nspf_whitelist = 10.0.0.5\n", "10.0.0.5",
+	    ACT_DUNNO, "mynetworks", CLIENT_SKIP, LEARN_NONE,
+	    { "permit_mynetworks decides" }, 0 },
 	{ "mynetworks = none", "mynetworks = none\n", "192.168.1.10",
 	    ACT_DUNNO, "spf-pending", CLIENT_EXTERNAL, LEARN_NONE, { NULL },
 	    0 },
@@ -602,6 +606,9 @@ static const struct {
 	{ "learned inside mynetworks: the open relay", "10.0.0.0/8",
 	    "10.0.0.5", { "", "", "", "" }, DS_WARN, "open relay", DS_OK,
 	    NULL },
+	{ "learned inside mynetworks, in spf_whitelist", "10.0.0.0/8\n"
+	    "spf_whitelist = 10.0.0.5", "10.0.0.5", { "", "", "", "" }, DS_OK,
+	    "your own relay", DS_OK, NULL },
 	{ "a router learned: no PROXY advice", "none", "192.168.1.1",
 	    { "", "", "", "" }, DS_WARN, "probably nat-router", DS_OK, NULL },
 };
