@@ -42,6 +42,7 @@ usage(int status)
 	    "[--compose FILE]\n"
 	    "                       [--postfix-dir DIR]\n"
 	    "       natguard audit [--json] [--since TIME] [LOGFILE ...]\n"
+	    "       natguard migrate --from-policyd-spf FILE\n"
 	    "       natguard -V | --version | -h | --help\n"
 	    "default configuration file: %s\n", NATGUARD_CONF);
 	exit(status);
@@ -72,7 +73,7 @@ load(const char *path, const char **used)
 }
 
 enum { OPT_JSON = 256, OPT_SINCE, OPT_DAEMON_JSON, OPT_COMPOSE, OPT_POSTFIX,
-    OPT_FORGET };
+    OPT_FORGET, OPT_FROM_POLICYD_SPF };
 
 static const struct option longopts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
@@ -81,6 +82,7 @@ static const struct option longopts[] = {
 	{ "compose", required_argument, NULL, OPT_COMPOSE },
 	{ "postfix-dir", required_argument, NULL, OPT_POSTFIX },
 	{ "forget", required_argument, NULL, OPT_FORGET },
+	{ "from-policyd-spf", required_argument, NULL, OPT_FROM_POLICYD_SPF },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -93,7 +95,7 @@ subcommand(const char *name, int argc, char **argv)
 	struct config	*cfg;
 	const char	*path = NULL, *used;
 	const char	*daemon_json = NULL, *compose = NULL, *pfdir = NULL;
-	const char	*forget = NULL;
+	const char	*forget = NULL, *policyd_spf = NULL;
 	time_t		 since = 0;
 	int		 ch, json = 0, rc;
 
@@ -134,6 +136,11 @@ subcommand(const char *name, int argc, char **argv)
 				usage(2);
 			forget = optarg;
 			break;
+		case OPT_FROM_POLICYD_SPF:
+			if (strcmp(name, "migrate") != 0)
+				usage(2);
+			policyd_spf = optarg;
+			break;
 		case 'h':
 			usage(0);
 		default:
@@ -144,6 +151,11 @@ subcommand(const char *name, int argc, char **argv)
 	argv += optind;
 	if (strcmp(name, "audit") == 0)
 		return (cmd_audit(json, since, argc, argv));
+	if (strcmp(name, "migrate") == 0) {
+		if (argc > 0 || json || policyd_spf == NULL)
+			usage(2);
+		return (cmd_migrate(policyd_spf, stdout));
+	}
 	if (argc > 0 && strcmp(name, "check") != 0)
 		usage(2);
 	cfg = load(path, &used);
@@ -185,6 +197,7 @@ main(int argc, char **argv)
 	if (argc > 1 && (strcmp(argv[1], "check") == 0 ||
 	    strcmp(argv[1], "gateways") == 0 ||
 	    strcmp(argv[1], "config") == 0 || strcmp(argv[1], "audit") == 0 ||
+	    strcmp(argv[1], "migrate") == 0 ||
 	    strcmp(argv[1], "doctor") == 0))
 		return (subcommand(argv[1], argc - 1, argv + 1));
 

@@ -655,4 +655,8 @@ int		 cmd_audit(int, time_t, int, char **);
 int		 cmd_doctor(const struct config *, int, const char *,
 		    const char *, const char *);
 
+/* migrate.c: another policy server's settings as a natguard.conf. */
+int		 cmd_migrate(const char *, FILE *);
+size_t		 migrate_options(const char ***);
+
 #endif /* NATGUARD_H */

@@ -23,7 +23,7 @@ for k in $keys; do
 	check "conf/natguard.conf shows $k" grep -qE "^#? ?$k =" "$conf"
 done
 usage=$("$NATGUARD" -h)
-for cmd in check gateways config doctor audit; do
+for cmd in check gateways config doctor audit migrate; do
 	check "usage lists $cmd" sh -c "echo \"\$0\" | grep -q 'natguard $cmd'" "$usage"
 	check "natguard(8) describes $cmd" grep -qE "^\.B $cmd$" "$man8"
 done

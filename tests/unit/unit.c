@@ -49,6 +49,7 @@ main(void)
 	srunner_add_suite(sr, doctor_suite());
 	srunner_add_suite(sr, engine_suite());
 	srunner_add_suite(sr, hiders_suite());
+	srunner_add_suite(sr, migrate_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -15,6 +15,7 @@ Suite	*logscan_suite(void);
 Suite	*doctor_suite(void);
 Suite	*engine_suite(void);
 Suite	*hiders_suite(void);
+Suite	*migrate_suite(void);
 
 char	*fixture(const char *);
 #define NELEMS(a)	(sizeof(a) / sizeof((a)[0]))
