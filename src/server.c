@@ -448,19 +448,23 @@ learn_cb(evutil_socket_t fd, short what, void *arg)
 static void
 learn_start(const struct passwd *pw)
 {
-	char	*err, *aside, *path;
+	struct stat	 st;
+	char		*err, *aside, *path;
 
 	learn = learn_new(cfg);
 	if (cfg->state_dir[0] == '\0')
 		return;
-	if (mkdir(cfg->state_dir, 0750) == 0) {
-		if (pw != NULL &&
-		    chown(cfg->state_dir, pw->pw_uid, pw->pw_gid) == -1)
-			log_warnx("state_dir %s: chown: %s", cfg->state_dir,
-			    strerror(errno));
-	} else if (errno != EEXIST)
+	if (mkdir(cfg->state_dir, 0750) == -1 && errno != EEXIST) {
 		log_warnx("state_dir %s: %s; learned hiders are kept in "
 		    "memory only", cfg->state_dir, strerror(errno));
+	} else if (pw != NULL && stat(cfg->state_dir, &st) == 0 &&
+	    st.st_uid != pw->pw_uid &&
+	    chown(cfg->state_dir, pw->pw_uid, pw->pw_gid) == -1) {
+		/* Ours to write after the drop (systemd's StateDirectory is
+		 * made for the unit's user, root). */
+		log_warnx("state_dir %s: chown to %s: %s", cfg->state_dir,
+		    pw->pw_name, strerror(errno));
+	}
 	if (learn_load(learn, NULL, &err) == 0) {
 		if (learn_count(learn) > 0)
 			log_info("state file: %zu learned hiders",

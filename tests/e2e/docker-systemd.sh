@@ -104,8 +104,14 @@ has "the service is active (running)" '^SubState=running$' "$tmp/show"
 has "natguard's status line reached systemd" '^StatusText=listening on' \
     "$tmp/show"
 journal
-hasnt "no warning at start: the sandbox lets gateway detection work" \
-    '^warning: ' "$tmp/journal"
+# No Postfix in this container: natguard says it cannot know mynetworks
+# (SPEC section 3); any other warning is the sandbox's doing.
+has "no Postfix here: natguard says it does not know mynetworks" \
+    '^warning: mynetworks = postfix, but postconf is not installed' \
+    "$tmp/journal"
+grep -v '^warning: mynetworks = postfix' "$tmp/journal" > "$tmp/journal.sandbox"
+hasnt "no other warning at start: the sandbox lets gateway detection and the state directory work" \
+    '^warning: ' "$tmp/journal.sandbox"
 ask "$gw" > "$tmp/r1"
 has "it answers: the container's gateway $gw is deferred" \
     '^action=DEFER 4\.3\.5 ' "$tmp/r1"
