@@ -479,7 +479,8 @@ has "m: doctor: an open relay if it is a proxy" \
     '^WARN learned-hiders: 172\.29\.8\.3 is inside mynetworks.*open relay' \
     "$tmp/m-doctor.txt"
 table "learned hider inside mynetworks (a relay trusted on purpose)" \
-    "172.29.8.3" "DUNNO, silently" "DUNNO, 250 delivered; warning, doctor WARN, metric"
+    "172.29.8.3" "$(before 172.29.8.3 user@pass5.test)" \
+    "DUNNO, 250 delivered; warning, doctor WARN, metric"
 pf_reload "mynetworks = $mynet"
 
 # --- h: hostile: a corrupt state file -----------------------------------------
