@@ -89,10 +89,12 @@ tun_close() {
 # as_user CMD...: CMD as the rootless user in the Docker host's namespace,
 # with an environment of its own, as a login would give it.
 as_user() {
-	nsenter --net="/run/netns/$host" setpriv --reuid="$ruid" \
+	# From /: the build tree may be in a directory only root may enter
+	# (CI's clones are under mktemp -d).
+	(cd / && nsenter --net="/run/netns/$host" setpriv --reuid="$ruid" \
 	    --regid="$rgid" --init-groups env -i HOME="$tmp/home" \
 	    USER="$ruser" LOGNAME="$ruser" XDG_RUNTIME_DIR="$xdg" \
-	    PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin "$@"
+	    PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin "$@")
 }
 
 # unprivileged_ports: in the host's namespace, as an administrator does
