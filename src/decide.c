@@ -235,7 +235,7 @@ add_cause_fix(struct buf *b, enum hider_kind kind, const char *trust)
 {
 	const struct hider_kind_row *k = hider_kind_row(kind);
 
-	if (kind >= HK_PROXY) {
+	if (k->guessed) {
 		buf_adds(b, "probably ");
 		buf_adds(b, k->name);
 		buf_adds(b, ": ");

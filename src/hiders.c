@@ -99,7 +99,7 @@ static const struct hider_kind_row rows[HK_COUNT] = {
 	    "stream, a sidecar) without PROXY protocol hands every "
 	    "connection over from its own address",
 	    FIX_PROXY_PROTOCOL "; or publish port 25 from the mail "
-	    "container itself" },
+	    "container itself", 1 },
 	[HK_SWARM] = { "swarm-routing-mesh",
 	    "a private address on a local subnet inside Swarm's ingress "
 	    "ranges (10.0.0.0/24, 10.255.0.0/16)",
@@ -107,7 +107,7 @@ static const struct hider_kind_row rows[HK_COUNT] = {
 	    "published port over from the ingress network",
 	    "publish the SMTP ports in host mode (ports: - target: 25, "
 	    "published: 25, mode: host), or a proxy with PROXY protocol in "
-	    "front" },
+	    "front", 1 },
 	[HK_KUBERNETES] = { "kubernetes",
 	    "natguard runs in a Kubernetes pod (KUBERNETES_SERVICE_HOST, "
 	    "the service-account mount)",
@@ -116,7 +116,7 @@ static const struct hider_kind_row rows[HK_COUNT] = {
 	    "address",
 	    "externalTrafficPolicy: Local on the Service (LoadBalancer or "
 	    "NodePort), or PROXY protocol at the load balancer with Postfix "
-	    "smtpd_upstream_proxy_protocol = haproxy" },
+	    "smtpd_upstream_proxy_protocol = haproxy", 1 },
 	[HK_ROUTER] = { "nat-router",
 	    "a private address on none of this host's subnets",
 	    "NAT beyond this host (a router's port forward with masquerading "
@@ -125,7 +125,7 @@ static const struct hider_kind_row rows[HK_COUNT] = {
 	    "forward the port without masquerading (DNAT only) and keep "
 	    "hairpin NAT for your own LAN; if the address is a host of your "
 	    "own network that sends mail, list it in mynetworks or "
-	    "spf_whitelist" },
+	    "spf_whitelist", 1 },
 };
 
 const struct hider_kind_row *

@@ -324,6 +324,7 @@ struct hider_kind_row {
 	const char	*recognised;	/* how natguard tells it, for docs */
 	const char	*cause;		/* what it did to the client address */
 	const char	*fix;
+	int		 guessed;	/* told from evidence, not seen */
 };
 const struct hider_kind_row *hider_kind_row(enum hider_kind);
 enum hider_kind	 hider_kind_of(const struct gwset *, const struct gateway *);

@@ -42,16 +42,7 @@ echo "$name: namespaces $host $rem, $(docker version -f \
     'dockerd {{.Server.Version}}'), $(docker run --rm natguard-test/proxy \
     haproxy -v | head -n 1 | cut -d' ' -f1-3)"
 
-# Eight sender domains whose SPF passes for the real client, one forged.
-proxy_zone() {
-	printf '%s\n' port=53 listen-address=127.0.0.1 bind-interfaces \
-	    no-resolv no-hosts local=/test/ local=/in-addr.arpa/
-	for i in 1 2 3 4 5 6 7 8; do
-		echo "txt-record=pass$i.test,\"v=spf1 ip4:198.51.100.0/24 -all\""
-	done
-	echo 'txt-record=fail.test,"v=spf1 ip4:192.0.2.1 -all"'
-}
-mail_zone=proxy_zone
+mail_zone=hider_zone
 mail_conf="state_dir = /ng/state"
 mail_master="10025 inet n - n - - smtpd -o smtpd_upstream_proxy_protocol=haproxy"
 mail_run mx defer --network mailnet --ip 172.29.9.2

@@ -95,13 +95,7 @@ run netns_sysctl "$mid" net.ipv4.ip_forward 1
 mkdir -p "/etc/netns/$mx"
 echo "nameserver 127.0.0.1" > "/etc/netns/$mx/resolv.conf"
 {
-	printf '%s\n' port=53 listen-address=127.0.0.1 bind-interfaces \
-	    no-resolv no-hosts local=/test/ local=/in-addr.arpa/
-	for i in 1 2 3 4 5 6 7 8; do
-		echo "txt-record=pass$i.test,\"v=spf1 ip4:198.51.100.0/24 -all\""
-	done
-	echo 'txt-record=fail.test,"v=spf1 ip4:192.0.2.1 -all"'
-	echo 'txt-record=corp.test,"v=spf1 ip4:203.0.113.5 -all"'
+	hider_zone
 	echo 'mx-host=outside.test,mx.outside.test,10'
 	echo 'host-record=mx.outside.test,192.0.2.25'
 } > "$tmp/dnsmasq.conf"

@@ -158,3 +158,14 @@ no_5xx() {	# label, swaks output files...
 	else bad "$l" "no 5xx reply" "$n of $# got one"; fi
 }
 reply() { grep -E '^<\*\* +[45][0-9][0-9] ' "$1" | head -n 1 | cut -c 1-160; }
+# The hiders' suites' zone: eight sender domains whose SPF passes for the
+# real client (198.51.100.0/24), one forged, an office's.
+hider_zone() {
+	printf '%s\n' port=53 listen-address=127.0.0.1 bind-interfaces \
+	    no-resolv no-hosts local=/test/ local=/in-addr.arpa/
+	for i in 1 2 3 4 5 6 7 8; do
+		echo "txt-record=pass$i.test,\"v=spf1 ip4:198.51.100.0/24 -all\""
+	done
+	echo 'txt-record=fail.test,"v=spf1 ip4:192.0.2.1 -all"'
+	echo 'txt-record=corp.test,"v=spf1 ip4:203.0.113.5 -all"'
+}
