@@ -49,7 +49,9 @@ enum ktype {
 	K_DNSSERVERS,
 	K_COUNT,
 	K_HOSTPORT,
-	K_MYNETWORKS	/* "postfix", "none" or networks */
+	K_MYNETWORKS,	/* "postfix", "none" or networks */
+	K_ADDR,		/* one address, or empty */
+	K_CLASS		/* a Postfix restriction class name, or empty */
 };
 
 struct key {
@@ -59,14 +61,16 @@ struct key {
 	size_t			 off;
 	uint64_t		 min;	/* K_COUNT, K_DURATION */
 	uint64_t		 max;
-	const char *const	*words;	/* K_WORD, in enum order */
+	const char *const	*words;	/* K_WORD, in enum order; K_RESULTS:
+					   the key "$key" may refer to */
 };
 
 /* The words of K_WORD keys, in the order of the enums they set. */
 _Static_assert(sizeof(enum log_level) == sizeof(int) &&
     sizeof(enum nat_action) == sizeof(int) &&
     sizeof(enum spf_header) == sizeof(int) &&
-    sizeof(enum private_action) == sizeof(int), "K_WORD stores an int");
+    sizeof(enum private_action) == sizeof(int) &&
+    sizeof(enum spf_receiver) == sizeof(int), "K_WORD stores an int");
 static const char *const w_log[] = { "syslog", "stderr", NULL };
 static const char *const w_level[] = {
 	"error", "warning", "notice", "info", "debug", NULL
@@ -81,6 +85,9 @@ static const char *const w_private[] = {
 static const char *const w_header[] = {
 	"received-spf", "authentication-results", "none", NULL
 };
+static const char *const w_receiver[] = { "host", "recipient-domain", NULL };
+static const char *const r_reject[] = { "spf_reject", NULL };
+static const char *const r_defer[] = { "spf_defer", NULL };
 
 #define OFF(f)	offsetof(struct config, f)
 static const struct key keys[] = {
@@ -106,12 +113,40 @@ static const struct key keys[] = {
 	{ "spf_helo", K_WORD, "yes", OFF(spf_helo), 0, 0, w_bool },
 	{ "spf_reject", K_RESULTS, "fail", OFF(spf_reject), 0, 0, NULL },
 	{ "spf_defer", K_RESULTS, "temperror", OFF(spf_defer), 0, 0, NULL },
+	{ "spf_mailfrom", K_WORD, "yes", OFF(spf_mailfrom), 0, 0, w_bool },
+	{ "spf_helo_reject", K_RESULTS, "$spf_reject", OFF(spf_helo_reject_key),
+	    0, 0, r_reject },
+	{ "spf_helo_defer", K_RESULTS, "$spf_defer", OFF(spf_helo_defer_key),
+	    0, 0, r_defer },
+	{ "spf_helo_null_sender_only", K_WORD, "no",
+	    OFF(spf_helo_null_sender_only), 0, 0, w_bool },
+	{ "spf_require_pass_domains", K_DOMAINS, "",
+	    OFF(spf_require_pass_domains), 0, 0, NULL },
+	{ "spf_reject_no_mail_only", K_WORD, "no",
+	    OFF(spf_reject_no_mail_only), 0, 0, w_bool },
+	{ "spf_pass_restriction", K_CLASS, "", OFF(spf_pass_restriction), 0,
+	    0, NULL },
+	{ "spf_helo_pass_restriction", K_CLASS, "",
+	    OFF(spf_helo_pass_restriction), 0, 0, NULL },
+	{ "spf_enhanced_status_codes", K_WORD, "yes",
+	    OFF(spf_enhanced_status_codes), 0, 0, w_bool },
+	{ "spf_reply_text", K_STRING, "", OFF(spf_reply_text), 0, 0, NULL },
 	{ "spf_header", K_WORD, "received-spf", OFF(spf_header), 0, 0,
 	    w_header },
+	{ "spf_header_receiver", K_WORD, "host", OFF(spf_header_receiver), 0,
+	    0, w_receiver },
+	{ "spf_trace_header", K_WORD, "no", OFF(spf_trace_header), 0, 0,
+	    w_bool },
+	{ "spf_void_limit", K_COUNT, "2", OFF(spf_void_limit), 0, 20, NULL },
+	{ "spf_prospective", K_ADDR, "", OFF(spf_prospective), 0, 0, NULL },
 	{ "authserv_id", K_STRING, "", OFF(authserv_id), 0, 0, NULL },
 	{ "spf_whitelist", K_NETS, "", OFF(spf_whitelist), 0, 0, NULL },
 	{ "spf_domain_whitelist", K_DOMAINS, "", OFF(spf_domain_whitelist),
 	    0, 0, NULL },
+	{ "spf_helo_whitelist", K_DOMAINS, "", OFF(spf_helo_whitelist), 0, 0,
+	    NULL },
+	{ "spf_ptr_whitelist", K_DOMAINS, "", OFF(spf_ptr_whitelist), 0, 0,
+	    NULL },
 	{ "dns_servers", K_DNSSERVERS, "", OFF(dns_servers), 0, 0, NULL },
 	{ "dns_timeout", K_DURATION, "5s", OFF(dns_timeout), 1, 3600, NULL },
 	{ "spf_timeout", K_DURATION, "20s", OFF(spf_timeout), 1, 3600, NULL },
@@ -178,6 +213,26 @@ strlist_contains(const struct strlist *l, const char *s)
 	for (i = 0; i < l->n; i++)
 		if (strcasecmp(l->v[i], s) == 0)
 			return (1);
+	return (0);
+}
+
+/* A host name in l, or with subdomains a name in or under a domain of l. */
+int
+strlist_has_name(const struct strlist *l, const char *name, int subdomains)
+{
+	size_t	i, n, ln;
+
+	if (name == NULL)
+		return (0);
+	n = strlen(name);
+	for (i = 0; i < l->n; i++) {
+		if (strcasecmp(name, l->v[i]) == 0)
+			return (1);
+		ln = strlen(l->v[i]);
+		if (subdomains && n > ln && name[n - ln - 1] == '.' &&
+		    strcasecmp(name + n - ln, l->v[i]) == 0)
+			return (1);
+	}
 	return (0);
 }
 
@@ -354,6 +409,7 @@ config_set(struct config *cfg, const struct key *k, const char *value)
 	char		*copy, *items[1024], *err = NULL;
 	const char	*why;
 	struct net	 net;
+	struct addr	 a;
 	enum spf_result	 r;
 	uint64_t	 v;
 	size_t		 n, i;
@@ -462,6 +518,16 @@ config_set(struct config *cfg, const struct key *k, const char *value)
 			*(uint64_t *)p = v;
 		break;
 	case K_RESULTS:
+		/* "$spf_reject": the other key's value, as postconf writes. */
+		if (k->words != NULL && n == 1 && items[0][0] == '$') {
+			if (strcmp(items[0] + 1, k->words[0]) != 0) {
+				xasprintf(&err, "\"%s\": the only reference "
+				    "allowed is $%s", items[0], k->words[0]);
+				goto out;
+			}
+			*(unsigned int *)p = SPF_SET_FOLLOWS;
+			break;
+		}
 		for (i = 0; i < n; i++) {
 			if (spf_result_parse(items[i], &r) != 0 ||
 			    r == SPF_R_PASS) {
@@ -493,6 +559,25 @@ config_set(struct config *cfg, const struct key *k, const char *value)
 		for (i = 0; i < n; i++)
 			strlist_add(p, items[i]);
 		break;
+	case K_ADDR:
+		if (value[0] != '\0' && addr_parse(value, &a) != 0) {
+			xasprintf(&err, "\"%s\" is not an IP address", value);
+			break;
+		}
+		free(*(char **)p);
+		*(char **)p = xstrdup(value);
+		break;
+	case K_CLASS:
+		/* smtpd_restriction_classes names: letters, digits, _ and -. */
+		if (strspn(value, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(value)) {
+			xasprintf(&err, "\"%s\" is not a Postfix restriction "
+			    "class name", value);
+			break;
+		}
+		free(*(char **)p);
+		*(char **)p = xstrdup(value);
+		break;
 	case K_HOSTPORT:
 		if (value[0] != '\0' && hostport_check(value) != 0) {
 			xasprintf(&err, "\"%s\": expected HOST:PORT", value);
@@ -514,6 +599,10 @@ config_finish(struct config *cfg)
 	char	host[256];
 	size_t	i;
 
+	cfg->spf_helo_reject = cfg->spf_helo_reject_key == SPF_SET_FOLLOWS ?
+	    cfg->spf_reject : cfg->spf_helo_reject_key;
+	cfg->spf_helo_defer = cfg->spf_helo_defer_key == SPF_SET_FOLLOWS ?
+	    cfg->spf_defer : cfg->spf_helo_defer_key;
 	if (cfg->authserv_id[0] != '\0')
 		return;
 	if (gethostname(host, sizeof(host) - 1) != 0)
@@ -558,6 +647,8 @@ config_free(struct config *cfg)
 		switch (keys[i].type) {
 		case K_STRING:
 		case K_HOSTPORT:
+		case K_ADDR:
+		case K_CLASS:
 			free(*(char **)((char *)cfg + keys[i].off));
 			break;
 		case K_ENDPOINTS:
@@ -736,6 +827,18 @@ config_cross_check(struct config *cfg)
 	if (cfg->spf_reject & cfg->spf_defer) {
 		xasprintf(&err, "spf_defer: a result is in both spf_reject "
 		    "and spf_defer");
+		return (err);
+	}
+	if ((cfg->spf_helo_reject_key == SPF_SET_FOLLOWS ? cfg->spf_reject :
+	    cfg->spf_helo_reject_key) & (cfg->spf_helo_defer_key ==
+	    SPF_SET_FOLLOWS ? cfg->spf_defer : cfg->spf_helo_defer_key)) {
+		xasprintf(&err, "spf_helo_defer: a result is in both "
+		    "spf_helo_reject and spf_helo_defer");
+		return (err);
+	}
+	if (!cfg->spf_mailfrom && !cfg->spf_helo) {
+		xasprintf(&err, "spf_mailfrom: with spf_helo = no too, no "
+		    "identity is checked (spf = no says that)");
 		return (err);
 	}
 	return (NULL);

@@ -22,6 +22,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "natguard.h"
@@ -39,6 +40,7 @@ static const char *action_names[] = {
 	[ACT_WARN] = "WARN",
 	[ACT_REJECT] = "REJECT",
 	[ACT_PREPEND] = "PREPEND",
+	[ACT_RESTRICTION] = "RESTRICTION",
 };
 
 const char *
@@ -82,6 +84,7 @@ decision_free(struct decision *d)
 	free(d->spf_helo);
 	free(d->spf_helo_macro);
 	free(d->spf_mailbox);
+	free(d->spf_receiver);
 	free(d);
 }
 
@@ -92,6 +95,7 @@ spf_verdict_copy(struct spf_verdict *dst, const struct spf_verdict *src)
 	dst->domain = src->domain ? xstrdup(src->domain) : NULL;
 	dst->explanation = src->explanation ? xstrdup(src->explanation) : NULL;
 	dst->comment = src->comment ? xstrdup(src->comment) : NULL;
+	dst->no_mail = src->no_mail;
 }
 
 void
@@ -126,7 +130,28 @@ helo_is_domain(const char *h)
 	return (alpha);
 }
 
-/* What SPF this client's request needs; the caller runs it. */
+/*
+ * receiver= of the header: this host (RFC 7208 9.1), or as policyd-spf
+ * with Hide_Receiver = No, the recipient's domain.
+ */
+static char *
+receiver(const struct config *cfg, const struct request *req)
+{
+	const char	*rcpt = request_get(req, "recipient"), *at;
+
+	if (cfg->spf_header_receiver != SPF_RECEIVER_RECIPIENT_DOMAIN)
+		return (NULL);
+	if (rcpt == NULL || *rcpt == '\0')
+		return (xstrdup("none"));
+	at = strrchr(rcpt, '@');
+	return (xstrdup(at != NULL ? at + 1 : rcpt));
+}
+
+/*
+ * What SPF this client's request needs; the caller runs it.  The address
+ * is the client's, or with spf_prospective the one this host will send
+ * from (policyd-spf's Prospective: checking outgoing mail).
+ */
 static void
 spf_plan(const struct config *cfg, const struct request *req,
     struct decision *d, const struct addr *a, unsigned int need)
@@ -135,6 +160,8 @@ spf_plan(const struct config *cfg, const struct request *req,
 	const char	*sender = request_get(req, "sender");
 
 	d->spf_addr = *a;
+	if (need != SPF_NEED_PROBE && cfg->spf_prospective[0] != '\0')
+		(void)addr_parse(cfg->spf_prospective, &d->spf_addr);
 	if (helo_is_domain(helo))
 		d->spf_helo = xstrdup(helo);
 	/* %{h} is the HELO name as given, a domain or not (RFC 7208 7.3). */
@@ -142,14 +169,74 @@ spf_plan(const struct config *cfg, const struct request *req,
 		d->spf_helo_macro = xstrdup(helo);
 	if (sender != NULL && *sender != '\0')
 		d->spf_mailbox = xstrdup(sender);
-	else
+	else {
+		d->spf_null_sender = 1;
 		xasprintf(&d->spf_mailbox, "postmaster@%s",
 		    helo != NULL ? helo : "");
-	if (need == SPF_NEED_MAILFROM && cfg->spf_helo && d->spf_helo != NULL)
-		need |= SPF_NEED_HELO;
-	if ((need & SPF_NEED_MAILFROM) && cfg->spf_domain_whitelist.n > 0)
-		need |= SPF_NEED_DOMAINS;
+	}
+	d->spf_receiver = receiver(cfg, req);
+	if (need == SPF_NEED_MAILFROM) {
+		if (cfg->spf_helo && d->spf_helo != NULL)
+			need |= SPF_NEED_HELO;
+		if (!cfg->spf_mailfrom && (need & SPF_NEED_HELO))
+			need &= ~SPF_NEED_MAILFROM;
+		if (cfg->spf_domain_whitelist.n > 0)
+			need |= SPF_NEED_DOMAINS;
+		if (strlist_has_name(&cfg->spf_helo_whitelist, helo, 0))
+			need |= SPF_NEED_HELO_WL;
+		if (cfg->spf_ptr_whitelist.n > 0)
+			need |= SPF_NEED_PTR_WL;
+	}
 	d->spf_need = need;
+}
+
+/*
+ * policyd-spf's trace header for a client it lets through unchecked
+ * (spf_trace_header): X-Comment, or an Authentication-Results none.
+ */
+static void
+trace_header(const struct config *cfg, struct decision *d, const char *why,
+    const char *helo, const char *sender, const char *rcv)
+{
+	struct buf	 b = { NULL, 0, 0 };
+
+	if (!cfg->spf_trace_header || cfg->spf_header == SPF_HEADER_NONE)
+		return;
+	if (cfg->spf_header == SPF_HEADER_AR) {
+		buf_adds(&b, "PREPEND Authentication-Results: ");
+		buf_adds(&b, cfg->authserv_id);
+		buf_adds(&b, "; none (");
+	} else
+		buf_adds(&b, "PREPEND X-Comment: ");
+	buf_adds(&b, why);
+	buf_adds(&b, " - client-ip=");
+	buf_adds(&b, d->client);
+	buf_adds(&b, "; helo=");
+	buf_adds(&b, helo != NULL && *helo != '\0' ? helo : "<UNKNOWN>");
+	buf_adds(&b, "; envelope-from=");
+	buf_adds(&b, sender != NULL && *sender != '\0' ? sender : "<>");
+	buf_adds(&b, "; receiver=");
+	buf_adds(&b, rcv != NULL ? rcv : cfg->authserv_id);
+	if (cfg->spf_header == SPF_HEADER_AR)
+		buf_adds(&b, ")");
+	free(d->reply);
+	d->reply = buf_take(&b);
+	d->action = ACT_PREPEND;
+}
+
+/* The trace header of step 3 and 6, from the request. */
+static void
+trace_request(const struct config *cfg, const struct request *req,
+    struct decision *d, const char *why)
+{
+	char	*rcv;
+
+	if (!cfg->spf_trace_header)
+		return;
+	rcv = receiver(cfg, req);
+	trace_header(cfg, d, why, request_get(req, "helo_name"),
+	    request_get(req, "sender"), rcv);
+	free(rcv);
 }
 
 static struct decision *
@@ -421,8 +508,10 @@ decide(const struct config *cfg, const struct gwset *gws,
 	if (netlist_find(cfg->skip_addresses, &a) >= 0 &&
 	    (gw == NULL || gw->source != GW_LOOPBACK)) {
 		d->class = CLIENT_SKIP;
-		return (dunno(d, "skip-address",
-		    words(buf, "is in skip_addresses")));
+		dunno(d, "skip-address", words(buf, "is in skip_addresses"));
+		trace_request(cfg, req, d, "SPF check N/A for local "
+		    "connections");
+		return (d);
 	}
 
 	/* 4. SASL-authenticated clients. */
@@ -456,7 +545,10 @@ decide(const struct config *cfg, const struct gwset *gws,
 		return (dunno(d, "spf-disabled", xstrdup("spf = no")));
 	if (netlist_find(cfg->spf_whitelist, &a) >= 0) {
 		xasprintf(&s, "client address %s is in spf_whitelist", buf);
-		return (dunno(d, "spf-whitelist", s));
+		dunno(d, "spf-whitelist", s);
+		trace_request(cfg, req, d,
+		    "SPF skipped for whitelisted relay");
+		return (d);
 	}
 
 	/* 7. SPF: decide_spf() finishes this once it has run. */
@@ -529,42 +621,154 @@ spf_header(const struct config *cfg, const struct decision *d,
 		buf_adds(&b, d->spf_helo);
 	}
 	buf_adds(&b, "; receiver=");
-	buf_adds(&b, cfg->authserv_id);
+	buf_adds(&b, d->spf_receiver != NULL ? d->spf_receiver :
+	    cfg->authserv_id);
 	buf_adds(&b, helo_identity ? "; identity=helo" : "; identity=mailfrom");
 	return (buf_take(&b));
 }
 
-/* The SMTP reply text for a result that rejects or defers. */
-static char *
-spf_text(const char *code, const struct spf_verdict *v)
+/*
+ * What the SMTP client is told about a result that rejects or defers:
+ * natguard's "SPF RESULT for DOMAIN: EXPLANATION", or spf_reply_text
+ * with policyd-spf's {rejectdefer} {spf} {url} and natguard's {result}
+ * {domain} {identity} filled in.
+ */
+static void
+reply_text(struct buf *b, const struct config *cfg, const struct decision *d,
+    const struct spf_verdict *v, int reject, int local)
 {
-	char	*s;
+	static const char *const names[] = { "rejectdefer", "spf", "url",
+	    "result", "domain", "identity", NULL };
+	const char	*p, *e, *dom = v->domain != NULL ? v->domain : "?";
+	const char	*id = strcmp(d->spf_identity, "helo") == 0 ?
+			    d->spf_helo : d->spf_mailbox;
+	size_t		 i, n;
 
-	xasprintf(&s, "%s SPF %s for %s%s%s", code, spf_result_name(v->result),
-	    v->domain != NULL ? v->domain : "?",
-	    v->explanation != NULL ? ": " : "",
-	    v->explanation != NULL ? v->explanation : "");
-	return (s);
+	if (cfg->spf_reply_text[0] == '\0') {
+		buf_adds(b, "SPF ");
+		buf_adds(b, spf_result_name(v->result));
+		buf_adds(b, " for ");
+		buf_adds(b, dom);
+		if (local)
+			buf_adds(b, ": the receiver requires SPF pass for "
+			    "this domain (spf_require_pass_domains)");
+		else if (v->explanation != NULL) {
+			buf_adds(b, ": ");
+			buf_adds(b, v->explanation);
+		}
+		return;
+	}
+	for (p = cfg->spf_reply_text; *p != '\0'; p = e) {
+		if (*p != '{' || (e = strchr(p, '}')) == NULL) {
+			e = p + 1 + strcspn(p + 1, "{");
+			buf_add(b, p, e - p);
+			continue;
+		}
+		n = e - p - 1;
+		e++;
+		for (i = 0; names[i] != NULL; i++)
+			if (strlen(names[i]) == n &&
+			    strncmp(p + 1, names[i], n) == 0)
+				break;
+		switch (i) {
+		case 0:
+			buf_adds(b, reject ? "rejected" : "deferred");
+			break;
+		case 1:
+			if (local) {
+				buf_adds(b, "Receiver policy for SPF ");
+				buf_adds(b, spf_result_name(v->result));
+			} else if (v->explanation != NULL)
+				buf_adds(b, v->explanation);
+			else {
+				buf_adds(b, "SPF ");
+				buf_adds(b, spf_result_name(v->result));
+			}
+			break;
+		case 2:
+			buf_adds(b, "https://www.open-spf.org/Why?s=");
+			buf_adds(b, strcmp(d->spf_identity, "helo") == 0 ?
+			    "helo" : "mfrom");
+			buf_adds(b, ";id=");
+			buf_adds(b, id);
+			buf_adds(b, ";ip=");
+			buf_adds(b, d->client);
+			break;
+		case 3:
+			buf_adds(b, spf_result_name(v->result));
+			break;
+		case 4:
+			buf_adds(b, dom);
+			break;
+		case 5:
+			buf_adds(b, id);
+			break;
+		default:	/* not ours: as written */
+			buf_add(b, p, e - p);
+			break;
+		}
+	}
+}
+
+/* "550 5.7.23 TEXT" or "DEFER_IF_PERMIT 4.7.24 TEXT". */
+static char *
+spf_reply(const struct config *cfg, const struct decision *d,
+    const struct spf_verdict *v, int reject, int local)
+{
+	struct buf	b = { NULL, 0, 0 };
+
+	buf_adds(&b, reject ? "550" : "DEFER_IF_PERMIT");
+	if (cfg->spf_enhanced_status_codes)
+		buf_adds(&b, !reject ? " 4.7.24" :
+		    v->result == SPF_R_PERMERROR ? " 5.7.24" : " 5.7.23");
+	buf_adds(&b, " ");
+	reply_text(&b, cfg, d, v, reject, local);
+	return (buf_take(&b));
+}
+
+/*
+ * The sets an identity's result is judged by: spf_reject and spf_defer
+ * (spf_helo_reject and spf_helo_defer for HELO), with fail, softfail and
+ * neutral rejected for a spf_require_pass_domains domain (*local set).
+ */
+struct spf_sets {
+	unsigned int	reject;
+	unsigned int	defer;
+	int		local;
+};
+
+static void
+spf_sets(const struct config *cfg, const char *domain, int helo,
+    struct spf_sets *s)
+{
+	s->reject = helo ? cfg->spf_helo_reject : cfg->spf_reject;
+	s->defer = helo ? cfg->spf_helo_defer : cfg->spf_defer;
+	s->local = 0;
+	if (strlist_has_name(&cfg->spf_require_pass_domains, domain, 1)) {
+		s->reject |= 1U << SPF_R_FAIL | 1U << SPF_R_SOFTFAIL |
+		    1U << SPF_R_NEUTRAL;
+		s->local = 1;
+	}
 }
 
 /*
  * Which identity decides (RFC 7208 2.3: only a conclusive HELO result may
- * decide the message).  A HELO result in spf_reject does; one in
- * spf_defer only when MAIL FROM is neither pass nor in spf_reject: a HELO
+ * decide the message).  A HELO result in its reject set does; one in its
+ * defer set only when MAIL FROM is neither pass nor rejected: a HELO
  * name whose DNS fails must not defer mail its sender's domain vouches
  * for, nor hide a MAIL FROM rejection.  Otherwise MAIL FROM decides.
  */
 static int
-helo_decides(const struct config *cfg, const struct spf_verdict *helo,
-    const struct spf_verdict *mailfrom)
+helo_decides(const struct spf_sets *hs, const struct spf_sets *ms,
+    const struct spf_verdict *helo, const struct spf_verdict *mailfrom)
 {
 	if (helo == NULL)
 		return (0);
-	if (mailfrom == NULL || (cfg->spf_reject & (1U << helo->result)))
+	if (mailfrom == NULL || (hs->reject & (1U << helo->result)))
 		return (1);
-	if (cfg->spf_defer & (1U << helo->result))
+	if (hs->defer & (1U << helo->result))
 		return (mailfrom->result != SPF_R_PASS &&
-		    !(cfg->spf_reject & (1U << mailfrom->result)));
+		    !(ms->reject & (1U << mailfrom->result)));
 	return (0);
 }
 
@@ -628,11 +832,88 @@ decide_private(const struct config *cfg, struct decision *d,
 	d->explanation = buf_take(&b);
 }
 
+/* Step 6's whitelists that need DNS: domain, HELO name, PTR name. */
+static void
+decide_whitelisted(const struct config *cfg, struct decision *d, int wl)
+{
+	const char	*reason, *what, *trace;
+
+	if (wl & SPF_WL_DOMAIN) {
+		reason = "spf-domain-whitelist";
+		what = "passes SPF for a domain in spf_domain_whitelist";
+		trace = "SPF skipped for whitelisted relay domain";
+	} else if (wl & SPF_WL_HELO) {
+		reason = "spf-helo-whitelist";
+		what = "is an address of its HELO name, which is in "
+		    "spf_helo_whitelist";
+		trace = "SPF skipped for whitelisted HELO domain";
+	} else {
+		reason = "spf-ptr-whitelist";
+		what = "has a forward-confirmed PTR name in spf_ptr_whitelist";
+		trace = "SPF skipped for PTR whitelisted relay domain";
+	}
+	d->spf_need = 0;
+	d->action = ACT_DUNNO;
+	d->reply = xstrdup("DUNNO");
+	d->reason = reason;
+	xasprintf(&d->explanation, "client address %s %s", d->client, what);
+	trace_header(cfg, d, trace, d->spf_helo_macro,
+	    d->spf_null_sender ? "" : d->spf_mailbox, d->spf_receiver);
+}
+
+/* The NAT probe: reported, never acted upon (not the client's address). */
+static void
+decide_probe(struct decision *d, const struct spf_verdict *v)
+{
+	char	*s;
+
+	d->spf_need = 0;
+	d->has_spf = 1;
+	d->spf_probe = 1;
+	d->spf_identity = "mailfrom";
+	d->spf_result = v->result;
+	d->spf_domain = v->domain ? xstrdup(v->domain) : NULL;
+	d->spf_explanation = v->explanation ? xstrdup(v->explanation) : NULL;
+	xasprintf(&s, "%s; SPF for %s evaluated against the gateway address "
+	    "says %s", d->explanation, v->domain ? v->domain : "?",
+	    spf_result_name(v->result));
+	free(d->explanation);
+	d->explanation = s;
+	if (d->action == ACT_WARN) {
+		free(d->reply);
+		d->reply = words("WARN", d->explanation);
+	}
+}
+
+/*
+ * A pass answered with a Postfix restriction class (spf_pass_restriction,
+ * spf_helo_pass_restriction): the class's name, or NULL.  A HELO pass is
+ * conclusive (RFC 7208 2.3) when the HELO class is set, as policyd-spf
+ * has it; a MAIL FROM pass with a class of its own comes first.
+ */
+static const char *
+pass_restriction(const struct config *cfg, const struct spf_verdict *helo,
+    const struct spf_verdict *mailfrom, int *helo_id)
+{
+	if (mailfrom != NULL && mailfrom->result == SPF_R_PASS &&
+	    cfg->spf_pass_restriction[0] != '\0') {
+		*helo_id = 0;
+		return (cfg->spf_pass_restriction);
+	}
+	if (helo != NULL && helo->result == SPF_R_PASS &&
+	    cfg->spf_helo_pass_restriction[0] != '\0') {
+		*helo_id = 1;
+		return (cfg->spf_helo_pass_restriction);
+	}
+	return (NULL);
+}
+
 /*
  * Step 7 (and the end of step 6, and the NAT probe of step 5), once the
  * evaluations decide() asked for have run: helo and mailfrom are their
  * verdicts (NULL when not asked for; for SPF_NEED_PROBE, mailfrom is the
- * probe's), whitelisted says a spf_domain_whitelist domain passed.
+ * probe's), whitelisted says which whitelist (SPF_WL_*) let the client
+ * through.
  */
 void
 decide_spf(const struct config *cfg, struct decision *d,
@@ -640,46 +921,50 @@ decide_spf(const struct config *cfg, struct decision *d,
     int whitelisted)
 {
 	const struct spf_verdict *v = mailfrom;
+	struct spf_sets		  hs, ms, *set;
 	struct buf		  b = { NULL, 0, 0 };
+	const char		 *class, *at;
 	char			 *s;
+	unsigned int		  bit;
 	int			  helo_id = 0;
 
-	if ((d->spf_need & SPF_NEED_DOMAINS) && whitelisted) {
-		d->spf_need = 0;
-		d->action = ACT_DUNNO;
-		d->reply = xstrdup("DUNNO");
-		d->reason = "spf-domain-whitelist";
-		xasprintf(&d->explanation, "client address %s passes SPF for "
-		    "a domain in spf_domain_whitelist", d->client);
+	if ((d->spf_need & (SPF_NEED_DOMAINS | SPF_NEED_HELO_WL |
+	    SPF_NEED_PTR_WL)) && whitelisted) {
+		decide_whitelisted(cfg, d, whitelisted);
 		return;
 	}
 	if (d->spf_need & SPF_NEED_PROBE) {
-		/* Reported, never acted upon: the address is not the client. */
-		d->spf_need = 0;
-		d->has_spf = 1;
-		d->spf_probe = 1;
-		d->spf_identity = "mailfrom";
-		d->spf_result = v->result;
-		d->spf_domain = v->domain ? xstrdup(v->domain) : NULL;
-		d->spf_explanation = v->explanation ?
-		    xstrdup(v->explanation) : NULL;
-		xasprintf(&s, "%s; SPF for %s evaluated against the gateway "
-		    "address says %s", d->explanation, v->domain ? v->domain :
-		    "?", spf_result_name(v->result));
-		free(d->explanation);
-		d->explanation = s;
-		if (d->action == ACT_WARN) {
-			free(d->reply);
-			d->reply = words("WARN", d->explanation);
-		}
+		decide_probe(d, mailfrom);
 		return;
 	}
 	if (!(d->spf_need & SPF_NEED_HELO))
 		helo = NULL;
-	if (helo_decides(cfg, helo, mailfrom)) {
-		v = helo;
+	if (!(d->spf_need & SPF_NEED_MAILFROM))
+		mailfrom = NULL;
+	at = strrchr(d->spf_mailbox, '@');
+	spf_sets(cfg, d->spf_helo, 1, &hs);
+	spf_sets(cfg, at != NULL ? at + 1 : NULL, 0, &ms);
+	/*
+	 * The null sender's MAIL FROM identity is the HELO one (RFC 7208
+	 * 2.4): the HELO settings judge it.  spf_helo_null_sender_only: a
+	 * HELO result judges nothing else.
+	 */
+	if (helo != NULL && (d->spf_null_sender || mailfrom == NULL))
 		helo_id = 1;
-	} else if (helo != NULL) {
+	else if (helo != NULL && !cfg->spf_helo_null_sender_only)
+		helo_id = helo_decides(&hs, &ms, helo, mailfrom);
+	v = helo_id ? helo : mailfrom;
+	set = helo_id ? &hs : &ms;
+	bit = 1U << v->result;
+	/* A rejection stands before any restriction class. */
+	class = NULL;
+	if (!(set->reject & bit) && (class = pass_restriction(cfg, helo,
+	    mailfrom, &helo_id)) != NULL) {
+		v = helo_id ? helo : mailfrom;
+		set = helo_id ? &hs : &ms;
+		bit = 1U << v->result;
+	}
+	if (helo != NULL && !helo_id) {
 		/* Evaluated, not deciding: reported only. */
 		d->spf_helo_reported = 1;
 		d->spf_helo_result = helo->result;
@@ -691,7 +976,11 @@ decide_spf(const struct config *cfg, struct decision *d,
 	d->spf_domain = v->domain ? xstrdup(v->domain) : NULL;
 	d->spf_explanation = v->explanation ? xstrdup(v->explanation) : NULL;
 	d->reason = spf_reasons[v->result];
-	if ((cfg->spf_reject & (1U << v->result)) && d->private_client) {
+	/* spf_reject_no_mail_only: only a domain that sends no mail. */
+	if ((set->reject & bit) && cfg->spf_reject_no_mail_only &&
+	    !v->no_mail)
+		bit = 0;
+	if ((set->reject & bit) && d->private_client) {
 		if (cfg->hider_learning)
 			d->learn = LEARN_EVIDENCE;
 		if (cfg->private_spf_action != PRIVATE_REJECT) {
@@ -699,14 +988,18 @@ decide_spf(const struct config *cfg, struct decision *d,
 			return;
 		}
 	}
-	if (cfg->spf_reject & (1U << v->result)) {
+	if (class != NULL) {
+		d->action = ACT_RESTRICTION;
+		d->reply = xstrdup(class);
+	} else if (set->reject & bit) {
 		d->action = ACT_REJECT;
-		d->reply = spf_text(v->result == SPF_R_PERMERROR ?
-		    "550 5.7.24" : "550 5.7.23", v);
-	} else if (cfg->spf_defer & (1U << v->result)) {
+		d->reply = spf_reply(cfg, d, v, 1, set->local);
+	} else if (set->defer & bit) {
 		d->action = ACT_DEFER_IF_PERMIT;
-		d->reply = spf_text("DEFER_IF_PERMIT 4.7.24", v);
-	} else if (cfg->spf_header == SPF_HEADER_NONE) {
+		d->reply = spf_reply(cfg, d, v, 0, set->local);
+	} else if (cfg->spf_header == SPF_HEADER_NONE ||
+	    cfg->spf_prospective[0] != '\0') {
+		/* Prospective: mail about to leave gets no header. */
 		d->action = ACT_DUNNO;
 		d->reply = xstrdup("DUNNO");
 	} else {
@@ -727,6 +1020,10 @@ decide_spf(const struct config *cfg, struct decision *d,
 	if (v->explanation != NULL) {
 		buf_adds(&b, ": ");
 		buf_adds(&b, v->explanation);
+	}
+	if (class != NULL) {
+		buf_adds(&b, "; answered with restriction class ");
+		buf_adds(&b, class);
 	}
 	d->explanation = buf_take(&b);
 }

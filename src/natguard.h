@@ -132,6 +132,11 @@ enum spf_header {
 	SPF_HEADER_AR,
 	SPF_HEADER_NONE
 };
+enum spf_receiver {
+	SPF_RECEIVER_HOST,		/* RFC 7208 9.1: the verifier's host */
+	SPF_RECEIVER_RECIPIENT_DOMAIN	/* policyd-spf's Hide_Receiver = No */
+};
+#define SPF_SET_FOLLOWS	(1U << 31)	/* spf_helo_reject = $spf_reject */
 /* SPF results, in the order of RFC 7208 section 2.6; bit sets use 1 << r. */
 enum spf_result {
 	SPF_R_NONE,
@@ -166,12 +171,31 @@ struct config {
 	int		 skip_authenticated;
 	int		 spf;
 	int		 spf_helo;
+	int		 spf_mailfrom;
 	unsigned int	 spf_reject;	/* bit set of enum spf_result */
 	unsigned int	 spf_defer;
+	/* The HELO identity's: the keys' own, or spf_reject's, spf_defer's. */
+	unsigned int	 spf_helo_reject;
+	unsigned int	 spf_helo_defer;
+	unsigned int	 spf_helo_reject_key;	/* SPF_SET_FOLLOWS: "$..." */
+	unsigned int	 spf_helo_defer_key;
+	int		 spf_helo_null_sender_only;
+	struct strlist	 spf_require_pass_domains;
+	int		 spf_reject_no_mail_only;
+	char		*spf_pass_restriction;		/* "": none */
+	char		*spf_helo_pass_restriction;
+	int		 spf_enhanced_status_codes;
+	char		*spf_reply_text;		/* "": natguard's */
 	enum spf_header	 spf_header;
+	enum spf_receiver spf_header_receiver;
+	int		 spf_trace_header;
+	uint64_t	 spf_void_limit;
+	char		*spf_prospective;		/* "": the client */
 	char		*authserv_id;
 	struct netlist	*spf_whitelist;
 	struct strlist	 spf_domain_whitelist;
+	struct strlist	 spf_helo_whitelist;
+	struct strlist	 spf_ptr_whitelist;
 	struct strlist	 dns_servers;
 	uint64_t	 dns_timeout;
 	uint64_t	 spf_timeout;
@@ -208,6 +232,7 @@ const char	*nat_action_name(enum nat_action);
 void		 strlist_add(struct strlist *, const char *);
 void		 strlist_clear(struct strlist *);
 int		 strlist_contains(const struct strlist *, const char *);
+int		 strlist_has_name(const struct strlist *, const char *, int);
 
 
 /* request.c: one policy request, parsed line by line. */
@@ -338,7 +363,8 @@ enum action {
 	ACT_DEFER_IF_PERMIT,
 	ACT_WARN,
 	ACT_REJECT,
-	ACT_PREPEND
+	ACT_PREPEND,
+	ACT_RESTRICTION		/* a Postfix restriction class, by name */
 };
 enum client_class {
 	CLIENT_EXTERNAL,
@@ -380,16 +406,25 @@ struct decision {
 	char			*spf_helo;	/* NULL: HELO is no domain */
 	char			*spf_helo_macro; /* as sent, for %{h} */
 	char			*spf_mailbox;	/* the MAIL FROM identity */
+	int			 spf_null_sender;
+	char			*spf_receiver;	/* receiver=; NULL: authserv_id */
 };
 #define SPF_NEED_HELO		0x1
 #define SPF_NEED_MAILFROM	0x2
 #define SPF_NEED_PROBE		0x4	/* MAIL FROM, against a gateway */
 #define SPF_NEED_DOMAINS	0x8	/* spf_domain_whitelist */
+#define SPF_NEED_HELO_WL	0x10	/* spf_helo_whitelist: HELO's addresses */
+#define SPF_NEED_PTR_WL		0x20	/* spf_ptr_whitelist: the client's PTR */
+/* Which whitelist let the client through (spf_run's "whitelisted"). */
+#define SPF_WL_DOMAIN		0x1
+#define SPF_WL_HELO		0x2
+#define SPF_WL_PTR		0x4
 struct spf_verdict {
 	enum spf_result	 result;
 	char		*domain;
 	char		*explanation;	/* NULL: none */
 	char		*comment;	/* NULL: none */
+	int		 no_mail;	/* the record is "v=spf1 -all" */
 };
 struct decision	*decision_new(void);
 void		 decision_free(struct decision *);
@@ -513,6 +548,7 @@ struct spf_outcome {
 	const char		*domain;	/* the identity's domain */
 	const char		*explanation;	/* for the SMTP client */
 	const char		*comment;	/* for a header */
+	int			 no_mail;	/* record "v=spf1 -all" */
 };
 struct spf;
 struct spf_query;
@@ -520,6 +556,7 @@ typedef void	(*spf_cb)(const struct spf_outcome *, void *);
 struct spf	*spf_new(struct event_base *, struct dns *,
 		    const struct config *);
 void		 spf_free(struct spf *);
+void		 spf_config(struct spf *, const struct config *);
 struct spf_query *spf_check(struct spf *, const struct addr *, const char *,
 		    const char *, enum spf_identity, spf_cb, void *);
 void		 spf_cancel(struct spf_query *);

@@ -612,6 +612,8 @@ reload(void)
 			    "effect at the next restart");
 		config_free(cfg);
 		cfg = next;
+		if (spf != NULL)
+			spf_config(spf, cfg);
 		learn_config(learn, cfg);
 		learn_sync_now();
 		log_set_level(cfg->log_level);

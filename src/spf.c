@@ -52,7 +52,6 @@
 #define SPF_KEY_MAX	1024	/* a longer key: no warm path, spf_run() */
 #define SPF_CACHE_WAYS	4	/* slots a key may take: see cache_set() */
 #define SPF_MAX_TERMS	10	/* RFC 7208 4.6.4 */
-#define SPF_MAX_VOIDS	2
 #define SPF_MAX_PTR_NAMES 10	/* RFC 7208 4.6.4 */
 
 struct spf_pin {
@@ -111,6 +110,7 @@ struct spf_cached {
 	char			*domain;
 	char			*explanation;
 	char			*comment;
+	int			 no_mail;
 	time_t			 expires;
 };
 
@@ -120,6 +120,7 @@ struct spf {
 	SPF_server_t		*server;
 	SPF_dns_server_t	 layer;
 	uint64_t		 timeout;
+	uint64_t		 void_limit;	/* RFC 7208 4.6.4: 2 */
 	struct spf_cached	*cache;
 	size_t			 ncache;	/* a power of two, or 0 */
 };
@@ -575,7 +576,8 @@ cache_slot(struct spf *spf, const char *key, uint32_t hash)
 /* Keep a final result: not a temperror, and only with every TTL known. */
 static void
 cache_store(struct spf *spf, const struct spf_query *q, enum spf_result r,
-    const char *domain, const char *explanation, const char *comment)
+    const char *domain, const char *explanation, const char *comment,
+    int no_mail)
 {
 	struct spf_cached	*c;
 	time_t			 expires = 0;
@@ -596,6 +598,7 @@ cache_store(struct spf *spf, const struct spf_query *q, enum spf_result r,
 	c->domain = domain ? xstrdup(domain) : NULL;
 	c->explanation = explanation ? xstrdup(explanation) : NULL;
 	c->comment = comment ? xstrdup(comment) : NULL;
+	c->no_mail = no_mail;
 	c->expires = expires;
 }
 
@@ -614,6 +617,7 @@ spf_new(struct event_base *base, struct dns *dns, const struct config *cfg)
 	spf->base = base;
 	spf->dns = dns;
 	spf->timeout = cfg->spf_timeout;
+	spf->void_limit = cfg->spf_void_limit;
 	if (cfg->dns_cache_size > 0) {
 		for (spf->ncache = 64; spf->ncache < cfg->dns_cache_size;)
 			spf->ncache *= 2;
@@ -637,6 +641,21 @@ spf_new(struct event_base *base, struct dns *dns, const struct config *cfg)
 		fatalx("libspf2: cannot set receiver domain or explanation");
 	SPF_response_free(resp);
 	return (spf);
+}
+
+/*
+ * A reload: a new void limit applies to evaluations started from now on;
+ * the results cached under the old one are dropped.
+ */
+void
+spf_config(struct spf *spf, const struct config *cfg)
+{
+	size_t	i;
+
+	if (spf->void_limit != cfg->spf_void_limit)
+		for (i = 0; i < spf->ncache; i++)
+			cached_clear(&spf->cache[i]);
+	spf->void_limit = cfg->spf_void_limit;
 }
 
 void
@@ -678,6 +697,30 @@ query_free(struct spf_query *q)
 	free(q);
 }
 
+/*
+ * The identity's record is "v=spf1 -all": its domain sends no mail
+ * (spf_reject_no_mail_only).  Read from the answer the evaluation used.
+ */
+static int
+no_mail(struct spf_query *q, const char *domain)
+{
+	struct dns_answer	*a = pin_find(q, domain, DNS_T_TXT);
+	size_t			 i;
+	int			 spf1 = 0, none = 0;
+
+	if (a == NULL || a->status != DNS_OK)
+		return (0);
+	for (i = 0; i < a->n; i++) {
+		if (strncasecmp(a->rr[i].data, "v=spf1", 6) != 0 ||
+		    (a->rr[i].data[6] != ' ' && a->rr[i].data[6] != '\0'))
+			continue;
+		spf1++;
+		if (strcasecmp(a->rr[i].data, "v=spf1 -all") == 0)
+			none = 1;
+	}
+	return (spf1 == 1 && none);
+}
+
 static void
 query_done(struct spf_query *q, enum spf_result r, const char *explanation,
     const char *comment)
@@ -692,8 +735,10 @@ query_done(struct spf_query *q, enum spf_result r, const char *explanation,
 	    q->mailbox;
 	o.explanation = explanation;
 	o.comment = comment;
+	o.no_mail = q->hit ? q->hitv.no_mail : no_mail(q, o.domain);
 	if (!q->hit && q->passes > 0)
-		cache_store(q->spf, q, r, o.domain, explanation, comment);
+		cache_store(q->spf, q, r, o.domain, explanation, comment,
+		    o.no_mail);
 	waits_clear(q);
 	q->cb(&o, q->arg);
 	query_free(q);
@@ -885,7 +930,7 @@ spf_pass(struct spf_query *q)
 		return;
 	}
 	query_done(q, q->nwaits > 0 || q->terms > SPF_MAX_TERMS ||
-	    q->voids > SPF_MAX_VOIDS ? SPF_R_PERMERROR :
+	    q->voids > (int)q->spf->void_limit ? SPF_R_PERMERROR :
 	    result_map(r, q->tempfail), expl, comment);
 	free(expl);
 	free(comment);
@@ -943,7 +988,7 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 	q->hash = key_hash(q->key);
 	if ((c = cache_find(spf, q->key, q->hash)) != NULL) {
 		struct spf_verdict	v = { c->result, c->domain,
-		    c->explanation, c->comment };
+		    c->explanation, c->comment, c->no_mail };
 
 		q->hit = 1;
 		spf_verdict_copy(&q->hitv, &v);
@@ -979,10 +1024,28 @@ struct spf_slot {
 	struct spf_query	*q;
 };
 
+/*
+ * spf_helo_whitelist and spf_ptr_whitelist: the client's address among
+ * the addresses of its HELO name (policyd-spf's HELO_Whitelist), or a PTR
+ * name of the client in a listed domain whose own addresses hold it
+ * (forward-confirmed, as RFC 7208 5.5 validates; policyd-spf's
+ * Domain_Whitelist_PTR takes the first PTR name unconfirmed).
+ */
+struct spf_lookup {
+	struct spf_run		*r;
+	int			 wl;		/* SPF_WL_HELO or SPF_WL_PTR */
+	int			 ptr;		/* the PTR question itself */
+	struct dns_waiter	*w;
+};
+
 struct spf_run {
 	struct spf		*spf;
 	struct spf_slot		*slots;
 	size_t			 nslots;
+	struct spf_lookup	**lookups;
+	size_t			 nlookups;
+	struct addr		 addr;
+	struct strlist		 ptr_domains;	/* spf_ptr_whitelist's */
 	struct spf_verdict	 v[2];
 	int			 want[2];
 	int			 same;		/* MAIL FROM is the HELO's */
@@ -1018,10 +1081,86 @@ run_got(const struct spf_outcome *o, void *arg)
 	v.domain = (char *)o->domain;
 	v.explanation = (char *)o->explanation;
 	v.comment = (char *)o->comment;
+	v.no_mail = o->no_mail;
 	if (s->i < 2)
 		spf_verdict_copy(&r->v[s->i], &v);
 	else if (o->result == SPF_R_PASS)
-		r->whitelisted = 1;
+		r->whitelisted |= SPF_WL_DOMAIN;
+	if (--r->outstanding == 0)
+		run_finish(r);
+}
+
+static void	lookup_got(struct dns_answer *, void *);
+
+static void
+lookup_start(struct spf_run *r, const char *name, int wl, int ptr)
+{
+	struct spf_lookup	*lk;
+	int			 type;
+
+	type = ptr ? DNS_T_PTR : r->addr.family == AF_INET6 ? DNS_T_AAAA :
+	    DNS_T_A;
+	lk = xcalloc(1, sizeof(*lk));
+	lk->r = r;
+	lk->wl = wl;
+	lk->ptr = ptr;
+	r->lookups = xreallocarray(r->lookups, r->nlookups + 1,
+	    sizeof(*r->lookups));
+	r->lookups[r->nlookups++] = lk;
+	r->outstanding++;
+	lk->w = dns_query(r->spf->dns, name, type, lookup_got, lk);
+}
+
+/* "4.3.2.1.in-addr.arpa" or the nibbles of ip6.arpa. */
+static void
+reverse_name(const struct addr *a, char *dst, size_t size)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	size_t			 i, n = 0;
+
+	if (a->family == AF_INET) {
+		snprintf(dst, size, "%u.%u.%u.%u.in-addr.arpa", a->bytes[3],
+		    a->bytes[2], a->bytes[1], a->bytes[0]);
+		return;
+	}
+	for (i = 16; i-- > 0 && n + 4 < size; ) {
+		dst[n++] = hex[a->bytes[i] & 0xf];
+		dst[n++] = '.';
+		dst[n++] = hex[a->bytes[i] >> 4];
+		dst[n++] = '.';
+	}
+	snprintf(dst + n, size - n, "ip6.arpa");
+}
+
+static int
+answer_has_addr(const struct dns_answer *a, const struct addr *addr)
+{
+	size_t	i, len = addr->family == AF_INET ? 4 : 16;
+
+	for (i = 0; i < a->n; i++)
+		if (a->rr[i].len == len &&
+		    memcmp(a->rr[i].data, addr->bytes, len) == 0)
+			return (1);
+	return (0);
+}
+
+static void
+lookup_got(struct dns_answer *a, void *arg)
+{
+	struct spf_lookup	*lk = arg;
+	struct spf_run		*r = lk->r;
+	size_t			 i;
+
+	lk->w = NULL;
+	if (a->status == DNS_OK && lk->ptr) {
+		/* Each listed name is confirmed by its own addresses. */
+		for (i = 0; i < a->n && i < SPF_MAX_PTR_NAMES; i++)
+			if (strlist_has_name(&r->ptr_domains, a->rr[i].data,
+			    1))
+				lookup_start(r, a->rr[i].data, SPF_WL_PTR, 0);
+	} else if (a->status == DNS_OK && answer_has_addr(a, &r->addr))
+		r->whitelisted |= lk->wl;
+	dns_answer_unref(a);
 	if (--r->outstanding == 0)
 		run_finish(r);
 }
@@ -1079,7 +1218,7 @@ spf_run(struct spf *spf, const struct config *cfg, const struct decision *d,
 {
 	struct spf_run	*r;
 	const char	*at;
-	char		*mb;
+	char		*mb, rev[80];
 	size_t		 i, nwl = 0;
 
 	r = xcalloc(1, sizeof(*r));
@@ -1107,6 +1246,16 @@ spf_run(struct spf *spf, const struct config *cfg, const struct decision *d,
 		run_start(r, d, (int)(2 + i), mb, SPF_ID_MAILFROM);
 		free(mb);
 	}
+	r->addr = d->spf_addr;
+	if ((d->spf_need & SPF_NEED_HELO_WL) && d->spf_helo_macro != NULL)
+		lookup_start(r, d->spf_helo_macro, SPF_WL_HELO, 0);
+	if (d->spf_need & SPF_NEED_PTR_WL) {
+		for (i = 0; i < cfg->spf_ptr_whitelist.n; i++)
+			strlist_add(&r->ptr_domains,
+			    cfg->spf_ptr_whitelist.v[i]);
+		reverse_name(&r->addr, rev, sizeof(rev));
+		lookup_start(r, rev, SPF_WL_PTR, 1);
+	}
 	if (r->outstanding == 0) {
 		r->ev = event_new(spf->base, -1, 0, run_now, r);
 		if (r->ev == NULL)
@@ -1131,6 +1280,7 @@ cached_verdict(struct spf *spf, enum spf_identity id, const char *abuf,
 	v->domain = c->domain;
 	v->explanation = c->explanation;
 	v->comment = c->comment;
+	v->no_mail = c->no_mail;
 	return (c);
 }
 
@@ -1150,7 +1300,8 @@ spf_run_cached(struct spf *spf, const struct decision *d,
 	const char	*at;
 	int		 n, same;
 
-	if (d->spf_need & SPF_NEED_DOMAINS)
+	if (d->spf_need & (SPF_NEED_DOMAINS | SPF_NEED_HELO_WL |
+	    SPF_NEED_PTR_WL))
 		return (0);
 	addr_format(&d->spf_addr, abuf, sizeof(abuf));
 	memset(v, 0, 2 * sizeof(*v));
@@ -1187,6 +1338,12 @@ spf_run_cancel(struct spf_run *r)
 	for (i = 0; i < r->nslots; i++)
 		spf_cancel(r->slots[i].q);
 	free(r->slots);
+	for (i = 0; i < r->nlookups; i++) {
+		dns_cancel(r->lookups[i]->w);
+		free(r->lookups[i]);
+	}
+	free(r->lookups);
+	strlist_clear(&r->ptr_domains);
 	spf_verdict_clear(&r->v[0]);
 	spf_verdict_clear(&r->v[1]);
 	if (r->ev != NULL)

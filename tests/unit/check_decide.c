@@ -74,6 +74,18 @@ static const struct {
 	{ "external client: SPF next", "", { "client_address=192.0.2.9",
 	    "sender=a@example.org", "helo_name=mx.example.org" }, ACT_DUNNO,
 	    "spf-pending", CLIENT_EXTERNAL, NULL },
+	{ "trace header for a skipped client", "spf_trace_header = yes\n",
+	    { "client_address=127.0.0.1", "helo_name=localhost" },
+	    ACT_PREPEND, "skip-address", CLIENT_SKIP, "PREPEND X-Comment: SPF "
+	    "check N/A for local connections - client-ip=127.0.0.1; "
+	    "helo=localhost; envelope-from=<>; receiver=" },
+	{ "trace header, Authentication-Results", "spf_trace_header = yes\n"
+	    "spf_header = authentication-results\nauthserv_id = mx.test\n"
+	    "spf_whitelist = 192.0.2.0/24\n", { "client_address=192.0.2.9",
+	    "sender=a@example.org" }, ACT_PREPEND, "spf-whitelist",
+	    CLIENT_EXTERNAL, "PREPEND Authentication-Results: mx.test; none "
+	    "(SPF skipped for whitelisted relay - client-ip=192.0.2.9; "
+	    "helo=<UNKNOWN>; envelope-from=a@example.org; receiver=mx.test)" },
 	{ "neighbour of gateway: SPF next", "",
 	    { "client_address=172.20.0.2" }, ACT_DUNNO, "spf-pending",
 	    CLIENT_EXTERNAL, NULL },
@@ -400,10 +412,111 @@ static const struct {
 	{ "spf_helo = no", "spf_helo = no\n", "mx.example.org",
 	    "a@example.org", -1, SPF_R_FAIL, ACT_REJECT, "spf-fail",
 	    "550 5.7.23", "mailfrom" },
-	{ "null sender: postmaster@helo", "", "mx.example.org", "",
-	    SPF_R_PASS, SPF_R_PASS, ACT_PREPEND, "spf-pass",
+	{ "null sender: postmaster@helo, judged as HELO", "", "mx.example.org",
+	    "", SPF_R_PASS, SPF_R_PASS, ACT_PREPEND, "spf-pass",
 	    "PREPEND Received-SPF: pass (why) client-ip=192.0.2.9; "
-	    "envelope-from=\"postmaster@mx.example.org\"", "mailfrom" },
+	    "envelope-from=\"postmaster@mx.example.org\"", "helo" },
+	/* policyd-spf's options (issue 17), one row or two each. */
+	{ "spf_helo_reject empty: HELO fail only reported",
+	    "spf_helo_reject =\n", "mx.example.org", "a@example.org",
+	    SPF_R_FAIL, SPF_R_PASS, ACT_PREPEND, "spf-pass",
+	    "PREPEND Received-SPF: pass", "mailfrom" },
+	{ "spf_helo_reject softfail, spf_reject fail",
+	    "spf_helo_reject = fail softfail\n", "mx.example.org",
+	    "a@example.org", SPF_R_SOFTFAIL, SPF_R_NONE, ACT_REJECT,
+	    "spf-softfail", "550 5.7.23 SPF softfail for mx.example.org",
+	    "helo" },
+	{ "spf_helo_reject follows spf_reject", "spf_reject = fail softfail\n",
+	    "mx.example.org", "a@example.org", SPF_R_SOFTFAIL, SPF_R_PASS,
+	    ACT_REJECT, "spf-softfail", "550 5.7.23 SPF softfail", "helo" },
+	{ "spf_helo_null_sender_only, a sender",
+	    "spf_helo_null_sender_only = yes\n", "mx.example.org",
+	    "a@example.org", SPF_R_FAIL, SPF_R_PASS, ACT_PREPEND, "spf-pass",
+	    "PREPEND Received-SPF: pass", "mailfrom" },
+	{ "spf_helo_null_sender_only, the null sender",
+	    "spf_helo_null_sender_only = yes\n", "mx.example.org", "",
+	    SPF_R_FAIL, SPF_R_FAIL, ACT_REJECT, "spf-fail",
+	    "550 5.7.23 SPF fail for mx.example.org", "helo" },
+	{ "spf_mailfrom = no: HELO decides", "spf_mailfrom = no\n",
+	    "mx.example.org", "a@example.org", SPF_R_PASS, SPF_R_FAIL,
+	    ACT_PREPEND, "spf-pass", "PREPEND Received-SPF: pass (why) "
+	    "client-ip=192.0.2.9; envelope-from=\"a@example.org\"; "
+	    "helo=mx.example.org; receiver=mx.test; identity=helo", "helo" },
+	{ "spf_pass_restriction", "spf_pass_restriction = spf_ok\n",
+	    "mx.example.org", "a@example.org", SPF_R_NONE, SPF_R_PASS,
+	    ACT_RESTRICTION, "spf-pass", "spf_ok", "mailfrom" },
+	{ "spf_pass_restriction, no pass", "spf_pass_restriction = spf_ok\n",
+	    "mx.example.org", "a@example.org", SPF_R_NONE, SPF_R_NEUTRAL,
+	    ACT_PREPEND, "spf-neutral", "PREPEND Received-SPF: neutral",
+	    "mailfrom" },
+	{ "spf_helo_pass_restriction over a MAIL FROM softfail",
+	    "spf_helo_pass_restriction = helo_ok\n", "mx.example.org",
+	    "a@example.org", SPF_R_PASS, SPF_R_SOFTFAIL, ACT_RESTRICTION,
+	    "spf-pass", "helo_ok", "helo" },
+	{ "spf_helo_pass_restriction, MAIL FROM fail rejects",
+	    "spf_helo_pass_restriction = helo_ok\n", "mx.example.org",
+	    "a@example.org", SPF_R_PASS, SPF_R_FAIL, ACT_REJECT, "spf-fail",
+	    "550 5.7.23 SPF fail for example.org", "mailfrom" },
+	{ "spf_require_pass_domains: softfail rejected",
+	    "spf_require_pass_domains = example.org\n", "mx.example.org",
+	    "a@example.org", SPF_R_NONE, SPF_R_SOFTFAIL, ACT_REJECT,
+	    "spf-softfail", "550 5.7.23 SPF softfail for example.org: the "
+	    "receiver requires SPF pass for this domain", "mailfrom" },
+	{ "spf_require_pass_domains: neutral of a subdomain",
+	    "spf_require_pass_domains = example.org\n", "mx.example.org",
+	    "a@sub.example.org", SPF_R_NONE, SPF_R_NEUTRAL, ACT_REJECT,
+	    "spf-neutral", "550 5.7.23 SPF neutral for sub.example.org",
+	    "mailfrom" },
+	{ "spf_require_pass_domains: none is not rejected",
+	    "spf_require_pass_domains = example.org\n", "mx.example.org",
+	    "a@example.org", SPF_R_NONE, SPF_R_NONE, ACT_PREPEND, "spf-none",
+	    "PREPEND Received-SPF: none", "mailfrom" },
+	{ "spf_require_pass_domains: another domain",
+	    "spf_require_pass_domains = example.org\n", "mx.example.org",
+	    "a@example.net", SPF_R_NONE, SPF_R_SOFTFAIL, ACT_PREPEND,
+	    "spf-softfail", "PREPEND Received-SPF: softfail", "mailfrom" },
+	{ "spf_enhanced_status_codes = no", "spf_enhanced_status_codes = no\n",
+	    "mx.example.org", "a@example.org", SPF_R_NONE, SPF_R_FAIL,
+	    ACT_REJECT, "spf-fail", "550 SPF fail for example.org",
+	    "mailfrom" },
+	{ "spf_enhanced_status_codes = no, temperror",
+	    "spf_enhanced_status_codes = no\n", "mx.example.org",
+	    "a@example.org", SPF_R_NONE, SPF_R_TEMPERROR, ACT_DEFER_IF_PERMIT,
+	    "spf-temperror", "DEFER_IF_PERMIT SPF temperror", "mailfrom" },
+	{ "spf_reply_text, policyd-spf's default",
+	    "spf_reply_text = Message {rejectdefer} due to: {spf}. Please see "
+	    "{url}\n", "mx.example.org", "a@example.org", SPF_R_NONE,
+	    SPF_R_FAIL, ACT_REJECT, "spf-fail", "550 5.7.23 Message rejected "
+	    "due to: not allowed. Please see https://www.open-spf.org/Why?"
+	    "s=mfrom;id=a@example.org;ip=192.0.2.9", "mailfrom" },
+	{ "spf_reply_text, natguard's words and an unknown one",
+	    "spf_reply_text = {result} {domain} {identity} {other}\n",
+	    "mx.example.org", "a@example.org", SPF_R_NONE, SPF_R_TEMPERROR,
+	    ACT_DEFER_IF_PERMIT, "spf-temperror", "DEFER_IF_PERMIT 4.7.24 "
+	    "temperror example.org a@example.org {other}", "mailfrom" },
+	{ "spf_reject_no_mail_only: a domain that sends mail",
+	    "spf_reject_no_mail_only = yes\n", "mx.example.org",
+	    "a@example.org", SPF_R_NONE, SPF_R_FAIL, ACT_PREPEND, "spf-fail",
+	    "PREPEND Received-SPF: fail", "mailfrom" },
+	{ "spf_reject_no_mail_only: v=spf1 -all",
+	    "spf_reject_no_mail_only = yes\n", "mx.example.org",
+	    "a@nomail.example.org", SPF_R_NONE, SPF_R_FAIL, ACT_REJECT,
+	    "spf-fail", "550 5.7.23 SPF fail for nomail.example.org",
+	    "mailfrom" },
+	{ "spf_header_receiver = recipient-domain",
+	    "spf_header_receiver = recipient-domain\n", "mx.example.org",
+	    "a@example.org", SPF_R_NONE, SPF_R_PASS, ACT_PREPEND, "spf-pass",
+	    "PREPEND Received-SPF: pass (why) client-ip=192.0.2.9; "
+	    "envelope-from=\"a@example.org\"; helo=mx.example.org; "
+	    "receiver=rcpt.example; identity=mailfrom", "mailfrom" },
+	{ "spf_prospective: no header for outgoing mail",
+	    "spf_prospective = 198.51.100.7\n", "mx.example.org",
+	    "a@example.org", SPF_R_NONE, SPF_R_PASS, ACT_DUNNO, "spf-pass",
+	    "DUNNO", "mailfrom" },
+	{ "spf_prospective: a fail still rejects",
+	    "spf_prospective = 198.51.100.7\n", "mx.example.org",
+	    "a@example.org", SPF_R_NONE, SPF_R_FAIL, ACT_REJECT, "spf-fail",
+	    "550 5.7.23", "mailfrom" },
 };
 
 static void
@@ -416,6 +529,7 @@ verdict(struct spf_verdict *v, int result, const char *domain)
 		v->explanation = xstrdup("not allowed");
 	if (result == SPF_R_PASS)
 		v->comment = xstrdup("why");
+	v->no_mail = strncmp(domain, "nomail.", 7) == 0;
 }
 
 START_TEST(test_decide_spf)
@@ -425,7 +539,8 @@ START_TEST(test_decide_spf)
 	struct request		*req;
 	struct decision		*d;
 	struct spf_verdict	 h, m;
-	const char		*attrs[6] = { "client_address=192.0.2.9" };
+	const char		*attrs[6] = { "client_address=192.0.2.9",
+	    NULL, NULL, "recipient=b@rcpt.example" };
 	char			*err, *text, helo[128], sender[128];
 	const char		*at;
 
