@@ -38,7 +38,6 @@
 
 enum pstatus {
 	P_CARRIED,	/* a natguard key does the same */
-	P_NOT_YET,	/* natguard lacks the behaviour (issue 17) */
 	P_NOT_APPLICABLE	/* the milter front end, or nothing to do */
 };
 
@@ -47,70 +46,70 @@ struct popt {
 	const char	*values;	/* for the docs table */
 	const char	*natguard;	/* key = value, for the docs table */
 	enum pstatus	 status;
-	const char	*why;		/* what natguard does instead, or lacks */
+	const char	*why;		/* what natguard does instead */
 	const char	*def;		/* policyd-spf's default; NULL: none */
 };
 
 static const struct popt popts[] = {
 	{ "debugLevel", "-1 .. 5", "log_level = error .. debug", P_CARRIED,
 	    NULL, "1" },
-	{ "TestOnly", "0, 1", "spf_reject =, spf_defer = (0)", P_CARRIED,
+	{ "TestOnly", "0, 1", "0: spf_reject, spf_helo_reject, spf_defer, "
+	    "spf_helo_defer and the restriction classes empty", P_CARRIED,
 	    NULL, "1" },
 	{ "defaultSeedOnly", "0, 1", "as TestOnly", P_CARRIED, NULL, NULL },
 	{ "HELO_reject", "SPF_Not_Pass, Softfail, Fail, Null, False, "
-	    "No_Check", "spf_reject (one list for both identities), "
-	    "spf_helo = no (No_Check)", P_CARRIED, "natguard has one "
-	    "spf_reject list for HELO and MAIL FROM; Null, and HELO_reject "
-	    "unlike Mail_From_reject, are not carried yet", "Fail" },
+	    "No_Check", "spf_helo_reject = fail softfail neutral, fail "
+	    "softfail, fail; Null: spf_helo_null_sender_only = yes; False: "
+	    "spf_helo_reject =, spf_helo_defer =; No_Check: spf_helo = no",
+	    P_CARRIED, NULL, "Fail" },
 	{ "Mail_From_reject", "SPF_Not_Pass, Softfail, Fail, False, No_Check",
-	    "spf_reject", P_CARRIED, "No_Check is not carried: natguard "
-	    "always checks MAIL FROM", "Fail" },
-	{ "PermError_reject", "True, False", "spf_reject += permerror",
-	    P_CARRIED, NULL, "False" },
-	{ "TempError_Defer", "True, False", "spf_defer = temperror or empty",
-	    P_CARRIED, NULL, "False" },
-	{ "skip_addresses", "networks", "skip_addresses", P_CARRIED, NULL,
-	    "127.0.0.0/8,::ffff:127.0.0.0/104,::1" },
+	    "spf_reject, as HELO_reject; False: spf_reject =, spf_defer =; "
+	    "No_Check: spf_mailfrom = no", P_CARRIED, NULL, "Fail" },
+	{ "PermError_reject", "True, False", "permerror in spf_reject and "
+	    "spf_helo_reject", P_CARRIED, NULL, "False" },
+	{ "TempError_Defer", "True, False", "spf_defer, spf_helo_defer = "
+	    "temperror, or empty", P_CARRIED, NULL, "False" },
+	{ "skip_addresses", "networks", "skip_addresses, spf_trace_header = "
+	    "yes", P_CARRIED, NULL, "127.0.0.0/8,::ffff:127.0.0.0/104,::1" },
 	{ "Whitelist", "networks", "spf_whitelist", P_CARRIED, NULL, NULL },
 	{ "Domain_Whitelist", "domains", "spf_domain_whitelist", P_CARRIED,
+	    NULL, NULL },
+	{ "Domain_Whitelist_PTR", "domains", "spf_ptr_whitelist", P_CARRIED,
+	    NULL, NULL },
+	{ "HELO_Whitelist", "host names", "spf_helo_whitelist", P_CARRIED,
 	    NULL, NULL },
 	{ "Header_Type", "SPF, AR, None", "spf_header = received-spf, "
 	    "authentication-results, none", P_CARRIED, NULL, "SPF" },
 	{ "Authserv_Id", "a name, HOSTNAME", "authserv_id", P_CARRIED, NULL,
 	    "HOSTNAME" },
 	{ "Lookup_Time", "seconds", "spf_timeout", P_CARRIED, NULL, "20" },
-	{ "Hide_Receiver", "Yes, No", "(always: receiver= is natguard's "
-	    "host)", P_CARRIED, "natguard's header names its own host as "
-	    "receiver, never a recipient: Yes is what it does; No is not "
-	    "carried", "No" },
-	{ "HELO_pass_restriction", "a restriction class", "-", P_NOT_YET,
-	    "a restriction class on HELO pass", NULL },
-	{ "Mail_From_pass_restriction", "a restriction class", "-",
-	    P_NOT_YET, "a restriction class on MAIL FROM pass", NULL },
-	{ "No_Mail", "True, False", "-", P_NOT_YET, "rejecting only for "
-	    "\"v=spf1 -all\"", "False" },
-	{ "Reject_Not_Pass_Domains", "domains", "-", P_NOT_YET, "rejecting "
-	    "neutral and softfail for listed domains", NULL },
-	{ "Prospective", "an address", "-", P_NOT_YET, "checking an "
-	    "outbound address instead of the client's", NULL },
-	{ "HELO_Whitelist", "host names", "-", P_NOT_YET, "skipping SPF for "
-	    "listed, forward-confirmed HELO names", NULL },
-	{ "Domain_Whitelist_PTR", "domains", "-", P_NOT_YET, "skipping SPF "
-	    "for clients whose PTR is in the listed domains", NULL },
-	{ "SPF_Enhanced_Status_Codes", "Yes, No", "(always Yes: 5.7.23, "
-	    "5.7.24)", P_CARRIED, "natguard always answers RFC 7372's codes; "
-	    "No is not carried", "Yes" },
-	{ "Reason_Message", "a template", "-", P_NOT_YET, "the reject text "
-	    "template", "Message {rejectdefer} due to: {spf}. Please see {url}" },
-	{ "Whitelist_Lookup_Time", "seconds", "-", P_NOT_YET, "a time limit "
-	    "of its own for the whitelists' DNS", "10" },
-	{ "Void_Limit", "a count", "(always 2, RFC 7208 4.6.4)", P_CARRIED,
-	    "natguard enforces RFC 7208's 2; another limit is not carried",
-	    "2" },
-	{ "Per_User", "a file", "-", P_NOT_YET, "per-recipient settings",
+	{ "Whitelist_Lookup_Time", "seconds", "dns_timeout (each lookup)",
+	    P_CARRIED, NULL, "10" },
+	{ "Hide_Receiver", "Yes, No", "spf_header_receiver = host, "
+	    "recipient-domain", P_CARRIED, NULL, "Yes" },
+	{ "HELO_pass_restriction", "a restriction class",
+	    "spf_helo_pass_restriction", P_CARRIED, NULL, NULL },
+	{ "Mail_From_pass_restriction", "a restriction class",
+	    "spf_pass_restriction", P_CARRIED, NULL, NULL },
+	{ "No_Mail", "True, False", "spf_reject_no_mail_only", P_CARRIED,
+	    NULL, "False" },
+	{ "Reject_Not_Pass_Domains", "domains", "spf_require_pass_domains",
+	    P_CARRIED, NULL, NULL },
+	{ "Prospective", "an address", "spf_prospective", P_CARRIED, NULL,
 	    NULL },
-	{ "Mock", "True, False", "-", P_NOT_YET, "a fixed first header for "
-	    "milters", "False" },
+	{ "SPF_Enhanced_Status_Codes", "Yes, No", "spf_enhanced_status_codes",
+	    P_CARRIED, NULL, "Yes" },
+	{ "Reason_Message", "a template", "spf_reply_text", P_CARRIED, NULL,
+	    "Message {rejectdefer} due to: {spf}. Please see {url}" },
+	{ "Void_Limit", "a count", "spf_void_limit", P_CARRIED, NULL, "2" },
+	{ "Per_User", "text,FILE", "Postfix's restriction classes, one "
+	    "natguard each", P_NOT_APPLICABLE, "per-recipient settings are "
+	    "Postfix's to choose: a check_recipient_access map sends each "
+	    "recipient to a restriction class whose check_policy_service is "
+	    "a natguard with that recipient's settings (natguard.conf(5), "
+	    "MIGRATING)", NULL },
+	{ "Mock", "True, False", "-", P_NOT_APPLICABLE, "a fixed answer for "
+	    "testing the milter", "False" },
 	{ "Socket", "milter", "-", P_NOT_APPLICABLE, "the milter front end; "
 	    "natguard is a policy server", NULL },
 	{ "PidFile", "milter", "-", P_NOT_APPLICABLE, "the milter front end "
@@ -176,7 +175,7 @@ one_of(const char *v, const char *const *words)
 	size_t	i;
 
 	for (i = 0; words[i] != NULL; i++)
-		if (strcasecmp(v, words[i]) == 0)
+		if (strcmp(v, words[i]) == 0)
 			return ((int)i);
 	return (-1);
 }
@@ -190,13 +189,23 @@ check_value(const char *name, const char *v)
 	static const char *const tf[] = { "True", "False", "Yes", "No", "1",
 	    "0", NULL };
 	static const char *const hdr[] = { "SPF", "AR", "None", NULL };
+	struct addr	 a;
 	uint64_t	 n;
 
+	if ((strcmp(name, "HELO_pass_restriction") == 0 ||
+	    strcmp(name, "Mail_From_pass_restriction") == 0) &&
+	    (*v == '\0' || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(v)))
+		return ("expected a Postfix restriction class name");
+	if (strcmp(name, "Void_Limit") == 0 && parse_u64(v, 0, 20, &n) != 0)
+		return ("expected a count of lookups from 0 to 20");
+	if (strcmp(name, "Prospective") == 0 && addr_parse(v, &a) != 0)
+		return ("expected an IP address");
 	if (strcmp(name, "HELO_reject") == 0 && one_of(v, rej) < 0)
 		return ("expected SPF_Not_Pass, Softfail, Fail, Null, False or "
 		    "No_Check");
 	if (strcmp(name, "Mail_From_reject") == 0 && (one_of(v, rej) < 0 ||
-	    strcasecmp(v, "Null") == 0))
+	    strcmp(v, "Null") == 0))
 		return ("expected SPF_Not_Pass, Softfail, Fail, False or "
 		    "No_Check");
 	if ((strcmp(name, "PermError_reject") == 0 ||
@@ -205,7 +214,8 @@ check_value(const char *name, const char *v)
 	    strcmp(name, "Hide_Receiver") == 0 ||
 	    strcmp(name, "SPF_Enhanced_Status_Codes") == 0) &&
 	    one_of(v, tf) < 0)
-		return ("expected True or False (Yes or No)");
+		return ("expected True or False, as written (policyd-spf "
+		    "compares exactly: any other word is False to it)");
 	if (strcmp(name, "Header_Type") == 0 && one_of(v, hdr) < 0)
 		return ("expected SPF, AR or None");
 	if ((strcmp(name, "TestOnly") == 0 ||
@@ -216,9 +226,9 @@ check_value(const char *name, const char *v)
 	    parse_u64(v, 0, 1000, &n) != 0)
 		return ("expected a number from -1");
 	if ((strcmp(name, "Lookup_Time") == 0 ||
-	    strcmp(name, "Whitelist_Lookup_Time") == 0 ||
-	    strcmp(name, "Void_Limit") == 0) && parse_u64(v, 1, 3600, &n) != 0)
-		return ("expected a whole number of seconds (or lookups)");
+	    strcmp(name, "Whitelist_Lookup_Time") == 0) &&
+	    parse_u64(v, 1, 3600, &n) != 0)
+		return ("expected a whole number of seconds");
 	return (NULL);
 }
 
@@ -289,23 +299,26 @@ pfile_free(struct pfile *pf)
 		free(pf->value[i]);
 }
 
+/*
+ * policyd-spf compares these words exactly: "True" is true, "true" is
+ * not (its _get_resultcodes() and main loop test == 'True', != 'No').
+ */
 static int
 truth(const char *v)
 {
-	return (strcasecmp(v, "True") == 0 || strcasecmp(v, "Yes") == 0 ||
-	    strcmp(v, "1") == 0);
+	return (strcmp(v, "True") == 0);
 }
 
-/* "fail softfail" for a *_reject value; NULL for False, No_Check, Null. */
+/* The results a *_reject value rejects (Null: fail); NULL for none. */
 static const char *
 reject_set(const char *v)
 {
-	if (strcasecmp(v, "Fail") == 0)
+	if (strcmp(v, "Fail") == 0 || strcmp(v, "Null") == 0)
 		return ("fail");
-	if (strcasecmp(v, "Softfail") == 0)
+	if (strcmp(v, "Softfail") == 0)
 		return ("fail softfail");
-	if (strcasecmp(v, "SPF_Not_Pass") == 0)
-		return ("fail softfail neutral permerror");
+	if (strcmp(v, "SPF_Not_Pass") == 0)
+		return ("fail softfail neutral");
 	return (NULL);
 }
 
@@ -351,55 +364,86 @@ not_carried(struct buf *nc, const char *name, const char *value,
 	buf_adds(nc, "\n");
 }
 
-/* spf_reject, spf_defer and spf_helo: the options that interact. */
+/*
+ * One identity's sets, as policyd-spf's _get_resultcodes() makes them:
+ * the *_reject value's results, permerror with PermError_reject and
+ * temperror deferred with TempError_Defer, neither for False.
+ */
 static void
-emit_spf(struct buf *b, struct buf *nc, const struct pfile *pf)
+identity_sets(const struct pfile *pf, const char *v, int test,
+    struct buf *reject, struct buf *defer)
+{
+	const char	*set = reject_set(v);
+
+	if (test || strcmp(v, "False") == 0)
+		return;
+	if (set != NULL)
+		buf_adds(reject, set);
+	if (truth(val(pf, "PermError_reject")))
+		buf_adds(reject, set != NULL ? " permerror" : "permerror");
+	if (truth(val(pf, "TempError_Defer")))
+		buf_adds(defer, "temperror");
+}
+
+/* The reject and defer keys, the identities checked, the classes. */
+static void
+emit_spf(struct buf *b, const struct pfile *pf)
 {
 	const char	*helo = val(pf, "HELO_reject");
 	const char	*mf = val(pf, "Mail_From_reject");
-	const char	*hs, *ms, *set;
-	struct buf	 reject = { NULL, 0, 0 };
+	const char	*v;
+	struct buf	 rej = { NULL, 0, 0 }, def = { NULL, 0, 0 };
+	struct buf	 hrej = { NULL, 0, 0 }, hdef = { NULL, 0, 0 };
 	int		 test = strcmp(val(pf, "TestOnly"), "0") == 0 ||
 			    (pf->value[popt_find("defaultSeedOnly")] != NULL &&
 			    strcmp(val(pf, "defaultSeedOnly"), "0") == 0);
-	int		 nocheck = strcasecmp(helo, "No_Check") == 0;
+	int		 hnc = strcmp(helo, "No_Check") == 0;
+	int		 mnc = strcmp(mf, "No_Check") == 0;
 
-	hs = reject_set(helo);
-	ms = reject_set(mf);
-	if (strcasecmp(mf, "No_Check") == 0)
-		not_carried(nc, "Mail_From_reject", mf, "natguard always "
-		    "checks MAIL FROM (RFC 7208 requires it where HELO does "
-		    "not decide)");
-	if (strcasecmp(helo, "Null") == 0)
-		not_carried(nc, "HELO_reject", helo, "rejecting HELO fail for "
-		    "the null sender only: natguard's spf_reject applies to "
-		    "every sender");
-	/* One list for both identities: the MAIL FROM one decides most mail. */
-	set = ms;
-	if (!nocheck && strcasecmp(helo, "Null") != 0 &&
-	    strcmp(hs != NULL ? hs : "", ms != NULL ? ms : "") != 0)
-		not_carried(nc, "HELO_reject", helo, "unlike Mail_From_reject: "
-		    "natguard has one spf_reject list for both identities; the "
-		    "MAIL FROM one is used");
-	if (set != NULL)
-		buf_adds(&reject, set);
-	if (truth(val(pf, "PermError_reject")) && set != NULL &&
-	    strstr(set, "permerror") == NULL)
-		buf_adds(&reject, " permerror");
 	from(b, pf, "HELO_reject");
 	from(b, pf, "Mail_From_reject");
 	from(b, pf, "PermError_reject");
+	from(b, pf, "TempError_Defer");
 	from(b, pf, "TestOnly");
 	if (test)
 		buf_adds(b, "# TestOnly = 0: nothing is rejected or deferred "
 		    "for SPF, headers only\n");
-	setting(b, "spf_reject", test || reject.s == NULL ? "" : reject.s);
-	from(b, pf, "TempError_Defer");
-	setting(b, "spf_defer", !test && truth(val(pf, "TempError_Defer")) &&
-	    set != NULL ? "temperror" : "");
-	if (nocheck)
-		buf_adds(b, "# HELO_reject = No_Check\nspf_helo = no\n");
-	buf_free(&reject);
+	if (hnc && mnc) {
+		buf_adds(b, "# both No_Check: no identity is checked\n"
+		    "spf = no\n");
+		return;
+	}
+	identity_sets(pf, mf, test, &rej, &def);
+	identity_sets(pf, helo, test, &hrej, &hdef);
+	setting(b, "spf_reject", rej.s != NULL ? rej.s : "");
+	setting(b, "spf_defer", def.s != NULL ? def.s : "");
+	if (hnc)
+		setting(b, "spf_helo", "no");
+	else {
+		setting(b, "spf_helo_reject", hrej.s != NULL ? hrej.s : "");
+		setting(b, "spf_helo_defer", hdef.s != NULL ? hdef.s : "");
+		if (strcmp(helo, "Null") == 0)
+			setting(b, "spf_helo_null_sender_only", "yes");
+	}
+	if (mnc)
+		setting(b, "spf_mailfrom", "no");
+	buf_free(&rej);
+	buf_free(&def);
+	buf_free(&hrej);
+	buf_free(&hdef);
+	/* TestOnly = 0 answers a class DUNNO too: not carried then. */
+	if (!test && (v = val(pf, "Mail_From_pass_restriction")) != NULL) {
+		from(b, pf, "Mail_From_pass_restriction");
+		setting(b, "spf_pass_restriction", v);
+	}
+	if (!test && (v = val(pf, "HELO_pass_restriction")) != NULL) {
+		from(b, pf, "HELO_pass_restriction");
+		setting(b, "spf_helo_pass_restriction", v);
+	}
+	if (truth(val(pf, "No_Mail"))) {
+		from(b, pf, "No_Mail");
+		setting(b, "spf_reject_no_mail_only", "yes");
+	}
 }
 
 /* A list of policyd-spf's (commas, no spaces) as natguard writes it. */
@@ -430,6 +474,23 @@ emit_list(struct buf *b, const struct pfile *pf, const char *name,
 	buf_adds(b, "\n");
 }
 
+/* "key = VALUE" from an option whose value natguard takes as it is. */
+static void
+emit_value(struct buf *b, const struct pfile *pf, const char *name,
+    const char *key, const char *suffix)
+{
+	const char	*v = pf->value[popt_find(name)];
+
+	if (v == NULL)
+		return;
+	from(b, pf, name);
+	buf_adds(b, key);
+	buf_adds(b, " = ");
+	buf_adds(b, v);
+	buf_adds(b, suffix);
+	buf_adds(b, "\n");
+}
+
 static void
 emit_rest(struct buf *b, struct buf *nc, const struct pfile *pf)
 {
@@ -447,50 +508,52 @@ emit_rest(struct buf *b, struct buf *nc, const struct pfile *pf)
 	emit_list(b, pf, "skip_addresses", "skip_addresses");
 	emit_list(b, pf, "Whitelist", "spf_whitelist");
 	emit_list(b, pf, "Domain_Whitelist", "spf_domain_whitelist");
+	emit_list(b, pf, "HELO_Whitelist", "spf_helo_whitelist");
+	emit_list(b, pf, "Domain_Whitelist_PTR", "spf_ptr_whitelist");
+	emit_list(b, pf, "Reject_Not_Pass_Domains", "spf_require_pass_domains");
+	if (pf->value[popt_find("Whitelist_Lookup_Time")] != NULL) {
+		from(b, pf, "Whitelist_Lookup_Time");
+		buf_adds(b, "# natguard's whitelist lookups run beside the SPF "
+		    "evaluation, each within\n# dns_timeout, all within "
+		    "spf_timeout\n");
+	}
 	v = val(pf, "Header_Type");
 	from(b, pf, "Header_Type");
 	buf_adds(b, "spf_header = ");
-	buf_adds(b, strcasecmp(v, "AR") == 0 ? "authentication-results" :
-	    strcasecmp(v, "None") == 0 ? "none" : "received-spf");
+	buf_adds(b, strcmp(v, "AR") == 0 ? "authentication-results" :
+	    strcmp(v, "None") == 0 ? "none" : "received-spf");
 	buf_adds(b, "\n");
+	buf_adds(b, "# policyd-spf prepends X-Comment (or an "
+	    "Authentication-Results none) for\n# skipped and whitelisted "
+	    "clients\nspf_trace_header = yes\n");
 	if ((v = val(pf, "Authserv_Id")) != NULL &&
 	    strcmp(v, "HOSTNAME") != 0) {
 		from(b, pf, "Authserv_Id");
-		buf_adds(b, "authserv_id = ");
-		buf_adds(b, v);
-		buf_adds(b, "\n");
+		setting(b, "authserv_id", v);
 	}
 	from(b, pf, "Lookup_Time");
 	buf_adds(b, "spf_timeout = ");
 	buf_adds(b, val(pf, "Lookup_Time"));
 	buf_adds(b, "s\n");
-	if (!truth(val(pf, "Hide_Receiver")) &&
-	    pf->value[popt_find("Hide_Receiver")] != NULL)
-		not_carried(nc, "Hide_Receiver", val(pf, "Hide_Receiver"),
-		    "natguard's header never names a recipient (receiver= is "
-		    "its own host)");
-	if (!truth(val(pf, "SPF_Enhanced_Status_Codes")))
-		not_carried(nc, "SPF_Enhanced_Status_Codes",
-		    val(pf, "SPF_Enhanced_Status_Codes"), "natguard always "
-		    "answers RFC 7372's 5.7.23 and 5.7.24");
-	if (strcmp(val(pf, "Void_Limit"), "2") != 0)
-		not_carried(nc, "Void_Limit", val(pf, "Void_Limit"), "natguard "
-		    "enforces RFC 7208's limit of 2");
+	if (strcmp(val(pf, "Hide_Receiver"), "No") == 0) {
+		from(b, pf, "Hide_Receiver");
+		setting(b, "spf_header_receiver", "recipient-domain");
+	}
+	if (strcmp(val(pf, "SPF_Enhanced_Status_Codes"), "No") == 0) {
+		from(b, pf, "SPF_Enhanced_Status_Codes");
+		setting(b, "spf_enhanced_status_codes", "no");
+	}
+	emit_value(b, pf, "Reason_Message", "spf_reply_text", "");
+	emit_value(b, pf, "Void_Limit", "spf_void_limit", "");
+	emit_value(b, pf, "Prospective", "spf_prospective", "");
 	for (i = 0; i < NPOPTS; i++) {
 		if (pf->value[i] == NULL || popts[i].status == P_CARRIED)
 			continue;
 		/* Set to what policyd-spf does anyway: nothing to carry. */
 		if (popts[i].def != NULL &&
-		    strcasecmp(pf->value[i], popts[i].def) == 0)
+		    strcmp(pf->value[i], popts[i].def) == 0)
 			continue;
-		not_carried(nc, popts[i].name, pf->value[i],
-		    popts[i].status == P_NOT_APPLICABLE ? popts[i].why :
-		    "not yet in natguard");
-		if (popts[i].status == P_NOT_YET) {
-			buf_adds(nc, "#     (");
-			buf_adds(nc, popts[i].why);
-			buf_adds(nc, ")\n");
-		}
+		not_carried(nc, popts[i].name, pf->value[i], popts[i].why);
 	}
 }
 
@@ -540,7 +603,7 @@ cmd_migrate(const char *path, FILE *out)
 	buf_adds(&b, path);
 	buf_adds(&b, " (postfix-policyd-spf-python)\n"
 	    "# by natguard migrate; each key says what it came from.\n\n");
-	emit_spf(&b, &nc, &pf);
+	emit_spf(&b, &pf);
 	emit_rest(&b, &nc, &pf);
 	if (nc.len > 0) {
 		buf_adds(&b, "\n# Not carried:\n");

@@ -22,10 +22,10 @@ static const struct {
 	unsigned int	 reject;	/* spf_reject's bits */
 	unsigned int	 defer;
 	int		 helo;		/* spf_helo */
-	const char	*words[4];	/* in the output (rc 0) or the error */
+	const char	*words[6];	/* in the output (rc 0) or the error */
 } cases[] = {
 	{ "Debian's shipped file", "debian.conf", 0, 1U << SPF_R_FAIL, 0, 1,
-	    { "# TempError_Defer = False (line 10)\nspf_defer =\n",
+	    { "# TempError_Defer = False (line 10)\n", "spf_defer =\n",
 	    "skip_addresses = 127.0.0.0/8, ::ffff:127.0.0.0/104, ::1",
 	    "# Every option set is carried.",
 	    "check_policy_service inet:127.0.0.1:10041" } },
@@ -33,20 +33,45 @@ static const struct {
 	    (1U << SPF_R_SOFTFAIL) | (1U << SPF_R_NEUTRAL) |
 	    (1U << SPF_R_PERMERROR), 1U << SPF_R_TEMPERROR, 1,
 	    { "spf_header = authentication-results",
-	    "#   HELO_Whitelist = relay.example.com,sender.example.org: not yet",
+	    "spf_helo_whitelist = relay.example.com, sender.example.org",
 	    "#   Socket = inet:8890@localhost: the milter front end",
-	    "#   Void_Limit = 3: natguard enforces" } },
+	    "spf_void_limit = 3" } },
+	{ "every option natguard carries", "options.conf", 0,
+	    (1U << SPF_R_FAIL) | (1U << SPF_R_SOFTFAIL) |
+	    (1U << SPF_R_PERMERROR), 0, 1,
+	    { "spf_helo_reject = fail permerror\n"
+	    "spf_helo_defer =\nspf_helo_null_sender_only = yes\n",
+	    "spf_pass_restriction = mfrom_passed_spf\n",
+	    "spf_enhanced_status_codes = no\n",
+	    "#   Per_User = text,/etc/postfix-policyd-spf-python/users: "
+	    "per-recipient settings are Postfix's" } },
+	{ "the rest of it", "options.conf", 0,
+	    (1U << SPF_R_FAIL) | (1U << SPF_R_SOFTFAIL) |
+	    (1U << SPF_R_PERMERROR), 0, 1,
+	    { "spf_helo_pass_restriction = helo_passed_spf\n",
+	    "spf_reject_no_mail_only = yes\n", "spf_prospective = 192.0.2.25\n",
+	    "spf_header_receiver = recipient-domain\n" } },
+	{ "MAIL FROM not checked", "nocheck.conf", 0, 0,
+	    1U << SPF_R_TEMPERROR, 1,
+	    { "spf_helo_reject = fail softfail neutral\n"
+	    "spf_helo_defer = temperror\n", "spf_mailfrom = no\n" } },
+	{ "HELO False", "false.conf", 0,
+	    1U << SPF_R_FAIL, 1U << SPF_R_TEMPERROR, 1,
+	    { "spf_helo_reject =\nspf_helo_defer =\n" } },
 	{ "TestOnly = 0, HELO not checked", "testonly.conf", 0, 0, 0, 0,
 	    { "spf_reject =\n", "spf_helo = no", "spf_header = none" } },
 	{ "HELO_reject unlike Mail_From_reject", "split.conf", 0,
-	    1U << SPF_R_FAIL, 0, 1, { "#   HELO_reject = SPF_Not_Pass: unlike "
-	    "Mail_From_reject" } },
+	    1U << SPF_R_FAIL, 0, 1, { "spf_reject = fail\n",
+	    "spf_helo_reject = fail softfail neutral\n" } },
 	{ "no '='", "bad-syntax.conf", 2, 0, 0, 0,
 	    { "bad-syntax.conf:1: expected \"name = value\"" } },
 	{ "an unknown name", "bad-name.conf", 2, 0, 0, 0,
 	    { "bad-name.conf:2: HELO_rejekt: not an option" } },
 	{ "a bad value", "bad-value.conf", 2, 0, 0, 0,
 	    { "bad-value.conf:3: HELO_reject = Sometimes: expected" } },
+	{ "\"true\", which policyd-spf takes for False", "bad-case.conf", 2, 0,
+	    0, 0, { "bad-case.conf:1: TempError_Defer = true: expected True or "
+	    "False" } },
 	{ "two '='", "bad-twice.conf", 2, 0, 0, 0,
 	    { "bad-twice.conf:1: expected" } },
 	{ "no such file", "missing.conf", 2, 0, 0, 0,
@@ -95,7 +120,7 @@ START_TEST(test_migrate)
 	rc = migrate(path, &out, &err);
 	ck_assert_msg(rc == cases[_i].rc, "%s: exit %d: %s", cases[_i].label,
 	    rc, err);
-	for (i = 0; i < 4 && cases[_i].words[i] != NULL; i++)
+	for (i = 0; i < 6 && cases[_i].words[i] != NULL; i++)
 		ck_assert_msg(strstr(rc == 0 ? out : err, cases[_i].words[i]) !=
 		    NULL, "%s: lacks \"%s\": %s", cases[_i].label,
 		    cases[_i].words[i], rc == 0 ? out : err);
