@@ -114,6 +114,11 @@ dnsmasq_try(const char *fwd, const char *fwd_servfail, const char *big,
 		    "a:v2.spf.test mx:mxv4.spf.test ?all",
 		    "--mx-host=mxv4.spf.test,h4.spf.test,10",
 		    "--host-record=h4.spf.test,192.0.2.31",
+		    "--ptr-record=77.100.51.198.in-addr.arpa,"
+		    "relay.trusted.spf.test",
+		    "--host-record=relay.trusted.spf.test,198.51.100.77",
+		    "--ptr-record=78.100.51.198.in-addr.arpa,"
+		    "forged.trusted.spf.test",
 		    "--txt-record=void.spf.test,v=spf1 a:v1.spf.test "
 		    "a:v2.spf.test a:v3.spf.test a:v4.spf.test a:v5.spf.test "
 		    "-all",
@@ -1179,6 +1184,53 @@ static const struct {
 	    "client_address=198.51.100.1 helo_name=nohelo.spf.test "
 	    "sender=a@pass.spf.test", "REJECT", "spf-fail", "550 5.7.23", "fail",
 	    0 },
+	/* policyd-spf's options that need DNS (issue 17). */
+	{ "spf_helo_whitelist: the HELO name's address",
+	    "spf_helo_whitelist = helo.spf.test\n", "client_address=198.51.100.7 "
+	    "helo_name=helo.spf.test sender=a@pass.spf.test", "DUNNO",
+	    "spf-helo-whitelist", "DUNNO", NULL, 0 },
+	{ "spf_helo_whitelist: another address",
+	    "spf_helo_whitelist = helo.spf.test\n", "client_address=198.51.100.8 "
+	    "helo_name=helo.spf.test sender=a@pass.spf.test", "REJECT",
+	    "spf-fail", "550 5.7.23 SPF fail for helo.spf.test", "fail", 0 },
+	{ "spf_helo_whitelist: trace header",
+	    "spf_helo_whitelist = helo.spf.test\nspf_trace_header = yes\n",
+	    "client_address=198.51.100.7 helo_name=helo.spf.test "
+	    "sender=a@pass.spf.test", "PREPEND", "spf-helo-whitelist",
+	    "PREPEND X-Comment: SPF skipped for whitelisted HELO domain - "
+	    "client-ip=198.51.100.7; helo=helo.spf.test; "
+	    "envelope-from=a@pass.spf.test; receiver=mx.test", NULL, 0 },
+	{ "spf_ptr_whitelist: a forward-confirmed PTR name",
+	    "spf_ptr_whitelist = trusted.spf.test\n",
+	    "client_address=198.51.100.77 helo_name=nohelo.spf.test "
+	    "sender=a@pass.spf.test", "DUNNO", "spf-ptr-whitelist", "DUNNO",
+	    NULL, 0 },
+	{ "spf_ptr_whitelist: a PTR name without its address",
+	    "spf_ptr_whitelist = trusted.spf.test\n",
+	    "client_address=198.51.100.78 helo_name=nohelo.spf.test "
+	    "sender=a@pass.spf.test", "REJECT", "spf-fail", "550 5.7.23", "fail",
+	    0 },
+	{ "spf_ptr_whitelist: not on a label boundary",
+	    "spf_ptr_whitelist = usted.spf.test\n",
+	    "client_address=198.51.100.77 helo_name=nohelo.spf.test "
+	    "sender=a@pass.spf.test", "REJECT", "spf-fail", "550 5.7.23", "fail",
+	    0 },
+	{ "spf_reject_no_mail_only: v=spf1 -all rejects",
+	    "spf_reject_no_mail_only = yes\n", "client_address=198.51.100.1 "
+	    "helo_name=nohelo.spf.test sender=a@i.spf.test", "REJECT",
+	    "spf-fail", "550 5.7.23 SPF fail for i.spf.test", "fail", 0 },
+	{ "spf_reject_no_mail_only: a domain that sends mail",
+	    "spf_reject_no_mail_only = yes\n", "client_address=198.51.100.1 "
+	    "helo_name=nohelo.spf.test sender=a@pass.spf.test", "PREPEND",
+	    "spf-fail", "PREPEND Received-SPF: fail", "fail", 0 },
+	{ "spf_void_limit = 5: five empty lookups allowed",
+	    "spf_void_limit = 5\n", "client_address=198.51.100.1 "
+	    "helo_name=nohelo.spf.test sender=a@void.spf.test", "REJECT",
+	    "spf-fail", "550 5.7.23 SPF fail for void.spf.test", "fail", 0 },
+	{ "spf_prospective: this host's address checked",
+	    "spf_prospective = 192.0.2.10\n", "client_address=198.51.100.1 "
+	    "helo_name=nohelo.spf.test sender=a@pass.spf.test", "DUNNO",
+	    "spf-pass", "DUNNO", "pass", 0 },
 	{ "gateway: DEFER, and the probe's result", "gateways = 192.0.2.10\n",
 	    "client_address=192.0.2.10 helo_name=nohelo.spf.test "
 	    "sender=a@pass.spf.test", "DEFER", "nat-gateway", "DEFER 4.3.5",
