@@ -211,10 +211,11 @@ trace_header(const struct config *cfg, struct decision *d, const char *why,
 	buf_adds(&b, why);
 	buf_adds(&b, " - client-ip=");
 	buf_adds(&b, d->client);
+	/* As policyd-spf writes them: as sent, <UNKNOWN> when not sent. */
 	buf_adds(&b, "; helo=");
-	buf_adds(&b, helo != NULL && *helo != '\0' ? helo : "<UNKNOWN>");
+	buf_adds(&b, helo != NULL ? helo : "<UNKNOWN>");
 	buf_adds(&b, "; envelope-from=");
-	buf_adds(&b, sender != NULL && *sender != '\0' ? sender : "<>");
+	buf_adds(&b, sender != NULL ? sender : "<UNKNOWN>");
 	buf_adds(&b, "; receiver=");
 	buf_adds(&b, rcv != NULL ? rcv : cfg->authserv_id);
 	if (cfg->spf_header == SPF_HEADER_AR)
@@ -616,9 +617,10 @@ spf_header(const struct config *cfg, const struct decision *d,
 	buf_adds(&b, "; envelope-from=\"");
 	buf_adds(&b, d->spf_mailbox);
 	buf_adds(&b, "\"");
-	if (d->spf_helo != NULL) {
+	/* RFC 7208 9.1: the name given in HELO, a domain or not. */
+	if (d->spf_helo_macro != NULL) {
 		buf_adds(&b, "; helo=");
-		buf_adds(&b, d->spf_helo);
+		buf_adds(&b, d->spf_helo_macro);
 	}
 	buf_adds(&b, "; receiver=");
 	buf_adds(&b, d->spf_receiver != NULL ? d->spf_receiver :
@@ -857,8 +859,9 @@ decide_whitelisted(const struct config *cfg, struct decision *d, int wl)
 	d->reply = xstrdup("DUNNO");
 	d->reason = reason;
 	xasprintf(&d->explanation, "client address %s %s", d->client, what);
-	trace_header(cfg, d, trace, d->spf_helo_macro,
-	    d->spf_null_sender ? "" : d->spf_mailbox, d->spf_receiver);
+	trace_header(cfg, d, trace, d->spf_helo_macro != NULL ?
+	    d->spf_helo_macro : "", d->spf_null_sender ? "" : d->spf_mailbox,
+	    d->spf_receiver);
 }
 
 /* The NAT probe: reported, never acted upon (not the client's address). */
@@ -892,9 +895,13 @@ decide_probe(struct decision *d, const struct spf_verdict *v)
  * has it; a MAIL FROM pass with a class of its own comes first.
  */
 static const char *
-pass_restriction(const struct config *cfg, const struct spf_verdict *helo,
-    const struct spf_verdict *mailfrom, int *helo_id)
+pass_restriction(const struct config *cfg, const struct decision *d,
+    const struct spf_verdict *helo, const struct spf_verdict *mailfrom,
+    int *helo_id)
 {
+	/* The null sender is judged by the HELO settings (RFC 7208 2.4). */
+	if (d->spf_null_sender && helo != NULL)
+		mailfrom = NULL;
 	if (mailfrom != NULL && mailfrom->result == SPF_R_PASS &&
 	    cfg->spf_pass_restriction[0] != '\0') {
 		*helo_id = 0;
@@ -945,6 +952,17 @@ decide_spf(const struct config *cfg, struct decision *d,
 	spf_sets(cfg, d->spf_helo, 1, &hs);
 	spf_sets(cfg, at != NULL ? at + 1 : NULL, 0, &ms);
 	/*
+	 * spf_reject_no_mail_only: only a domain that sends no mail is
+	 * rejected; for any other, an identity's result rejects nothing and
+	 * the other identity may decide (as policyd-spf's No_Mail).
+	 */
+	if (cfg->spf_reject_no_mail_only) {
+		if (helo == NULL || !helo->no_mail)
+			hs.reject = 0;
+		if (mailfrom == NULL || !mailfrom->no_mail)
+			ms.reject = 0;
+	}
+	/*
 	 * The null sender's MAIL FROM identity is the HELO one (RFC 7208
 	 * 2.4): the HELO settings judge it.  spf_helo_null_sender_only: a
 	 * HELO result judges nothing else.
@@ -958,8 +976,8 @@ decide_spf(const struct config *cfg, struct decision *d,
 	bit = 1U << v->result;
 	/* A rejection stands before any restriction class. */
 	class = NULL;
-	if (!(set->reject & bit) && (class = pass_restriction(cfg, helo,
-	    mailfrom, &helo_id)) != NULL) {
+	if (!(set->reject & bit) && (class = pass_restriction(cfg, d,
+	    helo, mailfrom, &helo_id)) != NULL) {
 		v = helo_id ? helo : mailfrom;
 		set = helo_id ? &hs : &ms;
 		bit = 1U << v->result;
@@ -976,10 +994,6 @@ decide_spf(const struct config *cfg, struct decision *d,
 	d->spf_domain = v->domain ? xstrdup(v->domain) : NULL;
 	d->spf_explanation = v->explanation ? xstrdup(v->explanation) : NULL;
 	d->reason = spf_reasons[v->result];
-	/* spf_reject_no_mail_only: only a domain that sends no mail. */
-	if ((set->reject & bit) && cfg->spf_reject_no_mail_only &&
-	    !v->no_mail)
-		bit = 0;
 	if ((set->reject & bit) && d->private_client) {
 		if (cfg->hider_learning)
 			d->learn = LEARN_EVIDENCE;
@@ -1050,6 +1064,7 @@ decision_repeat(const struct decision *prev)
 	d->spf_helo = NULL;
 	d->spf_helo_macro = NULL;
 	d->spf_mailbox = NULL;
+	d->spf_receiver = NULL;
 	if (prev->action == ACT_PREPEND) {
 		d->action = ACT_DUNNO;
 		d->reply = xstrdup("DUNNO");

@@ -86,7 +86,7 @@ static const struct popt popts[] = {
 	{ "Whitelist_Lookup_Time", "seconds", "dns_timeout (each lookup)",
 	    P_CARRIED, NULL, "10" },
 	{ "Hide_Receiver", "Yes, No", "spf_header_receiver = host, "
-	    "recipient-domain", P_CARRIED, NULL, "Yes" },
+	    "recipient-domain", P_CARRIED, NULL, "No" },
 	{ "HELO_pass_restriction", "a restriction class",
 	    "spf_helo_pass_restriction", P_CARRIED, NULL, NULL },
 	{ "Mail_From_pass_restriction", "a restriction class",
@@ -367,7 +367,8 @@ not_carried(struct buf *nc, const char *name, const char *value,
 /*
  * One identity's sets, as policyd-spf's _get_resultcodes() makes them:
  * the *_reject value's results, permerror with PermError_reject and
- * temperror deferred with TempError_Defer, neither for False.
+ * temperror deferred with TempError_Defer, neither for False or No_Check
+ * (a result natguard still evaluates, RFC 7208 2.4, only reported).
  */
 static void
 identity_sets(const struct pfile *pf, const char *v, int test,
@@ -375,7 +376,7 @@ identity_sets(const struct pfile *pf, const char *v, int test,
 {
 	const char	*set = reject_set(v);
 
-	if (test || strcmp(v, "False") == 0)
+	if (test || strcmp(v, "False") == 0 || strcmp(v, "No_Check") == 0)
 		return;
 	if (set != NULL)
 		buf_adds(reject, set);
@@ -535,10 +536,10 @@ emit_rest(struct buf *b, struct buf *nc, const struct pfile *pf)
 	buf_adds(b, "spf_timeout = ");
 	buf_adds(b, val(pf, "Lookup_Time"));
 	buf_adds(b, "s\n");
-	if (strcmp(val(pf, "Hide_Receiver"), "No") == 0) {
-		from(b, pf, "Hide_Receiver");
-		setting(b, "spf_header_receiver", "recipient-domain");
-	}
+	/* Anything but Yes is No to policyd-spf (its default: No). */
+	from(b, pf, "Hide_Receiver");
+	setting(b, "spf_header_receiver", strcmp(val(pf, "Hide_Receiver"),
+	    "Yes") == 0 ? "host" : "recipient-domain");
 	if (strcmp(val(pf, "SPF_Enhanced_Status_Codes"), "No") == 0) {
 		from(b, pf, "SPF_Enhanced_Status_Codes");
 		setting(b, "spf_enhanced_status_codes", "no");

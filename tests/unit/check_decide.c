@@ -78,7 +78,7 @@ static const struct {
 	    { "client_address=127.0.0.1", "helo_name=localhost" },
 	    ACT_PREPEND, "skip-address", CLIENT_SKIP, "PREPEND X-Comment: SPF "
 	    "check N/A for local connections - client-ip=127.0.0.1; "
-	    "helo=localhost; envelope-from=<>; receiver=" },
+	    "helo=localhost; envelope-from=<UNKNOWN>; receiver=" },
 	{ "trace header, Authentication-Results", "spf_trace_header = yes\n"
 	    "spf_header = authentication-results\nauthserv_id = mx.test\n"
 	    "spf_whitelist = 192.0.2.0/24\n", { "client_address=192.0.2.9",
@@ -332,7 +332,12 @@ START_TEST(test_repeat)
 	d->explanation = xstrdup("why");
 	d->client = xstrdup("172.20.0.1");
 	d->instance = xstrdup("5B6A.6F1C2E.8A1F5.0");
+	/* Strings only the first decision owns (a double free otherwise). */
+	d->spf_receiver = xstrdup("rcpt.test");
+	d->spf_helo = xstrdup("mx.example.org");
+	d->spf_mailbox = xstrdup("a@example.org");
 	r = decision_repeat(d);
+	ck_assert_ptr_null(r->spf_receiver);
 	ck_assert_int_eq(r->action, ACT_DEFER);
 	ck_assert_str_eq(r->reply, "DEFER 4.3.5 x");
 	ck_assert_str_eq(r->reason, "nat-gateway");

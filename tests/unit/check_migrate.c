@@ -51,8 +51,8 @@ static const struct {
 	    { "spf_helo_pass_restriction = helo_passed_spf\n",
 	    "spf_reject_no_mail_only = yes\n", "spf_prospective = 192.0.2.25\n",
 	    "spf_header_receiver = recipient-domain\n" } },
-	{ "MAIL FROM not checked", "nocheck.conf", 0, 0,
-	    1U << SPF_R_TEMPERROR, 1,
+	{ "MAIL FROM not checked (nor acted upon)", "nocheck.conf", 0, 0, 0,
+	    1,
 	    { "spf_helo_reject = fail softfail neutral\n"
 	    "spf_helo_defer = temperror\n", "spf_mailfrom = no\n" } },
 	{ "HELO False", "false.conf", 0,
