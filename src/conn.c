@@ -198,7 +198,7 @@ conn_answer(struct conn *c)
 	struct decision		*d;
 	struct spf_verdict	 v[2];
 	const char		*inst;
-	int			 want[2];
+	int			 want[2], wl;
 
 	evutil_gettimeofday(&c->started, NULL);
 	inst = request_get(c->req, "instance");
@@ -211,10 +211,10 @@ conn_answer(struct conn *c)
 		conn_reply(c, d);
 		return;
 	}
-	if (spf_run_cached(server_spf(), d, v, want)) {
+	if (spf_run_cached(server_spf(), server_config(), d, v, want, &wl)) {
 		/* Everything cached: no round through the loop. */
 		decide_spf(server_config(), d, want[0] ? &v[0] : NULL,
-		    want[1] ? &v[1] : NULL, 0);
+		    want[1] ? &v[1] : NULL, wl);
 		conn_reply(c, d);
 		return;
 	}

@@ -566,8 +566,9 @@ typedef void	(*spf_run_cb)(const struct spf_verdict *,
 struct spf_run	*spf_run(struct spf *, const struct config *,
 		    const struct decision *, spf_run_cb, void *);
 void		 spf_run_cancel(struct spf_run *);
-int		 spf_run_cached(struct spf *, const struct decision *,
-		    struct spf_verdict [2], int [2]);
+int		 spf_run_cached(struct spf *, const struct config *,
+		    const struct decision *, struct spf_verdict [2], int [2],
+		    int *);
 
 /* spfrecord.c: RFC 7208's grammar of an SPF record, strictly. */
 #define SPF_RECORD_INVALID	"v=spf1 invalid:record"	/* libspf2: permerror */

@@ -1284,27 +1284,104 @@ cached_verdict(struct spf *spf, enum spf_identity id, const char *abuf,
 	return (c);
 }
 
+/* A cached answer holds addr: 1, 0, or -1 when it is not cached. */
+static int
+cached_has_addr(struct spf *spf, const char *name, const struct addr *addr)
+{
+	struct dns_answer	*a;
+	int			 r;
+
+	if ((a = dns_cached(spf->dns, name, addr->family == AF_INET6 ?
+	    DNS_T_AAAA : DNS_T_A)) == NULL)
+		return (-1);
+	r = a->status == DNS_OK && answer_has_addr(a, addr);
+	dns_answer_unref(a);
+	return (r);
+}
+
 /*
- * The warm path: when every verdict a decision needs is in the result
- * cache, they are had at once, with no query, no event and no copy, and
- * the caller decides at once too.  What spf_run() would ask, asked the
- * same way; v[] points into the cache and d, valid until the loop runs
- * again.  Returns 0 when anything is missing (or spf_domain_whitelist is
- * to be tried): then spf_run().
+ * The whitelists a decision asks for, from the caches: SPF_WL_* bits, or
+ * -1 when an answer is missing (then spf_run() asks).
+ */
+static int
+cached_whitelists(struct spf *spf, const struct config *cfg,
+    const struct decision *d, const char *abuf)
+{
+	const struct spf_cached	*c;
+	struct spf_verdict	 v;
+	struct dns_answer	*a;
+	char			 mb[SPF_KEY_MAX], rev[80];
+	size_t			 i;
+	int			 wl = 0, n, r;
+
+	if (d->spf_need & SPF_NEED_DOMAINS) {
+		for (i = 0; i < cfg->spf_domain_whitelist.n; i++) {
+			n = snprintf(mb, sizeof(mb), "postmaster@%s",
+			    cfg->spf_domain_whitelist.v[i]);
+			if (n < 0 || (size_t)n >= sizeof(mb) ||
+			    (c = cached_verdict(spf, SPF_ID_MAILFROM, abuf, mb,
+			    d->spf_helo_macro, &v)) == NULL)
+				return (-1);
+			if (c->result == SPF_R_PASS)
+				wl |= SPF_WL_DOMAIN;
+		}
+	}
+	if ((d->spf_need & SPF_NEED_HELO_WL) && d->spf_helo_macro != NULL) {
+		if ((r = cached_has_addr(spf, d->spf_helo_macro,
+		    &d->spf_addr)) < 0)
+			return (-1);
+		if (r)
+			wl |= SPF_WL_HELO;
+	}
+	if (d->spf_need & SPF_NEED_PTR_WL) {
+		reverse_name(&d->spf_addr, rev, sizeof(rev));
+		if ((a = dns_cached(spf->dns, rev, DNS_T_PTR)) == NULL)
+			return (-1);
+		for (i = 0; a->status == DNS_OK && i < a->n &&
+		    i < SPF_MAX_PTR_NAMES; i++) {
+			if (!strlist_has_name(&cfg->spf_ptr_whitelist,
+			    a->rr[i].data, 1))
+				continue;
+			if ((r = cached_has_addr(spf, a->rr[i].data,
+			    &d->spf_addr)) < 0) {
+				dns_answer_unref(a);
+				return (-1);
+			}
+			if (r)
+				wl |= SPF_WL_PTR;
+		}
+		dns_answer_unref(a);
+	}
+	return (wl);
+}
+
+/*
+ * The warm path: when every verdict and whitelist answer a decision
+ * needs is cached, they are had at once, with no query, no event and no
+ * copy, and the caller decides at once too.  What spf_run() would ask,
+ * asked the same way; v[] points into the cache and d, valid until the
+ * loop runs again.  Returns 0 when anything is missing: then spf_run().
  */
 int
-spf_run_cached(struct spf *spf, const struct decision *d,
-    struct spf_verdict v[2], int want[2])
+spf_run_cached(struct spf *spf, const struct config *cfg,
+    const struct decision *d, struct spf_verdict v[2], int want[2],
+    int *whitelisted)
 {
 	char		 mb[SPF_KEY_MAX], abuf[INET6_ADDRSTRLEN];
 	const char	*at;
 	int		 n, same;
 
-	if (d->spf_need & (SPF_NEED_DOMAINS | SPF_NEED_HELO_WL |
-	    SPF_NEED_PTR_WL))
-		return (0);
 	addr_format(&d->spf_addr, abuf, sizeof(abuf));
 	memset(v, 0, 2 * sizeof(*v));
+	want[0] = want[1] = 0;
+	*whitelisted = 0;
+	if (d->spf_need & (SPF_NEED_DOMAINS | SPF_NEED_HELO_WL |
+	    SPF_NEED_PTR_WL)) {
+		if ((*whitelisted = cached_whitelists(spf, cfg, d, abuf)) < 0)
+			return (0);
+		if (*whitelisted)
+			return (1);	/* decide_spf() needs no verdict */
+	}
 	same = run_wants(d, want);
 	if (want[0]) {
 		n = snprintf(mb, sizeof(mb), "postmaster@%s", d->spf_helo);
