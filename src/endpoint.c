@@ -265,3 +265,65 @@ endpoint_name(int fd)
 	}
 	return (xstrdup("?"));
 }
+
+/*
+ * Listening sockets handed over by systemd (sd_listen_fds(3)'s protocol,
+ * without libsystemd): LISTEN_PID is ours and LISTEN_FDS sockets start at
+ * descriptor 3.  Each must be a listening stream socket.  The variables
+ * are removed, so that nothing natguard starts takes them for its own.
+ * Returns how many (0: not started so), or -1 with *err.
+ */
+#define LISTEN_FDS_START	3
+
+int
+endpoint_inherited(int **fdsp, char **err)
+{
+	const char	*pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+	uint64_t	 p, count, i;
+	int		*fds, fd, val, flags;
+	socklen_t	 len;
+
+	*fdsp = NULL;
+	if (pid == NULL || n == NULL)
+		return (0);
+	if (parse_u64(pid, 1, UINT32_MAX, &p) != 0 || (pid_t)p != getpid())
+		return (0);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (parse_u64(n, 0, 64, &count) != 0) {
+		xasprintf(err, "LISTEN_FDS=%s: expected a count up to 64", n);
+		return (-1);
+	}
+	fds = xcalloc(count > 0 ? count : 1, sizeof(*fds));
+	for (i = 0; i < count; i++) {
+		fd = LISTEN_FDS_START + (int)i;
+		len = sizeof(val);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &len) == -1 ||
+		    val == 0) {
+			xasprintf(err, "descriptor %d from systemd is not a "
+			    "listening socket", fd);
+			free(fds);
+			return (-1);
+		}
+		len = sizeof(val);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &val, &len) == -1 ||
+		    val != SOCK_STREAM) {
+			xasprintf(err, "descriptor %d from systemd is not a "
+			    "stream socket (ListenStream=)", fd);
+			free(fds);
+			return (-1);
+		}
+		if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+		    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+			xasprintf(err, "descriptor %d from systemd: %s", fd,
+			    strerror(errno));
+			free(fds);
+			return (-1);
+		}
+		fds[i] = fd;
+	}
+	*fdsp = fds;
+	return ((int)count);
+}

@@ -586,6 +586,7 @@ char		*spf_record_normalise(const char *, size_t, int);
 int		 endpoint_check(const char *, const char **);
 int		 endpoint_bind(const char *, unsigned int, char **);
 char		*endpoint_name(int);
+int		 endpoint_inherited(int **, char **);
 int		 endpoint_connect(const char *, int, char **);
 
 /* conn.c: one client connection of the policy protocol. */

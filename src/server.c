@@ -64,6 +64,7 @@ static const char		*opt_listen;	/* -l, kept across reloads */
 static int			 opt_debug;	/* -v, likewise */
 static struct listener		*listeners;
 static size_t			 nlisteners;
+static int			 from_systemd;	/* LISTEN_FDS */
 static int			 accepting_paused;
 static int			 shutting_down;
 static struct event		*ev_sig[3];
@@ -668,6 +669,54 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		shutdown_begin();
 }
 
+/*
+ * The listening sockets systemd holds across restarts (natguard.socket),
+ * if it started us so; they replace listen.  systemd owns them: a unix
+ * one is not removed at exit.
+ */
+static int
+listen_inherited(void)
+{
+	char	*err;
+	int	*fds, n, i;
+
+	if ((n = endpoint_inherited(&fds, &err)) == -1)
+		fatalx("socket activation: %s", err);
+	if (n == 0) {
+		free(fds);
+		return (0);
+	}
+	nlisteners = (size_t)n;
+	listeners = xcalloc(nlisteners, sizeof(*listeners));
+	for (i = 0; i < n; i++) {
+		listeners[i].fd = fds[i];
+		listeners[i].name = endpoint_name(fds[i]);
+	}
+	free(fds);
+	from_systemd = 1;
+	return (1);
+}
+
+/*
+ * An admin who changed listen in natguard.conf and kept natguard.socket
+ * would have Postfix knock at the old door: say so.
+ */
+static void
+listen_compare(const char *names)
+{
+	size_t	i, j;
+
+	for (i = 0; i < cfg->listen.n; i++) {
+		for (j = 0; j < nlisteners; j++)
+			if (strcmp(cfg->listen.v[i], listeners[j].name) == 0)
+				break;
+		if (j == nlisteners)
+			log_warnx("listen = %s is not used: systemd gives %s; "
+			    "change ListenStream= with systemctl edit "
+			    "natguard.socket", cfg->listen.v[i], names);
+	}
+}
+
 static void
 listen_all(void)
 {
@@ -677,6 +726,8 @@ listen_all(void)
 	size_t			 i;
 	int			 fd;
 
+	if (listen_inherited())
+		return;
 	nlisteners = cfg->listen.n;
 	listeners = xcalloc(nlisteners, sizeof(*listeners));
 	for (i = 0; i < nlisteners; i++) {
@@ -922,7 +973,12 @@ server_main(struct config *config, const char *path, int daemonize,
 	gateways_rescan();
 
 	names = listen_names();
-	log_info("listening on %s", names);
+	if (from_systemd) {
+		log_info("listening on %s, sockets from systemd (listen is "
+		    "not used)", names);
+		listen_compare(names);
+	} else
+		log_info("listening on %s", names);
 	notify("READY=1\nSTATUS=listening on %s\nMAINPID=%ld", names,
 	    (long)getpid());
 	free(names);

@@ -12,11 +12,14 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 sed -e "s|@sbindir@/natguard|$NATGUARD|" -e "s|@sysconfdir@|/etc|" \
     "$srcdir/conf/systemd/natguard.service.in" > "$tmp/natguard.service"
+cp "$srcdir/conf/systemd/natguard.socket" "$tmp/natguard.socket"
 
 pass=0 fail=0
-if systemd-analyze verify --man=no "$tmp/natguard.service" > "$tmp/v" 2>&1
+if systemd-analyze verify --man=no "$tmp/natguard.service" \
+    "$tmp/natguard.socket" > "$tmp/v" 2>&1
 then
-	echo "PASS: systemd-analyze verify"; pass=$((pass + 1))
+	echo "PASS: systemd-analyze verify (service and socket)"
+	pass=$((pass + 1))
 else
 	echo "FAIL: systemd-analyze verify:"; sed 's/^/    /' "$tmp/v"
 	fail=$((fail + 1))
