@@ -37,6 +37,9 @@
  *
  *	READING  --bad input, EOF, idle-->  DRAINING  --flushed-->  freed
  *	READING  --output backlog-->  READING, paused until flushed
+ *	READING  --stop, handover-->  READING until nothing is owed or
+ *	    half read, then handed to systemd's descriptor store: freed
+ *	    here, open on the wire, served by the next process
  *
  * A request whose answer needs SPF is "pending": no further request on
  * the connection is read until it is answered, so replies keep their
@@ -63,6 +66,7 @@ struct conn {
 	struct decision		*pending;	/* waiting for SPF */
 	struct spf_run		*run;
 	time_t			 active;	/* last read or write progress */
+	int			 handover;	/* stopping: hand it over */
 };
 
 /* Bound memory per connection: input past this is not read. */
@@ -110,6 +114,33 @@ conn_drain(struct conn *c)
 	if (c->pending == NULL &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_free(c);
+}
+
+/*
+ * Stopping with a descriptor store: a connection with nothing owed and
+ * nothing half read is handed over, so that its client's next request
+ * waits in the socket for the next process instead of failing.  Returns
+ * 1 when c is gone.
+ */
+static int
+conn_try_handover(struct conn *c)
+{
+	if (!c->handover || c->state != CONN_READING || c->pending != NULL ||
+	    request_count(c->req) > 0 ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return (0);
+	if (notify_fd("FDSTORE=1\nFDNAME=connection",
+	    bufferevent_getfd(c->bev)) == -1) {
+		log_warnx("%s: cannot hand the connection over to systemd; "
+		    "closing it", c->peer);
+		conn_drain(c);
+		return (1);
+	}
+	log_debug("%s: connection handed over to systemd", c->peer);
+	/* Our descriptor closes; systemd's keeps the connection open. */
+	conn_free(c);
+	return (1);
 }
 
 /* Bad input: a log line naming the peer and the fault, then close. */
@@ -309,6 +340,7 @@ conn_write(struct bufferevent *bev, void *arg)
 		if (conn_process(c) == 0 && !c->paused)
 			bufferevent_enable(bev, EV_READ);
 	}
+	(void)conn_try_handover(c);
 }
 
 /* Part of a request read (one waiting for SPF is complete, not partial). */
@@ -408,10 +440,12 @@ conn_accept(struct event_base *base, int fd, const char *peer)
 
 /*
  * Shutting down: answer every request already read in full, then close
- * each connection once its replies are written.
+ * each connection once its replies are written; with handover (systemd's
+ * descriptor store, FDSTORE), keep answering until a connection owes
+ * nothing and holds no half request, and hand it over instead.
  */
 void
-conn_shutdown(void)
+conn_shutdown(int handover)
 {
 	struct conn	*c, *next;
 	int		 rc;
@@ -432,8 +466,15 @@ conn_shutdown(void)
 			c->paused = 0;
 			rc = conn_process(c);
 		} while (rc == 0 && c->paused && c->pending == NULL);
-		if (rc == 0)
+		if (rc != 0)
+			continue;
+		if (!handover) {
 			conn_drain(c);
+			continue;
+		}
+		c->handover = 1;
+		bufferevent_enable(c->bev, EV_READ);
+		(void)conn_try_handover(c);
 	}
 }
 

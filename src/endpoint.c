@@ -267,23 +267,27 @@ endpoint_name(int fd)
 }
 
 /*
- * Listening sockets handed over by systemd (sd_listen_fds(3)'s protocol,
- * without libsystemd): LISTEN_PID is ours and LISTEN_FDS sockets start at
- * descriptor 3.  Each must be a listening stream socket.  The variables
+ * Sockets handed over by systemd (sd_listen_fds(3)'s protocol, without
+ * libsystemd): LISTEN_PID is ours and LISTEN_FDS descriptors start at 3.
+ * A listening stream socket is a listener (natguard.socket's); a
+ * connected one a client connection an earlier process stored in
+ * systemd's descriptor store (FDSTORE) when it stopped.  The variables
  * are removed, so that nothing natguard starts takes them for its own.
- * Returns how many (0: not started so), or -1 with *err.
+ * Returns how many listeners (0: not started so), the connections in
+ * *conns and *nconns, or -1 with *err.
  */
 #define LISTEN_FDS_START	3
 
 int
-endpoint_inherited(int **fdsp, char **err)
+endpoint_inherited(int **fdsp, int **connsp, int *nconns, char **err)
 {
 	const char	*pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
 	uint64_t	 p, count, i;
-	int		*fds, fd, val, flags;
+	int		*fds, *conns, fd, listening, type, flags, nl = 0;
 	socklen_t	 len;
 
-	*fdsp = NULL;
+	*fdsp = *connsp = NULL;
+	*nconns = 0;
 	if (pid == NULL || n == NULL)
 		return (0);
 	if (parse_u64(pid, 1, UINT32_MAX, &p) != 0 || (pid_t)p != getpid())
@@ -291,39 +295,46 @@ endpoint_inherited(int **fdsp, char **err)
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	if (parse_u64(n, 0, 64, &count) != 0) {
-		xasprintf(err, "LISTEN_FDS=%s: expected a count up to 64", n);
+	if (parse_u64(n, 0, 65536, &count) != 0) {
+		xasprintf(err, "LISTEN_FDS=%s: expected a count", n);
 		return (-1);
 	}
 	fds = xcalloc(count > 0 ? count : 1, sizeof(*fds));
+	conns = xcalloc(count > 0 ? count : 1, sizeof(*conns));
 	for (i = 0; i < count; i++) {
 		fd = LISTEN_FDS_START + (int)i;
-		len = sizeof(val);
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &len) == -1 ||
-		    val == 0) {
-			xasprintf(err, "descriptor %d from systemd is not a "
-			    "listening socket", fd);
-			free(fds);
-			return (-1);
-		}
-		len = sizeof(val);
-		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &val, &len) == -1 ||
-		    val != SOCK_STREAM) {
+		len = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+		    type != SOCK_STREAM) {
 			xasprintf(err, "descriptor %d from systemd is not a "
 			    "stream socket (ListenStream=)", fd);
-			free(fds);
-			return (-1);
+			goto bad;
+		}
+		len = sizeof(listening);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+		    &len) == -1) {
+			xasprintf(err, "descriptor %d from systemd: %s", fd,
+			    strerror(errno));
+			goto bad;
 		}
 		if ((flags = fcntl(fd, F_GETFL)) == -1 ||
 		    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
 		    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
 			xasprintf(err, "descriptor %d from systemd: %s", fd,
 			    strerror(errno));
-			free(fds);
-			return (-1);
+			goto bad;
 		}
-		fds[i] = fd;
+		if (listening)
+			fds[nl++] = fd;
+		else
+			conns[(*nconns)++] = fd;
 	}
 	*fdsp = fds;
-	return ((int)count);
+	*connsp = conns;
+	return (nl);
+bad:
+	free(fds);
+	free(conns);
+	*nconns = 0;
+	return (-1);
 }

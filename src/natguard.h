@@ -484,6 +484,7 @@ void		 metrics_reload(int);
 
 /* notify.c: readiness and status for a supervisor ($NOTIFY_SOCKET). */
 void		 notify(const char *, ...) NG_PRINTF(1, 2);
+int		 notify_fd(const char *, int);
 
 /* netwatch.c: address, route and link changes (rtnetlink), debounced. */
 struct netwatch;
@@ -586,12 +587,12 @@ char		*spf_record_normalise(const char *, size_t, int);
 int		 endpoint_check(const char *, const char **);
 int		 endpoint_bind(const char *, unsigned int, char **);
 char		*endpoint_name(int);
-int		 endpoint_inherited(int **, char **);
+int		 endpoint_inherited(int **, int **, int *, char **);
 int		 endpoint_connect(const char *, int, char **);
 
 /* conn.c: one client connection of the policy protocol. */
 void		 conn_accept(struct event_base *, int, const char *);
-void		 conn_shutdown(void);
+void		 conn_shutdown(int);
 void		 conn_close_all(void);
 void		 conn_sweep(time_t, time_t);
 size_t		 conn_count(void);

@@ -65,6 +65,10 @@ static int			 opt_debug;	/* -v, likewise */
 static struct listener		*listeners;
 static size_t			 nlisteners;
 static int			 from_systemd;	/* LISTEN_FDS */
+/* Connections an earlier process left in systemd's descriptor store. */
+static int			*adopt_fds;
+static int			 nadopt;
+static int			 fdstore;	/* $FDSTORE: hand them over */
 static int			 accepting_paused;
 static int			 shutting_down;
 static struct event		*ev_sig[3];
@@ -145,9 +149,43 @@ peer_name(const struct sockaddr *sa, const struct listener *l, char *buf,
 		    ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
 		break;
 	default:
-		snprintf(buf, len, "%s", l->name);
+		snprintf(buf, len, "%s", l != NULL ? l->name : "unix");
 		break;
 	}
+}
+
+/*
+ * The client connections the previous process handed to systemd's
+ * descriptor store as it stopped: served from here on, their next
+ * requests already waiting in them.
+ */
+static void
+adopt_connections(void)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 slen;
+	char			 peer[128];
+	int			 i, n = 0;
+
+	for (i = 0; i < nadopt; i++) {
+		slen = sizeof(ss);
+		if (getpeername(adopt_fds[i], (struct sockaddr *)&ss,
+		    &slen) == -1) {
+			log_warnx("descriptor %d from systemd: %s; closing it",
+			    adopt_fds[i], strerror(errno));
+			close(adopt_fds[i]);
+			continue;
+		}
+		peer_name((struct sockaddr *)&ss, NULL, peer, sizeof(peer));
+		conn_accept(base, adopt_fds[i], peer);
+		n++;
+	}
+	if (n > 0)
+		log_info("took over %d connections from the previous "
+		    "process", n);
+	free(adopt_fds);
+	adopt_fds = NULL;
+	nadopt = 0;
 }
 
 static void
@@ -651,7 +689,7 @@ shutdown_begin(void)
 	listeners_enable(0);
 	evtimer_del(ev_scan);
 	evtimer_del(ev_backoff);
-	conn_shutdown();
+	conn_shutdown(fdstore);
 	if (conn_count() == 0)
 		event_base_loopbreak(base);
 	else
@@ -680,7 +718,7 @@ listen_inherited(void)
 	char	*err;
 	int	*fds, n, i;
 
-	if ((n = endpoint_inherited(&fds, &err)) == -1)
+	if ((n = endpoint_inherited(&fds, &adopt_fds, &nadopt, &err)) == -1)
 		fatalx("socket activation: %s", err);
 	if (n == 0) {
 		free(fds);
@@ -695,6 +733,20 @@ listen_inherited(void)
 	free(fds);
 	from_systemd = 1;
 	return (1);
+}
+
+/*
+ * systemd keeps descriptors for the next process (FileDescriptorStoreMax=,
+ * announced as $FDSTORE): then stopping hands idle connections over.
+ */
+static int
+fdstore_enabled(void)
+{
+	const char	*v = getenv("FDSTORE"), *ns = getenv("NOTIFY_SOCKET");
+	uint64_t	 n;
+
+	return (v != NULL && ns != NULL && *ns != '\0' &&
+	    parse_u64(v, 1, UINT32_MAX, &n) == 0);
 }
 
 /*
@@ -972,6 +1024,8 @@ server_main(struct config *config, const char *path, int daemonize,
 	audit_open(cfg->audit_log);
 	gateways_rescan();
 
+	adopt_connections();
+	fdstore = fdstore_enabled();
 	names = listen_names();
 	if (from_systemd) {
 		log_info("listening on %s, sockets from systemd (listen is "

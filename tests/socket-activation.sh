@@ -3,9 +3,10 @@
 # listening sockets systemd hands it (LISTEN_PID, LISTEN_FDS) in place of
 # `listen`, says so, warns when `listen` names another endpoint, leaves a
 # unix socket systemd owns in place at exit, binds `listen` itself when
-# the sockets are not its own, and refuses a descriptor that is no
-# listening socket.  systemd-socket-activate (systemd's own tool) plays
-# systemd's part.
+# the sockets are not its own, refuses a descriptor that is no stream
+# socket, and hands its connections to the descriptor store across
+# restarts.  systemd-socket-activate (systemd's own tool) and
+# tests/bench/restart.py play systemd's part.
 set -u
 name=socket-activation
 : "${NATGUARD:?}"
@@ -109,9 +110,25 @@ wait_line "$tmp/4.log" "listening on inet:127.0.0.1:$port$" &&
 LISTEN_FDS=1 sh -c 'LISTEN_PID=$$ exec "$0" -c "$1"' "$NATGUARD" \
     "$tmp/natguard.conf" 3< /dev/null > "$tmp/5.log" 2>&1
 st=$?
-[ $st -ne 0 ] && grep -q "socket activation: descriptor 3 from systemd is not a listening socket" "$tmp/5.log" &&
+[ $st -ne 0 ] && grep -q "socket activation: descriptor 3 from systemd is not a stream socket" "$tmp/5.log" &&
     ok "a descriptor that is no listening socket: exit $st with its reason" ||
     { ko "a descriptor that is no listening socket (status $st)"; cat "$tmp/5.log"; }
+
+# 6. Restarts under load with the descriptor store (tests/bench/restart.py
+# plays systemd): connections handed over, no request failed, not even
+# on its first try.
+if /usr/bin/python3 -c 'import socket; socket.recv_fds' 2>/dev/null; then
+	out=$(timeout 120 /usr/bin/python3 "$(dirname "$0")/bench/restart.py" \
+	    --natguard "$NATGUARD" --restarts 5 --clients 10 handover)
+	echo "$out"
+	case "$out" in
+	*" 0 first-try failures "*", 0 failed after the retry, 0 refused"*)
+		ok "5 restarts under load, connections handed over: nothing failed" ;;
+	*)	ko "5 restarts under load, connections handed over" ;;
+	esac
+else
+	echo "SKIP: restarts under load: Python without socket.recv_fds"
+fi
 
 echo "$name: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -17,6 +17,9 @@ one of two ways:
   systemd  this script holds the listening socket, as natguard.socket
            does, and hands it to each process (LISTEN_PID, LISTEN_FDS):
            connections wait in the backlog;
+  handover the same, and the descriptor store of FileDescriptorStoreMax=
+           ($FDSTORE): the stopping process stores its idle connections,
+           the next one is handed them and serves them on;
 or, with --reload, sent SIGHUP RESTARTS times.
 
 Prints one line a mode:
@@ -119,36 +122,93 @@ class Client(threading.Thread):
         self.drop()
 
 
-class Notify:
-    """$NOTIFY_SOCKET: READY=1 from each process."""
+class Notify(threading.Thread):
+    """$NOTIFY_SOCKET, as systemd keeps it: READY=1 from each process, and
+    the descriptors it stores (FDSTORE=1) for the next one."""
 
     def __init__(self, path):
+        super().__init__(daemon=True)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(path)
         self.path = path
+        self.ready = threading.Semaphore(0)
+        self.synced = threading.Semaphore(0)
+        self.lock = threading.Lock()
+        self.stored = []
+
+    def run(self):
+        while True:
+            try:
+                msg, fds, _, _ = socket.recv_fds(self.sock, 4096, 16)
+            except OSError:
+                return
+            lines = msg.decode(errors="replace").split("\n")
+            if lines[0] == "SYNC":
+                self.synced.release()
+                continue
+            if "FDSTORE=1" in lines:
+                with self.lock:
+                    self.stored.extend(fds)
+            else:
+                for fd in fds:
+                    os.close(fd)
+            if "READY=1" in lines:
+                self.ready.release()
 
     def wait_ready(self, timeout=20):
-        self.sock.settimeout(timeout)
-        while True:
-            msg = self.sock.recv(4096).decode(errors="replace")
-            if "READY=1" in msg.split("\n"):
-                return
+        if not self.ready.acquire(timeout=timeout):
+            raise TimeoutError("natguard did not say READY=1")
+
+    def take(self):
+        """What the stopped process stored: systemd reads its notify
+        socket dry before it handles the exit; so does this, with a
+        message of its own behind the process's."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(b"SYNC", self.path)
+        self.synced.acquire(timeout=10)
+        with self.lock:
+            fds, self.stored = self.stored, []
+        return fds
 
 
-def start(args, conf, notify, lsock):
+# Started as systemd starts a service: the listening socket at descriptor
+# 3, the stored descriptors after it, LISTEN_PID the process's own.
+LOG = (open(os.environ["RESTART_LOG"], "a") if os.environ.get("RESTART_LOG")
+       else subprocess.DEVNULL)
+
+LAUNCH = """
+import os, sys
+fds = [int(x) for x in sys.argv[1].split(",")]
+n = len(fds)
+tmp = [os.dup(fd) for fd in fds]
+for fd in fds:
+    os.close(fd)
+tmp = [os.dup2(t, 100 + i) or 100 + i for i, t in enumerate(tmp)]
+for i, t in enumerate(tmp):
+    os.dup2(t, 3 + i)
+    os.close(t)
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.environ["LISTEN_FDS"] = str(n)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def start(args, conf, notify, lsock, handover):
     env = dict(os.environ, NOTIFY_SOCKET=notify.path)
     if lsock is None:
         p = subprocess.Popen([args.natguard, "-c", conf], env=env,
-                             stderr=subprocess.DEVNULL)
+                             stderr=LOG)
     else:
-        fd = lsock.fileno()
-        # The socket at descriptor 3 and LISTEN_PID the process's own, as
-        # systemd passes it.
-        move = "exec 3<&%d %d<&-; " % (fd, fd) if fd != 3 else ""
+        stored = notify.take() if handover else []
+        fds = [lsock.fileno()] + stored
+        if handover:
+            env["FDSTORE"] = "1024"
         p = subprocess.Popen(
-            ["sh", "-c", move + 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" -c '
-             '"$1"', args.natguard, conf],
-            env=env, pass_fds=[fd], stderr=subprocess.DEVNULL)
+            [sys.executable, "-c", LAUNCH, ",".join(map(str, fds)),
+             args.natguard, "-c", conf],
+            env=env, pass_fds=fds, stderr=LOG)
+        for fd in stored:
+            os.close(fd)
     notify.wait_ready()
     return p
 
@@ -160,7 +220,8 @@ def run(args, mode):
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     lsock = None
-    if mode == "systemd":
+    handover = mode == "handover"
+    if mode in ("systemd", "handover"):
         s.listen(4096)
         lsock = s
     else:
@@ -168,11 +229,13 @@ def run(args, mode):
     conf = os.path.join(tmp, "natguard.conf")
     with open(conf, "w") as f:
         f.write("listen = inet:127.0.0.1:%d\nlog = stderr\nlog_level = "
-                "warning\ngateways = none\nmynetworks = none\nstate_dir =\n"
-                "spf = no\n" % port)
+                "%s\ngateways = none\nmynetworks = none\nstate_dir =\n"
+                "spf = no\n" % (port, os.environ.get("RESTART_LOG_LEVEL",
+                                               "warning")))
     notify = Notify(os.path.join(tmp, "notify"))
+    notify.start()
     stats, stop = Stats(), threading.Event()
-    p = start(args, conf, notify, lsock)
+    p = start(args, conf, notify, lsock, handover)
     clients = [Client(i, port, stats, stop) for i in range(args.clients)]
     for c in clients:
         c.start()
@@ -186,7 +249,7 @@ def run(args, mode):
         else:
             p.send_signal(signal.SIGTERM)
             p.wait()
-            p = start(args, conf, notify, lsock)
+            p = start(args, conf, notify, lsock, handover)
         time.sleep(args.settle)
     stop.set()
     for c in clients:
@@ -212,7 +275,8 @@ def main():
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--settle", type=float, default=0.5)
     ap.add_argument("--reload", action="store_true")
-    ap.add_argument("modes", nargs="*", default=["bare", "systemd"])
+    ap.add_argument("modes", nargs="*", default=["bare", "systemd",
+                                                 "handover"])
     args = ap.parse_args()
     for mode in args.modes:
         run(args, mode)
