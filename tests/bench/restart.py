@@ -20,7 +20,9 @@ one of two ways:
   handover the same, and the descriptor store of FileDescriptorStoreMax=
            ($FDSTORE): the stopping process stores its idle connections,
            the next one is handed them and serves them on;
-or, with --reload, sent SIGHUP RESTARTS times.
+or, with --reload, sent SIGHUP RESTARTS times; or
+  external natguard under a real systemd: --connect HOST:PORT, and
+           --command restarts (or reloads) it and returns when done.
 
 Prints one line a mode:
   restart-MODE: N restarts, R requests, F first-try failures (at most M
@@ -65,15 +67,16 @@ class Stats:
 
 
 class Client(threading.Thread):
-    def __init__(self, n, port, stats, stop):
+    def __init__(self, n, port, stats, stop, host="127.0.0.1"):
         super().__init__(daemon=True)
         self.n, self.port, self.stats, self.stop = n, port, stats, stop
+        self.host = host
         self.sock = None
         self.buf = b""
         self.seq = 0
 
     def connect(self):
-        self.sock = socket.create_connection(("127.0.0.1", self.port), 10)
+        self.sock = socket.create_connection((self.host, self.port), 10)
         self.sock.settimeout(30)
         self.buf = b""
 
@@ -213,7 +216,43 @@ def start(args, conf, notify, lsock, handover):
     return p
 
 
+def run_external(args):
+    """A natguard run by a real service manager: connect to --connect,
+    restart (or reload) with a command, which returns once it is done
+    (systemctl restart of a Type=notify unit: after READY=1)."""
+    host, _, port = args.connect.rpartition(":")
+    stats, stop = Stats(), threading.Event()
+    clients = [Client(i, int(port), stats, stop, host)
+               for i in range(args.clients)]
+    for c in clients:
+        c.start()
+    time.sleep(args.settle)
+    for i in range(args.restarts):
+        with stats.lock:
+            stats.epoch = i + 1
+        subprocess.run(args.command, shell=True, check=True)
+        time.sleep(args.settle)
+    stop.set()
+    for c in clients:
+        c.join(5)
+    report(args, "reload" if args.reload else "restart-external", stats)
+
+
+def report(args, label, stats):
+    worst = max(stats.per_epoch.values()) if stats.per_epoch else 0
+    print("%s: %d %s, %d requests, %d first-try failures (at most %d in one "
+          "%s), %d failed after the retry, %d refused, slowest answer %.0f ms"
+          % (label, args.restarts, "reloads" if args.reload else "restarts",
+             stats.requests, stats.first, worst,
+             "reload" if args.reload else "restart", stats.after_retry,
+             stats.refused, stats.slowest * 1000))
+    sys.stdout.flush()
+
+
 def run(args, mode):
+    if mode == "external":
+        run_external(args)
+        return
     tmp = tempfile.mkdtemp(prefix="ng-restart.")
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -256,15 +295,7 @@ def run(args, mode):
         c.join(5)
     p.send_signal(signal.SIGTERM)
     p.wait()
-    label = "reload" if args.reload else "restart-" + mode
-    worst = max(stats.per_epoch.values()) if stats.per_epoch else 0
-    print("%s: %d %s, %d requests, %d first-try failures (at most %d in one "
-          "%s), %d failed after the retry, %d refused, slowest answer %.0f ms"
-          % (label, args.restarts, "reloads" if args.reload else "restarts",
-             stats.requests, stats.first, worst,
-             "reload" if args.reload else "restart", stats.after_retry,
-             stats.refused, stats.slowest * 1000))
-    sys.stdout.flush()
+    report(args, "reload" if args.reload else "restart-" + mode, stats)
 
 
 def main():
@@ -275,6 +306,8 @@ def main():
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--settle", type=float, default=0.5)
     ap.add_argument("--reload", action="store_true")
+    ap.add_argument("--connect", help="external: HOST:PORT")
+    ap.add_argument("--command", help="external: restarts (or reloads)")
     ap.add_argument("modes", nargs="*", default=["bare", "systemd",
                                                  "handover"])
     args = ap.parse_args()

@@ -4,7 +4,8 @@
 # prefix=/usr sysconfdir=/etc, as a distribution would), unit included.
 # systemctl start (Type=notify: it returns once natguard said READY=1),
 # reload (SIGHUP; a broken file keeps the running settings), the
-# sandboxing in force on the live service, stop.
+# sandboxing in force on the live service, restarts and reloads under
+# load with natguard.socket and the descriptor store, stop.
 set -u
 
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
@@ -177,8 +178,65 @@ if [ -s "$tmp/refused" ]; then
 	sed 's/^/        /' "$tmp/refused"
 fi
 
-# --- stop --------------------------------------------------------------------
+# --- restarts under load: natguard.socket and the descriptor store -----------
+# Postfix-like clients (tests/bench/restart.py: 20 connections back to
+# back, a failed request retried once after 1 s as attr_clnt does) from
+# the dockerd's namespace, on the container's address; the socket unit
+# listens there.
+sd mkdir -p /etc/systemd/system/natguard.socket.d
+printf '[Socket]\nListenStream=\nListenStream=0.0.0.0:10041\n' |
+    docker exec -i sd sh -c 'cat > /etc/systemd/system/natguard.socket.d/any.conf'
+sd sed -i 's/^listen = .*/listen = inet:0.0.0.0:10041/' /etc/natguard/natguard.conf
+# 20 restarts in a few seconds are more than systemd's start limit (5 in
+# 10 s) allows a unit: lifted for this test only.
+sd mkdir -p /etc/systemd/system/natguard.service.d
+printf '[Unit]\nStartLimitIntervalSec=0\n' |
+    docker exec -i sd sh -c 'cat > /etc/systemd/system/natguard.service.d/test-restarts.conf'
+run sd systemctl daemon-reload
 run sd systemctl stop natguard
+if sd systemctl start natguard.socket natguard > "$tmp/start2" 2>&1; then
+	ok "systemctl start natguard.socket natguard"
+else
+	bad "systemctl start natguard.socket natguard" "exit 0" "$tmp/start2"
+fi
+journal
+has "natguard serves natguard.socket's socket" \
+    'listening on inet:0\.0\.0\.0:10041, sockets from systemd' "$tmp/journal"
+cip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' sd)
+load() {	# label, systemctl verb
+	ip netns exec "$host" /usr/bin/python3 "$srcdir/tests/bench/restart.py" \
+	    --connect "$cip:10041" --restarts 20 --clients 20 \
+	    --command "'$DOCKER_CLI' -H 'unix://$tmp/dockerd/docker.sock' exec sd systemctl $2 natguard" \
+	    ${3:+--reload} external > "$tmp/load-$1" 2>&1
+	cat "$tmp/load-$1"
+}
+# Before: the same restarts with the descriptor store unused (FDSTORE
+# empty): every connection's next request fails its first try.
+printf '[Service]\nEnvironment=FDSTORE=\n' |
+    docker exec -i sd sh -c 'cat > /etc/systemd/system/natguard.service.d/no-store.conf'
+run sd systemctl daemon-reload
+run sd systemctl restart natguard
+load before restart
+echo "TABLE: restart under systemd, natguard.socket only: $(cut -d: -f2- "$tmp/load-before" | tail -n 1)"
+sd rm /etc/systemd/system/natguard.service.d/no-store.conf
+run sd systemctl daemon-reload
+run sd systemctl restart natguard
+load restart restart
+echo "TABLE: restart under systemd, with the descriptor store: $(cut -d: -f2- "$tmp/load-restart" | tail -n 1)"
+has "20 restarts under load: no request failed after the retry, none refused" \
+    ', 0 failed after the retry, 0 refused,' "$tmp/load-restart"
+has "20 restarts under load: at most one first-try failure a restart" \
+    '\(at most [01] in one restart\)' "$tmp/load-restart"
+journal
+has "each new process took the old one's connections over" \
+    'took over [0-9]+ connections from the previous process' "$tmp/journal"
+load reload reload yes
+has "20 reloads under load: not one first-try failure" \
+    ' 0 first-try failures .* 0 failed after the retry, 0 refused,' \
+    "$tmp/load-reload"
+
+# --- stop --------------------------------------------------------------------
+run sd systemctl stop natguard.socket natguard
 sd systemctl show -p ActiveState -p Result -p ExecMainStatus natguard \
     > "$tmp/show3"
 has "systemctl stop: inactive" '^ActiveState=inactive$' "$tmp/show3"
