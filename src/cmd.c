@@ -312,6 +312,7 @@ cmd_doctor(const struct config *cfg, int json, const char *daemon_json,
 {
 	struct doctor	*d;
 	struct gwset	*gs;
+	struct strlist	 eps = { NULL, 0 };
 	int		 rc;
 
 	d = doctor_new();
@@ -327,7 +328,9 @@ cmd_doctor(const struct config *cfg, int json, const char *daemon_json,
 	if (compose != NULL)
 		docker_compose(d, compose);
 	postfix_doctor(d, cfg, gs, postfix_dir);
-	doctor_listen(d, cfg);
+	(void)doctor_sockets(d, cfg, "", &eps);
+	doctor_listen(d, cfg, &eps);
+	strlist_clear(&eps);
 	rc = doctor_status(d) == DS_FAIL ? 1 : 0;
 	if (json)
 		json_print(doctor_json(d));

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <netinet/in.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
@@ -509,24 +510,30 @@ ask(const char *spec, char **err)
 	return (xstrdup(reply));
 }
 
-/* The running daemon answering on each of its listen endpoints. */
+/*
+ * The running daemon answering on each of its endpoints: listen's, or
+ * natguard.socket's (eps) when systemd holds them.
+ */
 void
-doctor_listen(struct doctor *d, const struct config *cfg)
+doctor_listen(struct doctor *d, const struct config *cfg,
+    const struct strlist *eps)
 {
 	struct buf	 ok = { NULL, 0, 0 }, bad = { NULL, 0, 0 };
+	const struct strlist *l = eps != NULL && eps->n > 0 ? eps :
+			    &cfg->listen;
 	char		*reply, *err;
 	size_t		 i;
 
-	for (i = 0; i < cfg->listen.n; i++) {
-		if ((reply = ask(cfg->listen.v[i], &err)) != NULL) {
+	for (i = 0; i < l->n; i++) {
+		if ((reply = ask(l->v[i], &err)) != NULL) {
 			buf_adds(&ok, ok.len ? "; " : "");
-			buf_adds(&ok, cfg->listen.v[i]);
+			buf_adds(&ok, l->v[i]);
 			buf_adds(&ok, " answered ");
 			buf_adds(&ok, reply);
 			free(reply);
 		} else {
 			buf_adds(&bad, bad.len ? "; " : "");
-			buf_adds(&bad, cfg->listen.v[i]);
+			buf_adds(&bad, l->v[i]);
 			buf_adds(&bad, ": ");
 			buf_adds(&bad, err);
 			free(err);
@@ -541,4 +548,158 @@ doctor_listen(struct doctor *d, const struct config *cfg)
 		    "policy service", "natguard is not answering: %s", bad.s);
 	buf_free(&ok);
 	buf_free(&bad);
+}
+
+/*
+ * natguard.socket: when systemd holds the listening sockets, they are the
+ * endpoints Postfix must use, and `listen` is not.  Its ListenStream=
+ * lines, from the unit and its drop-ins in the order systemd reads them
+ * (an empty one resets the list), as natguard endpoints.
+ */
+static const char *const unit_dirs[] = {
+	"/etc/systemd/system", "/run/systemd/system",
+	"/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+	"/lib/systemd/system", NULL
+};
+
+static void
+socket_endpoint(const char *v, struct strlist *out)
+{
+	char	*s;
+
+	if (*v == '/')
+		xasprintf(&s, "unix:%s", v);
+	else if (strspn(v, "0123456789") == strlen(v))
+		xasprintf(&s, "inet:[::]:%s", v);	/* a port alone: any */
+	else
+		xasprintf(&s, "inet:%s", v);
+	strlist_add(out, s);
+	free(s);
+}
+
+static void
+socket_unit_read(const char *text, struct strlist *out)
+{
+	const char	*line, *next, *v;
+	char		*copy;
+	size_t		 len;
+	int		 in_socket = 0;
+
+	for (line = text; *line != '\0'; line = next) {
+		len = strcspn(line, "\n");
+		next = line + len + (line[len] == '\n');
+		copy = xstrndup(line, len);
+		if (copy[0] == '[')
+			in_socket = strncmp(copy, "[Socket]", 8) == 0;
+		else if (in_socket && strncmp(copy, "ListenStream=", 13) == 0) {
+			v = copy + 13;
+			while (*v == ' ')
+				v++;
+			if (*v == '\0')
+				strlist_clear(out);
+			else
+				socket_endpoint(v, out);
+		}
+		free(copy);
+	}
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* The drop-ins of natguard.socket.d under one directory, sorted. */
+static void
+socket_dropins(const char *root, const char *dir, struct strlist *out)
+{
+	struct strlist	 names = { NULL, 0 };
+	struct dirent	*de;
+	DIR		*dp;
+	char		*path, *text;
+	size_t		 i, n;
+
+	xasprintf(&path, "%s%s/natguard.socket.d", root, dir);
+	if ((dp = opendir(path)) != NULL) {
+		while ((de = readdir(dp)) != NULL) {
+			n = strlen(de->d_name);
+			if (n > 5 && strcmp(de->d_name + n - 5, ".conf") == 0)
+				strlist_add(&names, de->d_name);
+		}
+		closedir(dp);
+	}
+	free(path);
+	if (names.n > 1)
+		qsort(names.v, names.n, sizeof(*names.v), name_cmp);
+	for (i = 0; i < names.n; i++) {
+		xasprintf(&path, "%s%s/natguard.socket.d/%s", root, dir,
+		    names.v[i]);
+		if ((text = read_small(path)) != NULL)
+			socket_unit_read(text, out);
+		free(text);
+		free(path);
+	}
+	strlist_clear(&names);
+}
+
+/*
+ * Who listens: systemd (natguard.socket enabled: its endpoints in *eps)
+ * or natguard (listen).  Returns 1 when systemd does.
+ */
+int
+doctor_sockets(struct doctor *d, const struct config *cfg, const char *root,
+    struct strlist *eps)
+{
+	struct buf	 b = { NULL, 0, 0 }, miss = { NULL, 0, 0 };
+	struct stat	 st;
+	char		*path, *text = NULL, *wants;
+	size_t		 i;
+	int		 enabled;
+
+	xasprintf(&wants, "%s/etc/systemd/system/sockets.target.wants/"
+	    "natguard.socket", root);
+	/* The link itself: its target is a path of the real root. */
+	enabled = lstat(wants, &st) == 0;
+	free(wants);
+	for (i = 0; enabled && text == NULL && unit_dirs[i] != NULL; i++) {
+		xasprintf(&path, "%s%s/natguard.socket", root, unit_dirs[i]);
+		text = read_small(path);
+		free(path);
+	}
+	if (text == NULL) {
+		doctor_add(d, DS_OK, "listen-sockets", NULL, "natguard binds "
+		    "listen itself (natguard.socket is not enabled here)");
+		return (0);
+	}
+	socket_unit_read(text, eps);
+	free(text);
+	for (i = 0; unit_dirs[i] != NULL; i++)
+		socket_dropins(root, unit_dirs[i], eps);
+	for (i = 0; i < eps->n; i++) {
+		buf_adds(&b, i ? ", " : "");
+		buf_adds(&b, eps->v[i]);
+	}
+	for (i = 0; i < cfg->listen.n; i++)
+		if (!strlist_contains(eps, cfg->listen.v[i])) {
+			buf_adds(&miss, miss.len ? ", " : "");
+			buf_adds(&miss, cfg->listen.v[i]);
+		}
+	if (eps->n == 0)
+		doctor_add(d, DS_FAIL, "listen-sockets", "give natguard.socket "
+		    "a ListenStream= (systemctl edit natguard.socket)",
+		    "natguard.socket is enabled but listens nowhere");
+	else if (miss.len > 0)
+		doctor_add(d, DS_WARN, "listen-sockets", "point Postfix's "
+		    "check_policy_service at natguard.socket's endpoint, or "
+		    "change its ListenStream= (systemctl edit natguard.socket)",
+		    "systemd holds natguard's sockets (natguard.socket): %s; "
+		    "listen = %s in natguard.conf is not used", b.s, miss.s);
+	else
+		doctor_add(d, DS_OK, "listen-sockets", NULL, "systemd holds "
+		    "natguard's sockets (natguard.socket): %s, across "
+		    "restarts", b.s);
+	buf_free(&b);
+	buf_free(&miss);
+	return (1);
 }

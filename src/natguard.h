@@ -655,7 +655,10 @@ void		 doctor_engine(struct doctor *, const struct config *,
 void		 doctor_ipv6(struct doctor *, const char *);
 void		 doctor_gateways(struct doctor *, const struct config *,
 		    const struct gwset *);
-void		 doctor_listen(struct doctor *, const struct config *);
+int		 doctor_sockets(struct doctor *, const struct config *,
+		    const char *, struct strlist *);
+void		 doctor_listen(struct doctor *, const struct config *,
+		    const struct strlist *);
 void		 doctor_hiders(struct doctor *, const struct config *,
 		    const struct gwset *);
 void		 doctor_mynetworks(struct doctor *, const struct config *);

@@ -208,6 +208,58 @@ START_TEST(test_root)
 }
 END_TEST
 
+/* Who holds the listening sockets: natguard.socket, or natguard. */
+static const struct {
+	const char	*label;
+	const char	*root;
+	const char	*conf;
+	int		 systemd;
+	struct expect	 e[1];
+	const char	*first;		/* the first endpoint, or NULL */
+} socket_cases[] = {
+	{ "natguard.socket as shipped", "root-socket-default", "", 1, {
+	    { "listen-sockets", O, "natguard.socket): inet:127.0.0.1:10041, "
+		"across restarts" } }, "inet:127.0.0.1:10041" },
+	{ "a drop-in moves it to Postfix's queue directory",
+	    "root-socket", "", 1, {
+	    { "listen-sockets", W, "listen = inet:127.0.0.1:10041 in "
+		"natguard.conf is not used" } },
+	    "unix:/var/spool/postfix/private/natguard" },
+	{ "and listen says the same", "root-socket",
+	    "listen = unix:/var/spool/postfix/private/natguard\n", 1, {
+	    { "listen-sockets", O, "unix:/var/spool/postfix/private/natguard" } },
+	    "unix:/var/spool/postfix/private/natguard" },
+	{ "installed, not enabled", "root-socket-off", "", 0, {
+	    { "listen-sockets", O, "natguard binds listen itself" } }, NULL },
+	{ "no systemd at all", "root-docker", "", 0, {
+	    { "listen-sockets", O, "natguard binds listen itself" } }, NULL },
+};
+
+START_TEST(test_sockets)
+{
+	struct doctor	*d = doctor_new();
+	struct strlist	 eps = { NULL, 0 };
+	struct config	*cfg;
+	char		*root = data(socket_cases[_i].root), *err;
+
+	cfg = config_parse("t", socket_cases[_i].conf,
+	    strlen(socket_cases[_i].conf), &err);
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_int_eq(doctor_sockets(d, cfg, root, &eps),
+	    socket_cases[_i].systemd);
+	expect_all(d, socket_cases[_i].label, socket_cases[_i].e, 1);
+	if (socket_cases[_i].first != NULL) {
+		ck_assert_uint_eq(eps.n, 1);
+		ck_assert_str_eq(eps.v[0], socket_cases[_i].first);
+	} else
+		ck_assert_uint_eq(eps.n, 0);
+	strlist_clear(&eps);
+	config_free(cfg);
+	free(root);
+	doctor_free(d);
+}
+END_TEST
+
 /* The engine's defaults: rootless ones hide clients, with their fix. */
 static const struct {
 	const char	*label;
@@ -392,6 +444,7 @@ doctor_suite(void)
 	tcase_add_test(tc, test_daemon_json_default_absent);
 	tcase_add_loop_test(tc, test_compose, 0, NELEMS(compose_cases));
 	tcase_add_loop_test(tc, test_root, 0, NELEMS(root_cases));
+	tcase_add_loop_test(tc, test_sockets, 0, NELEMS(socket_cases));
 	tcase_add_loop_test(tc, test_engine, 0, NELEMS(engine_cases));
 	tcase_add_test(tc, test_engine_none);
 	tcase_add_loop_test(tc, test_postfix, 0, NELEMS(pf_cases));
