@@ -344,7 +344,21 @@ cmd_doctor(const struct config *cfg, int json, const char *daemon_json,
 int
 cmd_config(const struct config *cfg)
 {
+	struct doctor	*d = doctor_new();
+	struct strlist	 eps = { NULL, 0 };
+	size_t		 i;
+
 	config_print(cfg, stdout);
+	/* Who listens, on standard error: the output stays a config. */
+	if (doctor_sockets(d, cfg, "", &eps) && eps.n > 0) {
+		fprintf(stderr, "natguard: natguard.socket is enabled: systemd "
+		    "holds");
+		for (i = 0; i < eps.n; i++)
+			fprintf(stderr, "%s %s", i ? "," : "", eps.v[i]);
+		fprintf(stderr, ", which natguard serves in place of listen\n");
+	}
+	strlist_clear(&eps);
+	doctor_free(d);
 	return (0);
 }
 
