@@ -181,7 +181,7 @@ adopt_connections(void)
 		n++;
 	}
 	if (n > 0)
-		log_info("took over %d connections from the previous "
+		log_notice("took over %d connections from the previous "
 		    "process", n);
 	free(adopt_fds);
 	adopt_fds = NULL;
@@ -1028,7 +1028,7 @@ server_main(struct config *config, const char *path, int daemonize,
 	fdstore = fdstore_enabled();
 	names = listen_names();
 	if (from_systemd) {
-		log_info("listening on %s, sockets from systemd (listen is "
+		log_notice("listening on %s, sockets from systemd (listen is "
 		    "not used)", names);
 		listen_compare(names);
 	} else

@@ -221,8 +221,16 @@ def run_external(args):
     restart (or reload) with a command, which returns once it is done
     (systemctl restart of a Type=notify unit: after READY=1)."""
     host, _, port = args.connect.rpartition(":")
+    stats = drive(args, host, int(port), lambda: subprocess.run(
+        args.command, shell=True, check=True))
+    report(args, "reload" if args.reload else "restart-external", stats)
+
+
+def drive(args, host, port, restart):
+    """The clients under way, RESTARTS restarts (restart() each), the
+    clients stopped: their counts."""
     stats, stop = Stats(), threading.Event()
-    clients = [Client(i, int(port), stats, stop, host)
+    clients = [Client(i, port, stats, stop, host)
                for i in range(args.clients)]
     for c in clients:
         c.start()
@@ -230,12 +238,12 @@ def run_external(args):
     for i in range(args.restarts):
         with stats.lock:
             stats.epoch = i + 1
-        subprocess.run(args.command, shell=True, check=True)
+        restart()
         time.sleep(args.settle)
     stop.set()
     for c in clients:
         c.join(5)
-    report(args, "reload" if args.reload else "restart-external", stats)
+    return stats
 
 
 def report(args, label, stats):
@@ -273,28 +281,20 @@ def run(args, mode):
                                                "warning")))
     notify = Notify(os.path.join(tmp, "notify"))
     notify.start()
-    stats, stop = Stats(), threading.Event()
-    p = start(args, conf, notify, lsock, handover)
-    clients = [Client(i, port, stats, stop) for i in range(args.clients)]
-    for c in clients:
-        c.start()
-    time.sleep(args.settle)
-    for i in range(args.restarts):
-        with stats.lock:
-            stats.epoch = i + 1
+    proc = [start(args, conf, notify, lsock, handover)]
+
+    def restart():
         if args.reload:
-            p.send_signal(signal.SIGHUP)
+            proc[0].send_signal(signal.SIGHUP)
             notify.wait_ready()
         else:
-            p.send_signal(signal.SIGTERM)
-            p.wait()
-            p = start(args, conf, notify, lsock, handover)
-        time.sleep(args.settle)
-    stop.set()
-    for c in clients:
-        c.join(5)
-    p.send_signal(signal.SIGTERM)
-    p.wait()
+            proc[0].send_signal(signal.SIGTERM)
+            proc[0].wait()
+            proc[0] = start(args, conf, notify, lsock, handover)
+
+    stats = drive(args, "127.0.0.1", port, restart)
+    proc[0].send_signal(signal.SIGTERM)
+    proc[0].wait()
     report(args, "reload" if args.reload else "restart-" + mode, stats)
 
 

@@ -151,6 +151,32 @@ dockerd_start() {
 	dockerd_pid=$launched_pid
 }
 docker() { "$DOCKER_CLI" -H "unix://$tmp/dockerd/docker.sock" "$@"; }
+# systemd_boot IMAGE: a container "sd" of IMAGE with systemd as PID 1
+# (--privileged is refused: this machine's bounding set lacks
+# CAP_SYS_RESOURCE), sd() to run in it, and the boot waited for: the
+# state ("running" or "degraded") in $sd_state.
+sd() { docker exec sd "$@"; }
+systemd_boot() {
+	local n=0
+	run docker run -d --name sd --hostname sd --cap-add ALL \
+	    --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined \
+	    --tmpfs /run --tmpfs /run/lock \
+	    -v /sys/fs/cgroup:/sys/fs/cgroup:ro "$1" /lib/systemd/systemd \
+	    > /dev/null
+	# is-system-running --wait waits for the boot, once systemd's bus
+	# is there: until then it says so at once.
+	while :; do
+		sd_state=$(sd timeout 120 systemctl is-system-running --wait 2>&1)
+		case "$sd_state" in *"connect to bus"*) ;; *) break ;; esac
+		n=$((n + 1))
+		[ $n -gt 200 ] && break
+		sleep 0.1
+	done
+	case "$sd_state" in
+	running|degraded) return 0 ;;
+	*) die "systemd did not boot: $sd_state" ;;
+	esac
+}
 dockerd_stop() {
 	[ -n "${dockerd_pid:-}" ] || return 0
 	docker ps -aq | xargs -r "$DOCKER_CLI" \
