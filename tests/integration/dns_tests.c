@@ -110,6 +110,8 @@ dnsmasq_try(const char *fwd, const char *fwd_servfail, const char *big,
 		    "--txt-record=tfirst.spf.test,v=spf1 mx:mxtf.spf.test -all",
 		    "--mx-host=mxtf.spf.test,x.slow.test,10",
 		    "--mx-host=mxtf.spf.test,h4.spf.test,20",
+		    "--txt-record=pmacro.spf.test,v=spf1 a:v1.spf.test "
+		    "a:v2.spf.test ?a:h4.spf.test mx:%{p}.spf.test -all",
 		    "--txt-record=voidterm.spf.test,v=spf1 a:v1.spf.test "
 		    "a:v2.spf.test mx:mxv4.spf.test ?all",
 		    "--mx-host=mxv4.spf.test,h4.spf.test,10",
@@ -913,6 +915,13 @@ static const struct {
 	 */
 	{ "void lookups by term", "2001:db8::99", "mx.example",
 	    "a@voidterm.spf.test", SPF_ID_MAILFROM, SPF_R_NEUTRAL },
+	/*
+	 * Two void a terms, then a match: a %{p} in a later term is never
+	 * expanded, so its PTR lookup is no third void lookup (pyspf expands
+	 * it as it parses and says permerror: differential.py's KNOWN).
+	 */
+	{ "void lookups: a %{p} not reached", "192.0.2.31", "mx.example",
+	    "a@pmacro.spf.test", SPF_ID_MAILFROM, SPF_R_NEUTRAL },
 	/*
 	 * An mx term's hosts are looked up until one matches (RFC 7208 5.4
 	 * does not order the lookups; pyspf looks all up first and says
