@@ -108,6 +108,19 @@ class LazyP(TermVoids):
                            ignore_void or getattr(self, "in_p", False))
 
 
+class CaresNames(TermVoids):
+    """pyspf as natguard's DNS is today: c-ares 1.18 refuses an answer
+    whose name holds a character outside host names (an "@" that a %{s}
+    macro put there), which natguard takes for a failed lookup.  This is
+    natguard's limitation, not pyspf's: listed so that it is reported on
+    every run until dns.c stops relying on c-ares' name check."""
+
+    def dns(self, name, qtype, cnames=None, ignore_void=False):
+        if any(not (c.isalnum() or c in "-_.") for c in name):
+            raise spf.TempError("c-ares refuses the answer's name")
+        return super().dns(name, qtype, cnames, ignore_void)
+
+
 # The known deviations of pyspf: a test of the disagreement (pyspf with
 # the deviation taken out agrees with natguard), the RFC section that
 # decides it, and the test in make check that pins natguard's answer.
@@ -120,6 +133,11 @@ KNOWN = [
      "tests/integration/dns_tests.c: spf case \"mx: a match before a "
      "host that times out\"",
      lambda client, sender, helo: LazyMX(
+         i=client, s=sender, h=helo, strict=True).check()[0]),
+    ("natguard's limitation, to fix: c-ares refuses names with '@'",
+     "RFC 1035 2.3.1 allows any octet",
+     "nothing yet: natguard answers temperror",
+     lambda client, sender, helo: CaresNames(
          i=client, s=sender, h=helo, strict=True).check()[0]),
     ("%{p} lookups are no void lookups", "RFC 7208 4.6.4, 7.3",
      "tests/integration/dns_tests.c: spf case \"void lookups: a %{p} "
