@@ -217,19 +217,19 @@ static const struct {
 	struct expect	 e[1];
 	const char	*first;		/* the first endpoint, or NULL */
 } socket_cases[] = {
-	{ "natguard.socket as shipped", "root-socket-default", "", 1, {
+	{ "natguard.socket as shipped", "root-sd", "", 1, {
 	    { "listen-sockets", O, "natguard.socket): inet:127.0.0.1:10041, "
 		"across restarts" } }, "inet:127.0.0.1:10041" },
 	{ "a drop-in moves it to Postfix's queue directory",
-	    "root-socket", "", 1, {
+	    "root-sk", "", 1, {
 	    { "listen-sockets", W, "listen = inet:127.0.0.1:10041 in "
 		"natguard.conf is not used" } },
 	    "unix:/var/spool/postfix/private/natguard" },
-	{ "and listen says the same", "root-socket",
+	{ "and listen says the same", "root-sk",
 	    "listen = unix:/var/spool/postfix/private/natguard\n", 1, {
 	    { "listen-sockets", O, "unix:/var/spool/postfix/private/natguard" } },
 	    "unix:/var/spool/postfix/private/natguard" },
-	{ "installed, not enabled", "root-socket-off", "", 0, {
+	{ "installed, not enabled", "root-so", "", 0, {
 	    { "listen-sockets", O, "natguard binds listen itself" } }, NULL },
 	{ "no systemd at all", "root-docker", "", 0, {
 	    { "listen-sockets", O, "natguard binds listen itself" } }, NULL },
