@@ -580,8 +580,24 @@ int		 spf_run_cached(struct spf *, const struct config *,
  * 2606), so no real name is taken.
  */
 #define SPF_CIDR0_SUFFIX	".cidr0.natguard.invalid"
+/*
+ * What RFC 7208 7.3's macros expand to, for the record of domain.  p is
+ * asked only when a macro needs it; NULL from it: not known yet.
+ */
+struct spf_macros {
+	const char	*sender;	/* s, l, o */
+	const char	*domain;	/* d */
+	const char	*ip;		/* i: dotted, or IPv6's nibbles */
+	const char	*helo;		/* h, as sent; NULL: none */
+	int		 v6;		/* v */
+	const char	*(*p)(void *, const char *);
+	void		*arg;
+};
 int		 spf_record_check(const char *, int *, const char **);
-char		*spf_record_normalise(const char *, size_t, int);
+char		*spf_record_normalise(const char *, size_t, int,
+		    const struct spf_macros *);
+char		*spf_macro_expand(const char *, size_t,
+		    const struct spf_macros *);
 
 /* endpoint.c: the listen endpoints. */
 int		 endpoint_check(const char *, const char **);

@@ -129,6 +129,7 @@ struct spf {
 static struct spf_query	*spf_running;
 
 static void	spf_pass(struct spf_query *);
+static void	reverse_name(const struct addr *, char *, size_t);
 
 static NG_DEAD void
 spf_error_handler(const char *file, int line, const char *msg)
@@ -224,14 +225,121 @@ note_exp(struct spf_query *q, const char *record)
 	}
 }
 
+/*
+ * An answer for this pass: pinned, or cached and then pinned; NULL, and
+ * the name noted for the next pass, when neither.
+ */
+static struct dns_answer *
+pass_answer(struct spf_query *q, const char *name, int type)
+{
+	struct dns_answer	*a;
+	char			*key = dns_name(name);
+
+	if ((a = pin_find(q, key, type)) == NULL &&
+	    (a = dns_cached(q->spf->dns, key, type)) != NULL)
+		pin_add(q, key, type, a);
+	if (a == NULL)
+		wait_note(q, key, type);
+	free(key);
+	return (a);
+}
+
+static int
+answer_holds(const struct dns_answer *a, const struct addr *client)
+{
+	size_t	i, len = client->family == AF_INET ? 4 : 16;
+
+	if (a->status != DNS_OK)
+		return (0);
+	for (i = 0; i < a->n; i++)
+		if (a->rr[i].len == len &&
+		    memcmp(a->rr[i].data, client->bytes, len) == 0)
+			return (1);
+	return (0);
+}
+
+/*
+ * %{p} (RFC 7208 7.3), for spfrecord.c's expansion: of the client's
+ * validated names (a PTR name with the client's address), the domain,
+ * else a subdomain of it, else the first; "unknown" without one.  NULL
+ * while an answer is missing: the next pass has it.  These lookups are
+ * the macro's, not a term's, and are not counted (4.6.4).
+ */
+static const char *
+query_p(void *arg, const char *domain)
+{
+	struct spf_query	*q = arg;
+	struct dns_answer	*ptr, *a;
+	const char		*name, *first = NULL, *sub = NULL;
+	char			 rev[80];
+	size_t			 i, nlen, dlen = strlen(domain);
+	int			 missing = 0, type;
+
+	type = q->client.family == AF_INET ? DNS_T_A : DNS_T_AAAA;
+	reverse_name(&q->client, rev, sizeof(rev));
+	if ((ptr = pass_answer(q, rev, DNS_T_PTR)) == NULL)
+		return (NULL);
+	for (i = 0; ptr->status == DNS_OK && i < ptr->n &&
+	    i < SPF_MAX_PTR_NAMES; i++) {
+		name = ptr->rr[i].data;
+		if ((a = pass_answer(q, name, type)) == NULL) {
+			missing = 1;
+			continue;
+		}
+		if (!answer_holds(a, &q->client))
+			continue;
+		nlen = strlen(name);
+		if (strcasecmp(name, domain) == 0)
+			return (name);
+		if (sub == NULL && nlen > dlen && name[nlen - dlen - 1] == '.' &&
+		    strcasecmp(name + nlen - dlen, domain) == 0)
+			sub = name;
+		if (first == NULL)
+			first = name;
+	}
+	if (missing)
+		return (NULL);
+	return (sub != NULL ? sub : first != NULL ? first : "unknown");
+}
+
+/* The macros' values for the record of domain; ip is their buffer. */
+static void
+macros_for(struct spf_query *q, const char *domain, struct spf_macros *m,
+    char *ip, size_t size)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	size_t			 i, n = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->sender = q->mailbox;
+	m->domain = domain;
+	m->helo = q->helo;
+	m->v6 = q->client.family == AF_INET6;
+	m->p = query_p;
+	m->arg = q;
+	m->ip = ip;
+	if (!m->v6) {
+		addr_format(&q->client, ip, size);
+		return;
+	}
+	for (i = 0; i < 16 && n + 4 < size; i++) {
+		ip[n++] = hex[q->client.bytes[i] >> 4];
+		ip[n++] = '.';
+		ip[n++] = hex[q->client.bytes[i] & 0xf];
+		ip[n++] = '.';
+	}
+	ip[n - 1] = '\0';
+}
+
 /* An answer in libspf2's form. */
 static SPF_dns_rr_t *
 rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
     const struct dns_answer *a, struct spf_query *q)
 {
 	SPF_dns_rr_t	*rr;
+	struct spf_macros m;
 	const char	*data;
-	char		*norm;
+	char		*norm, ip[80];
 	size_t		 i, n, len;
 	int		 herrno = NETDB_SUCCESS;
 
@@ -261,6 +369,8 @@ rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	n = a->n;
 	if (type == ns_t_ptr && n > SPF_MAX_PTR_NAMES)
 		n = SPF_MAX_PTR_NAMES;
+	if (type == ns_t_txt)
+		macros_for(q, domain, &m, ip, sizeof(ip));
 	for (i = 0; i < n; i++) {
 		data = a->rr[i].data;
 		len = (type == ns_t_a || type == ns_t_aaaa) ? a->rr[i].len :
@@ -269,7 +379,7 @@ rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		norm = NULL;
 		if (type == ns_t_txt &&
 		    (norm = spf_record_normalise(data, a->rr[i].len,
-		    q->client.family == AF_INET6)) != NULL) {
+		    q->client.family == AF_INET6, &m)) != NULL) {
 			note_exp(q, norm);
 			data = norm;
 			len = strlen(norm) + 1;

@@ -469,8 +469,215 @@ cidr_term(struct buf *b, const char *p, const char *e, int v6)
 	}
 }
 
+/*
+ * RFC 7208 7.3's transformers, which libspf2 gets wrong: it splits on "."
+ * whatever the delimiters, and drops a character when the digit keeps
+ * every part ("%{d2}" of "example.com" comes out "xample.com", a lookup
+ * that fails for mail the domain sent).  So a macro with a transformer,
+ * or an upper-case (URL-escaped) one, is expanded here as the record
+ * arrives and reaches libspf2 as text; a plain one is left to libspf2,
+ * which expands those right.
+ */
+struct macro {
+	int		 letter;	/* lower case */
+	int		 escape;	/* upper case: URL-escaped */
+	unsigned long	 keep;		/* right-hand parts; 0: all */
+	int		 reverse;
+	char		 delims[8];	/* "" for "." */
+};
+
+/* "%{...}" at p, len octets; 0 unless the grammar's. */
+static int
+macro_parse(const char *p, size_t len, struct macro *mc)
+{
+	const char	*e = p + len - 1, *q;
+	size_t		 n = 0;
+
+	memset(mc, 0, sizeof(*mc));
+	if (len < 4 || p[0] != '%' || p[1] != '{' || *e != '}')
+		return (0);
+	mc->letter = tolower((unsigned char)p[2]);
+	mc->escape = isupper((unsigned char)p[2]);
+	for (q = p + 3; q < e && isdigit((unsigned char)*q); q++) {
+		if (mc->keep > 1000)
+			return (0);
+		mc->keep = mc->keep * 10 + (unsigned long)(*q - '0');
+	}
+	if (q > p + 3 && mc->keep == 0)
+		return (0);	/* 7.1: a digit MUST be nonzero */
+	if (q < e && (*q == 'r' || *q == 'R')) {
+		mc->reverse = 1;
+		q++;
+	}
+	for (; q < e; q++) {
+		if (strchr(".-+,/_=", *q) == NULL)
+			return (0);
+		if (strchr(mc->delims, *q) == NULL &&
+		    n + 1 < sizeof(mc->delims))
+			mc->delims[n++] = *q;
+	}
+	return (1);
+}
+
+/* The letter's value, before transformers; NULL: left to libspf2. */
+static const char *
+macro_value(const struct spf_macros *m, int letter, const char **end)
+{
+	const char	*at = strchr(m->sender, '@');
+
+	*end = NULL;
+	switch (letter) {
+	case 's':
+		return (m->sender);
+	case 'l':
+		/* 4.3: the first "@" ends it, as pyspf splits; empty: */
+		if (at == NULL || at == m->sender)
+			return ("postmaster");
+		*end = at;
+		return (m->sender);
+	case 'o':
+		return (at != NULL ? at + 1 : m->sender);
+	case 'd':
+		return (m->domain);
+	case 'i':
+		return (m->ip);
+	case 'h':
+		return (m->helo);
+	case 'v':
+		return (m->v6 ? "ip6" : "in-addr");
+	case 'p':
+		return (m->p != NULL ? m->p(m->arg, m->domain) : NULL);
+	}
+	return (NULL);	/* c, r, t: only in an explanation */
+}
+
+/*
+ * Split on the delimiters, reverse, keep the right-hand parts, join with
+ * "." (7.3; pyspf keeps each part's own delimiter but for l and s).
+ */
+static int
+macro_transform(const struct macro *mc, const char *v, const char *end,
+    struct buf *b)
+{
+	const char	*delims = mc->delims[0] != '\0' ? mc->delims : ".";
+	const char	*part[128], *p;
+	size_t		 plen[128], n = 0, i, first;
+
+	if (end == NULL)
+		end = v + strlen(v);
+	for (p = v;; p++) {
+		if (n == sizeof(part) / sizeof(part[0]))
+			return (-1);
+		part[n] = p;
+		while (p < end && strchr(delims, *p) == NULL)
+			p++;
+		plen[n] = p - part[n];
+		n++;
+		if (p >= end)
+			break;
+	}
+	if (mc->reverse)
+		for (i = 0; i < n / 2; i++) {
+			p = part[i];
+			part[i] = part[n - 1 - i];
+			part[n - 1 - i] = p;
+			first = plen[i];
+			plen[i] = plen[n - 1 - i];
+			plen[n - 1 - i] = first;
+		}
+	first = mc->keep != 0 && mc->keep < n ? n - mc->keep : 0;
+	for (i = first; i < n; i++) {
+		if (i > first)
+			buf_add(b, ".", 1);
+		buf_add(b, part[i], plen[i]);
+	}
+	return (0);
+}
+
+/*
+ * One macro ("%{...}", len octets) as libspf2 is to read it: the value
+ * with "%" and " " written as macros, or NULL where libspf2 is to expand
+ * it itself (a plain macro, one holding a "/" or a control octet that no
+ * text can carry, p not known yet).
+ */
 char *
-spf_record_normalise(const char *text, size_t len, int v6)
+spf_macro_expand(const char *p, size_t len, const struct spf_macros *m)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	struct buf		 v = { NULL, 0, 0 }, out = { NULL, 0, 0 };
+	struct macro		 mc;
+	const char		*val, *end;
+	size_t			 i;
+	unsigned char		 c;
+
+	if (!macro_parse(p, len, &mc) || (!mc.escape && mc.keep == 0 &&
+	    !mc.reverse && mc.delims[0] == '\0'))
+		return (NULL);
+	if ((val = macro_value(m, mc.letter, &end)) == NULL)
+		return (NULL);
+	buf_add(&v, "", 0);
+	if (macro_transform(&mc, val, end, &v) != 0) {
+		buf_free(&v);
+		return (NULL);	/* more parts than any name has */
+	}
+	buf_add(&out, "", 0);
+	for (i = 0; i < v.len; i++) {
+		c = (unsigned char)v.s[i];
+		if (mc.escape && !(isascii(c) && isalnum(c)) &&
+		    strchr("-._~", c) == NULL) {
+			/* RFC 3986's unreserved stay; the rest: %XX. */
+			buf_adds(&out, "%%");
+			buf_add(&out, &hex[c >> 4], 1);
+			buf_add(&out, &hex[c & 0xf], 1);
+		} else if (c == '%')
+			buf_adds(&out, "%%");
+		else if (c == ' ')
+			buf_adds(&out, "%_");
+		else if (c < 0x21 || c > 0x7e || c == '/') {
+			buf_free(&v);
+			buf_free(&out);
+			return (NULL);
+		} else
+			buf_add(&out, &v.s[i], 1);
+	}
+	buf_free(&v);
+	return (buf_take(&out));
+}
+
+/* The record's macros that libspf2 would get wrong, expanded. */
+static char *
+macros_expand(char *rec, const struct spf_macros *m)
+{
+	struct buf	 b = { NULL, 0, 0 };
+	const char	*p, *e;
+	char		*v;
+
+	if (m == NULL || strstr(rec, "%{") == NULL)
+		return (rec);
+	for (p = rec; *p != '\0'; p++) {
+		if (p[0] == '%' && p[1] != '{' && p[1] != '\0') {
+			buf_add(&b, p, 2);	/* %%, %_, %- */
+			p++;
+			continue;
+		}
+		if (p[0] != '%' || (e = strchr(p, '}')) == NULL) {
+			buf_add(&b, p, 1);
+			continue;
+		}
+		if ((v = spf_macro_expand(p, e - p + 1, m)) != NULL) {
+			buf_adds(&b, v);
+			free(v);
+		} else
+			buf_add(&b, p, e - p + 1);
+		p = e;
+	}
+	free(rec);
+	return (buf_take(&b));
+}
+
+char *
+spf_record_normalise(const char *text, size_t len, int v6,
+    const struct spf_macros *m)
 {
 	struct buf	 b = { NULL, 0, 0 };
 	const char	*why, *p, *e, *slash;
@@ -540,5 +747,5 @@ spf_record_normalise(const char *text, size_t len, int v6)
 		buf_add(&b, p, e - p);
 	}
 	free(copy);
-	return (buf_take(&b));
+	return (macros_expand(buf_take(&b), m));
 }

@@ -121,6 +121,20 @@ class CaresNames(TermVoids):
         return super().dns(name, qtype, cnames, ignore_void)
 
 
+class DotJoin(TermVoids):
+    """And a macro's parts rejoined with "." for every letter, as RFC 7208
+    7.3 says; pyspf does so for l and s only, and keeps the delimiters
+    of the others ("%{d-}" of "a-b.example" stays "a-b.example")."""
+
+    def check(self, *args, **kwargs):
+        saved = spf.JOINERS
+        spf.JOINERS = dict.fromkeys("slodiphcrtv", ".")
+        try:
+            return super().check(*args, **kwargs)
+        finally:
+            spf.JOINERS = saved
+
+
 # The known deviations of pyspf: a test of the disagreement (pyspf with
 # the deviation taken out agrees with natguard), the RFC section that
 # decides it, and the test in make check that pins natguard's answer.
@@ -138,6 +152,10 @@ KNOWN = [
      "RFC 1035 2.3.1 allows any octet",
      "nothing yet: natguard answers temperror",
      lambda client, sender, helo: CaresNames(
+         i=client, s=sender, h=helo, strict=True).check()[0]),
+    ("a macro's parts rejoined with '.'", "RFC 7208 7.3",
+     "tests/unit/check_spfrecord.c: macro case \"o: parts rejoined with .\"",
+     lambda client, sender, helo: DotJoin(
          i=client, s=sender, h=helo, strict=True).check()[0]),
     ("%{p} lookups are no void lookups", "RFC 7208 4.6.4, 7.3",
      "tests/integration/dns_tests.c: spf case \"void lookups: a %{p} "

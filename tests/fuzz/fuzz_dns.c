@@ -2,7 +2,9 @@
  * Fuzz target: what a DNS server sends.  The bytes are a DNS message, read
  * for each record type natguard asks for; every TXT string that comes out
  * goes through the SPF record grammar and normaliser, which is what
- * libspf2 is then given.  The first byte picks the identity flags.
+ * libspf2 is then given, with and without its macros expanded (values
+ * holding every octet spfrecord.c escapes or refuses).  The first byte
+ * picks the identity flags.
  */
 #include "config.h"
 
@@ -13,15 +15,28 @@
 
 int	LLVMFuzzerTestOneInput(const unsigned char *, size_t);
 
+static const char *
+fuzz_p(void *arg, const char *domain)
+{
+	(void)domain;
+	return (arg);
+}
+
 static void
 record(const char *s, size_t len, int flag)
 {
-	const char	*why;
-	char		*norm;
-	int		 ok;
+	struct spf_macros	 m = { "a.b-c/d%e f,g@@x-y.example",
+	    "x-y.example", "192.0.2.1", "helo.example", 0, fuzz_p, NULL };
+	const char		*why;
+	char			*norm;
+	int			 ok;
 
 	(void)spf_record_check(s, &ok, &why);
-	norm = spf_record_normalise(s, len, flag);
+	norm = spf_record_normalise(s, len, flag, NULL);
+	free(norm);
+	m.v6 = flag;
+	m.arg = flag ? "mx.a-b.example" : NULL;
+	norm = spf_record_normalise(s, len, flag, &m);
 	free(norm);
 }
 

@@ -127,6 +127,11 @@ dnsmasq_try(const char *fwd, const char *fwd_servfail, const char *big,
 		    "--txt-record=macro.spf.test,v=spf1 exists:%{l}.%{l}.%{l}."
 		    "%{l}.spf.test exists:%{ir}.%{l1r+-}.%{d4}.%{h}.spf.test "
 		    "-all",
+		    "--txt-record=spf.test,v=spf1 a:%{d2}.in.spf.test -all",
+		    "--host-record=spf.test.in.spf.test,192.0.2.41",
+		    "--txt-record=delim.spf.test,v=spf1 "
+		    "exists:%{l1r-}.in.spf.test -all",
+		    "--host-record=a.b.in.spf.test,192.0.2.42",
 		    "--txt-record=na.spf.test,v=spf1 a:\xc3\xa4.spf.test -all",
 		    "--txt-record=ctl.spf.test,v=spf1 a:x.spf.test\rptr -all",
 		    big,
@@ -933,6 +938,15 @@ static const struct {
 	{ "mx: a host that times out before the match", "192.0.2.31",
 	    "mx.example", "a@tfirst.spf.test", SPF_ID_MAILFROM,
 	    SPF_R_TEMPERROR },
+	/*
+	 * RFC 7208 7.3's transformers, which libspf2 gets wrong ("%{d2}" of
+	 * a two-label domain loses its first character; "-" parts are split
+	 * at "." too): spfrecord.c expands them.
+	 */
+	{ "macro: %{d2} of a two-label domain", "192.0.2.41", "mx.example",
+	    "a@spf.test", SPF_ID_MAILFROM, SPF_R_PASS },
+	{ "macro: %{l1r-} keeps a part's dots", "192.0.2.42", "mx.example",
+	    "a.b-c@delim.spf.test", SPF_ID_MAILFROM, SPF_R_PASS },
 	{ "temperror: include times out", "192.0.2.10", "mx.example",
 	    "a@slow.spf.test", SPF_ID_MAILFROM, SPF_R_TEMPERROR },
 };

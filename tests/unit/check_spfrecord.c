@@ -114,14 +114,144 @@ START_TEST(test_normalise)
 	char	*out;
 
 	out = spf_record_normalise(norms[_i].record, strlen(norms[_i].record),
-	    norms[_i].v6);
+	    norms[_i].v6, NULL);
 	ck_assert_msg(out != NULL && strcmp(out, norms[_i].out) == 0,
 	    "%s: %s", norms[_i].label, out ? out : "(null)");
 	free(out);
-	ck_assert_ptr_eq(spf_record_normalise("hello", 5, 0), NULL);
+	ck_assert_ptr_eq(spf_record_normalise("hello", 5, 0, NULL), NULL);
 	/* A NUL inside: the record is not what the grammar reads. */
-	out = spf_record_normalise("v=spf1 a\0b", 10, 0);
+	out = spf_record_normalise("v=spf1 a\0b", 10, 0, NULL);
 	ck_assert_str_eq(out, SPF_RECORD_INVALID);
+	free(out);
+}
+END_TEST
+
+/*
+ * RFC 7208 7.3's transformers, expanded by natguard because libspf2
+ * splits on "." whatever the delimiters and drops a character when the
+ * digit keeps every part.  The values are RFC 7208 7.4's and pyspf's;
+ * NULL: left to libspf2 (a plain macro, or a value no text can carry).
+ */
+static const char *macro_p;
+
+static const char *
+macro_p_cb(void *arg, const char *domain)
+{
+	(void)arg;
+	(void)domain;
+	return (macro_p);
+}
+
+static const struct {
+	const char	*label;
+	const char	*macro;
+	const char	*sender;
+	const char	*ip;
+	int		 v6;
+	const char	*p;
+	const char	*out;
+} macros[] = {
+	{ "7.4: d plain", "%{d}", NULL, NULL, 0, NULL, NULL },
+	{ "7.4: s plain", "%{s}", NULL, NULL, 0, NULL, NULL },
+	{ "7.4: d4, more than its parts", "%{d4}", NULL, NULL, 0, NULL,
+	    "email.example.com" },
+	{ "7.4: d3, as many as its parts", "%{d3}", NULL, NULL, 0, NULL,
+	    "email.example.com" },
+	{ "7.4: d2", "%{d2}", NULL, NULL, 0, NULL, "example.com" },
+	{ "7.4: d1", "%{d1}", NULL, NULL, 0, NULL, "com" },
+	{ "7.4: dr", "%{dr}", NULL, NULL, 0, NULL, "com.example.email" },
+	{ "7.4: d2r", "%{d2r}", NULL, NULL, 0, NULL, "example.email" },
+	{ "7.4: l-", "%{l-}", NULL, NULL, 0, NULL, "strong.bad" },
+	{ "7.4: lr", "%{lr}", NULL, NULL, 0, NULL, "strong-bad" },
+	{ "7.4: lr-", "%{lr-}", NULL, NULL, 0, NULL, "bad.strong" },
+	{ "7.4: l1r-", "%{l1r-}", NULL, NULL, 0, NULL, "strong" },
+	{ "7.4: ir", "%{ir}", NULL, NULL, 0, NULL, "3.2.0.192" },
+	{ "7.4: ir of IPv6", "%{ir}", NULL,
+	    "2.0.0.1.0.d.b.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.c.b.0.1",
+	    1, NULL,
+	    "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2" },
+	{ "v upper-case", "%{V}", NULL, NULL, 1, NULL, "ip6" },
+	{ "o2", "%{o2}", NULL, NULL, 0, NULL, "example.com" },
+	{ "h2 of a two-label HELO", "%{h2}", NULL, NULL, 0, NULL,
+	    "helo.example" },
+	{ "i4 of IPv4", "%{i4}", NULL, NULL, 0, NULL, "192.0.2.3" },
+	{ "a part with dots, delimiter -", "%{l1r-}", "a.b-c@t.example",
+	    NULL, 0, NULL, "a.b" },
+	{ "three of two parts", "%{l3r-}", "a.b-c@t.example", NULL, 0,
+	    NULL, "c.a.b" },
+	{ "o: parts rejoined with .", "%{o-}", "x@a-b.example", NULL, 0,
+	    NULL, "a.b.example" },
+	{ "two of -", "%{l2-}", "a.b-c@t.example", NULL, 0, NULL, "a.b.c" },
+	{ "a delimiter the value lacks", "%{s1+}", "a.b-c@t.example", NULL,
+	    0, NULL, "a.b-c@t.example" },
+	{ "delimiters , and /", "%{l,/}", "a,b/c@t.example", NULL, 0, NULL,
+	    "a.b.c" },
+	{ "empty parts kept", "%{l-}", "a--b@t.example", NULL, 0, NULL,
+	    "a..b" },
+	{ "empty local part", "%{l1}", "@t.example", NULL, 0, NULL,
+	    "postmaster" },
+	{ "l ends at the first @", "%{l-}", "a-b@c@t.example", NULL, 0,
+	    NULL, "a.b" },
+	{ "upper-case: URL-escaped, then %% for libspf2", "%{L}",
+	    "a/b+c@t.example", NULL, 0, NULL, "a%%2Fb%%2Bc" },
+	{ "a space becomes %_", "%{l-}", "a b-c@t.example", NULL, 0, NULL,
+	    "a%_b.c" },
+	{ "a per cent becomes %%", "%{l-}", "a%b-c@t.example", NULL, 0,
+	    NULL, "a%%b.c" },
+	{ "a / no text carries: libspf2's", "%{l-}", "a/b-c@t.example",
+	    NULL, 0, NULL, NULL },
+	{ "p2", "%{p2}", NULL, NULL, 0, "mx.example.org", "example.org" },
+	{ "p not known yet", "%{p2}", NULL, NULL, 0, NULL, NULL },
+	{ "a zero digit: not the grammar's", "%{d0}", NULL, NULL, 0, NULL,
+	    NULL },
+	{ "c is an explanation's", "%{c2}", NULL, NULL, 0, NULL, NULL },
+};
+
+START_TEST(test_macro_expand)
+{
+	struct spf_macros	 m;
+	char			*out;
+
+	memset(&m, 0, sizeof(m));
+	m.sender = macros[_i].sender ? macros[_i].sender :
+	    "strong-bad@email.example.com";
+	m.domain = "email.example.com";
+	m.ip = macros[_i].ip ? macros[_i].ip : "192.0.2.3";
+	m.helo = "helo.example";
+	m.v6 = macros[_i].v6;
+	m.p = macro_p_cb;
+	macro_p = macros[_i].p;
+	out = spf_macro_expand(macros[_i].macro, strlen(macros[_i].macro),
+	    &m);
+	if (macros[_i].out == NULL)
+		ck_assert_msg(out == NULL, "%s: %s", macros[_i].label, out);
+	else
+		ck_assert_msg(out != NULL && strcmp(out, macros[_i].out) == 0,
+		    "%s: %s", macros[_i].label, out ? out : "(null)");
+	free(out);
+}
+END_TEST
+
+/* A record's macros, expanded where libspf2 would get them wrong. */
+START_TEST(test_normalise_macros)
+{
+	struct spf_macros	 m;
+	char			*out;
+	const char		*rec = "v=spf1 a:%{d2}.x.example//0 "
+	    "exists:%{ir}.%{l1r-}._spf.%{d} include:%{o}";
+
+	memset(&m, 0, sizeof(m));
+	m.sender = "a.b-c@t.example";
+	m.domain = "t.example";
+	m.ip = "192.0.2.1";
+	m.helo = "helo.example";
+	out = spf_record_normalise(rec, strlen(rec), 0, &m);
+	ck_assert_str_eq(out, "v=spf1 a:t.example.x.example "
+	    "exists:1.2.0.192.a.b._spf.%{d} include:%{o}");
+	free(out);
+	/* "%%" is a per cent, not a macro's start. */
+	out = spf_record_normalise("v=spf1 a:%%{d2}.example", 23, 0, &m);
+	ck_assert_str_eq(out, "v=spf1 a:%%{d2}.example");
 	free(out);
 }
 END_TEST
@@ -134,6 +264,8 @@ spfrecord_suite(void)
 
 	tcase_add_loop_test(tc, test_grammar, 0, NELEMS(records));
 	tcase_add_loop_test(tc, test_normalise, 0, NELEMS(norms));
+	tcase_add_loop_test(tc, test_macro_expand, 0, NELEMS(macros));
+	tcase_add_test(tc, test_normalise_macros);
 	suite_add_tcase(s, tc);
 	return (s);
 }
