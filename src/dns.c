@@ -81,8 +81,9 @@ struct dns_entry {
 	int			 type;
 	uint32_t		 hash;
 	struct dns_answer	*answer;	/* NULL: in flight or waiting */
+	struct dns_answer	*early;		/* on done: see dns_answered() */
 	int			 waiting;	/* on pending, not sent yet */
-	TAILQ_ENTRY(dns_entry)	 pend;
+	TAILQ_ENTRY(dns_entry)	 pend;		/* on pending or on done */
 	struct dns_waiters	 waiters;
 	struct dns		*dns;
 };
@@ -102,6 +103,8 @@ struct dns {
 	size_t			 nbuckets;
 	TAILQ_HEAD(dns_lru, dns_entry) lru;
 	TAILQ_HEAD(, dns_entry)	 pending;	/* past the window */
+	TAILQ_HEAD(, dns_entry)	 done;		/* answered within dns_send() */
+	struct event		*done_ev;
 	size_t			 inflight;
 	int			 sending;	/* in dns_send() */
 	size_t			 ncached;
@@ -457,6 +460,7 @@ entry_free(struct dns_entry *e)
 		free(w);
 	}
 	dns_answer_unref(e->answer);
+	dns_answer_unref(e->early);
 	free(e->name);
 	free(e);
 }
@@ -558,14 +562,45 @@ dns_answered(void *arg, int status, int timeouts, unsigned char *abuf,
 	}
 	if (a->status == DNS_TEMPFAIL)
 		dns->failures++;
+	if (dns->sending) {
+		/*
+		 * From within ares_query(): c-ares refused the name, or could
+		 * reach no server (no route: every try fails at once).  The
+		 * asker's waiter is not on the entry yet, and callbacks are
+		 * the loop's: dns_done() completes it, next time round.
+		 */
+		e->early = a;
+		TAILQ_INSERT_TAIL(&dns->done, e, pend);
+		event_active(dns->done_ev, EV_TIMEOUT, 0);
+		return;
+	}
 	entry_complete(dns, e, a);
+	dns_send(dns);
+}
+
+static void
+dns_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns		*dns = arg;
+	struct dns_entry	*e;
+	struct dns_answer	*a;
+
+	(void)fd;
+	(void)what;
+	while ((e = TAILQ_FIRST(&dns->done)) != NULL) {
+		TAILQ_REMOVE(&dns->done, e, pend);
+		a = e->early;
+		e->early = NULL;
+		entry_complete(dns, e, a);
+	}
 	dns_send(dns);
 }
 
 /*
  * Give c-ares the waiting questions the window has room for.  ares_query()
- * may call back at once (a name it refuses): dns_answered() then sends
- * nothing itself, the loop here goes on.
+ * may call back at once (a name it refuses, no server it can reach):
+ * dns_answered() then leaves the answer to dns_done(), and the loop here
+ * goes on.
  */
 static void
 dns_send(struct dns *dns)
@@ -816,6 +851,7 @@ dns_new(struct event_base *base, const struct config *cfg, char **errp)
 	dns->table = xcalloc(dns->nbuckets, sizeof(*dns->table));
 	TAILQ_INIT(&dns->lru);
 	TAILQ_INIT(&dns->pending);
+	TAILQ_INIT(&dns->done);
 	LIST_INIT(&dns->socks);
 
 	memset(&opts, 0, sizeof(opts));
@@ -846,7 +882,8 @@ dns_new(struct event_base *base, const struct config *cfg, char **errp)
 			return (NULL);
 		}
 	}
-	if ((dns->timer = evtimer_new(base, dns_timer_cb, dns)) == NULL)
+	if ((dns->timer = evtimer_new(base, dns_timer_cb, dns)) == NULL ||
+	    (dns->done_ev = evtimer_new(base, dns_done, dns)) == NULL)
 		fatalx("dns: evtimer_new");
 	return (dns);
 }
@@ -875,5 +912,6 @@ dns_free(struct dns *dns)
 	}
 	free(dns->table);
 	event_free(dns->timer);
+	event_free(dns->done_ev);
 	free(dns);
 }

@@ -492,6 +492,32 @@ START_TEST(test_refused)
 }
 END_TEST
 
+/*
+ * A server no packet can reach (no route; here the broadcast address, which
+ * connect() refuses at once on any machine): c-ares fails every try within
+ * ares_query() itself.  The answer still comes from the loop, at once, not
+ * after spf_timeout (issue 19: the waiter was added after the answer).
+ */
+START_TEST(test_unreachable)
+{
+	struct env	 env;
+	struct timespec	 t0, t1;
+	long		 ms;
+
+	env_open(&env, "255.255.255.255:53", "dns_timeout = 5s\n");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	dns_query(env.dns, "test.example", DNS_T_TXT, got, &env);
+	ck_assert_int_eq(env.calls, 0);		/* never from within the call */
+	env_wait(&env);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_int_eq(env.calls, 1);
+	ck_assert_int_eq(env.answer->status, DNS_TEMPFAIL);
+	ck_assert_msg(ms < 1000, "answered after %ld ms", ms);
+	env_close(&env);
+}
+END_TEST
+
 /* Servers that fail in the ways real ones do: see bad_server(). */
 
 /* The big TXT record of BAD_LATE and BAD_TRUNC_TCP: 3 strings, 700 bytes. */
@@ -1113,6 +1139,19 @@ START_TEST(test_spf_dead_server)
 }
 END_TEST
 
+/* No route to the server: temperror at once, not after spf_timeout. */
+START_TEST(test_spf_unreachable)
+{
+	struct spf_env	se;
+
+	se_open(&se, "255.255.255.255:53", "dns_timeout = 5s\n"
+	    "spf_timeout = 20s\n");
+	ck_assert_int_eq(se_run(&se, "192.0.2.10", "mx.example",
+	    "a@pass.spf.test", SPF_ID_MAILFROM, 2), SPF_R_TEMPERROR);
+	se_close(&se);
+}
+END_TEST
+
 /* The same question again: the result cache answers, no DNS at all. */
 START_TEST(test_spf_cached)
 {
@@ -1547,6 +1586,7 @@ dns_suite(void)
 	tcase_add_test(tc, test_bound);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_refused);
+	tcase_add_test(tc, test_unreachable);
 	tcase_add_loop_test(tc, test_bad_answers, 0, NELEMS(bad_cases));
 	tcase_add_test(tc, test_lossy);
 	tcase_add_test(tc, test_burst);
@@ -1559,6 +1599,7 @@ dns_suite(void)
 	tcase_add_loop_test(tc, test_spf, 0, NELEMS(spf_cases));
 	tcase_add_test(tc, test_spf_cached);
 	tcase_add_test(tc, test_spf_dead_server);
+	tcase_add_test(tc, test_spf_unreachable);
 	tcase_add_loop_test(tc, test_hostile, 0, NELEMS(hostile));
 	tcase_add_test(tc, test_spf_cancel);
 	tcase_add_loop_test(tc, test_check, 0, NELEMS(checks));
