@@ -45,6 +45,13 @@
  * the connection is read until it is answered, so replies keep their
  * order, and a connection is not freed while one is pending.
  *
+ * But a gateway's answer does not wait for its NAT probe (the SPF of the
+ * gateway's address, which only the log shows): a DEFER is sent at once,
+ * a WARN (whose text carries the probe) after PROBE_WAIT at most, and the
+ * probe runs on detached from the connection; its decision is logged
+ * when it lands.  A mail server whose DNS is down is answered as fast as
+ * one whose DNS works.
+ *
  * Idle connections are found by conn_sweep() once a second rather than by
  * a timer per connection: a read then costs no timer update.
  */
@@ -65,9 +72,25 @@ struct conn {
 	struct decision		*last;		/* for the same instance */
 	struct decision		*pending;	/* waiting for SPF */
 	struct spf_run		*run;
+	struct event		*probe_wait;	/* a WARN's probe: PROBE_WAIT */
 	time_t			 active;	/* last read or write progress */
 	int			 handover;	/* stopping: hand it over */
 };
+
+/* A NAT probe still running after its answer went: see above. */
+struct probe {
+	TAILQ_ENTRY(probe)	 entry;
+	struct decision		*d;
+	struct request		*req;		/* a copy, for the log line */
+	char			 peer[128];
+	double			 elapsed;	/* until the answer went */
+	struct spf_run		*run;
+};
+
+/* How long a WARN for a gateway waits for its probe (natguard.conf(5)). */
+#define PROBE_WAIT_MS	2000
+/* Probes running at once; past it, a gateway's probe is not run. */
+#define PROBE_MAX	1024
 
 /* Bound memory per connection: input past this is not read. */
 #define CONN_INPUT_MAX	(REQ_MAX_BYTES + REQ_MAX_LINE + 2)
@@ -76,6 +99,8 @@ struct conn {
 
 static TAILQ_HEAD(, conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static size_t		conns_n;
+static TAILQ_HEAD(, probe) probes = TAILQ_HEAD_INITIALIZER(probes);
+static size_t		probes_n;
 static struct buf	logline;	/* per decision: its log line, then its reply */
 static struct event_base *conn_base;
 
@@ -98,6 +123,8 @@ conn_free(struct conn *c)
 	conns_n--;
 	spf_run_cancel(c->run);
 	decision_free(c->pending);
+	if (c->probe_wait != NULL)
+		event_free(c->probe_wait);
 	bufferevent_free(c->bev);
 	request_free(c->req);
 	decision_free(c->last);
@@ -165,24 +192,30 @@ conn_elapsed(const struct conn *c)
 	    (double)(now.tv_usec - c->started.tv_usec) / 1e6);
 }
 
-/* Log the decision, write the reply; the conn keeps d as its last. */
+/* What a decision leaves behind: its log line, audit record, metrics. */
 static void
-conn_reply(struct conn *c, struct decision *d)
+conn_record(const char *peer, const struct decision *d,
+    const struct request *req, double elapsed)
+{
+	if (d->warning != NULL)
+		log_warnx("%s: %s", peer, d->warning);
+	if (log_enabled(LOG_LVL_INFO)) {
+		buf_reset(&logline);
+		report_logline(d, req, &logline);
+		log_plain(logline.s, logline.len);
+	}
+	audit_write(d, req);
+	metrics_decision(d, elapsed);
+	if (d->learn != LEARN_NONE)
+		server_learn(d);
+}
+
+/* Write the reply; the conn keeps d as its last. */
+static void
+conn_send(struct conn *c, struct decision *d)
 {
 	struct evbuffer	*out;
 	char		*p;
-
-	if (d->warning != NULL)
-		log_warnx("%s: %s", c->peer, d->warning);
-	if (log_enabled(LOG_LVL_INFO)) {
-		buf_reset(&logline);
-		report_logline(d, c->req, &logline);
-		log_plain(logline.s, logline.len);
-	}
-	audit_write(d, c->req);
-	metrics_decision(d, conn_elapsed(c));
-	if (d->learn != LEARN_NONE)
-		server_learn(d);
 
 	/*
 	 * One reply line, whatever the text: the protocol is line based.
@@ -204,6 +237,66 @@ conn_reply(struct conn *c, struct decision *d)
 
 static int	conn_process(struct conn *);
 
+/* Log the decision, write the reply. */
+static void
+conn_reply(struct conn *c, struct decision *d)
+{
+	conn_record(c->peer, d, c->req, conn_elapsed(c));
+	conn_send(c, d);
+}
+
+static void
+probe_free(struct probe *p)
+{
+	TAILQ_REMOVE(&probes, p, entry);
+	probes_n--;
+	/* Landed or not (stopping), the decision is logged once. */
+	conn_record(p->peer, p->d, p->req, p->elapsed);
+	spf_run_cancel(p->run);
+	request_free(p->req);
+	decision_free(p->d);
+	free(p);
+}
+
+static void
+probe_done(const struct spf_verdict *helo, const struct spf_verdict *mailfrom,
+    int whitelisted, void *arg)
+{
+	struct probe	*p = arg;
+
+	p->run = NULL;
+	decide_spf(server_config(), p->d, helo, mailfrom, whitelisted);
+	probe_free(p);
+}
+
+/*
+ * Answer a gateway's request now, with d as it stands (its probe not in
+ * it), and let the probe run on: d is the probe's from here.
+ */
+static void
+conn_detach(struct conn *c, struct decision *d)
+{
+	struct probe	*p;
+
+	if (probes_n >= PROBE_MAX) {
+		log_debug("%s: %zu NAT probes running already; this one is "
+		    "not run", c->peer, probes_n);
+		d->spf_need = 0;
+		conn_reply(c, d);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->d = d;
+	p->req = request_dup(c->req);
+	snprintf(p->peer, sizeof(p->peer), "%s", c->peer);
+	p->elapsed = conn_elapsed(c);
+	TAILQ_INSERT_TAIL(&probes, p, entry);
+	probes_n++;
+	/* The reply, and the instance's later recipients, from a copy. */
+	conn_send(c, decision_repeat(d));
+	p->run = spf_run(server_spf(), server_config(), d, probe_done, p);
+}
+
 /* The SPF a pending request needed has run: answer, and read on. */
 static void
 conn_spf_done(const struct spf_verdict *helo,
@@ -214,9 +307,29 @@ conn_spf_done(const struct spf_verdict *helo,
 
 	c->run = NULL;
 	c->pending = NULL;
+	if (c->probe_wait != NULL)
+		evtimer_del(c->probe_wait);
 	decide_spf(server_config(), d, helo, mailfrom, whitelisted);
 	conn_reply(c, d);
 	/* Requests read meanwhile are answered, even when closing. */
+	if (conn_process(c) == 0 && c->pending == NULL &&
+	    c->state == CONN_DRAINING)
+		conn_drain(c);
+}
+
+/* A WARN's probe took PROBE_WAIT: answer without it, the log gets it. */
+static void
+conn_probe_late(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	struct decision	*d = c->pending;
+
+	(void)fd;
+	(void)what;
+	spf_run_cancel(c->run);
+	c->run = NULL;
+	c->pending = NULL;
+	conn_detach(c, d);
 	if (conn_process(c) == 0 && c->pending == NULL &&
 	    c->state == CONN_DRAINING)
 		conn_drain(c);
@@ -249,8 +362,22 @@ conn_answer(struct conn *c)
 		conn_reply(c, d);
 		return;
 	}
+	if ((d->spf_need & SPF_NEED_PROBE) && d->action != ACT_WARN) {
+		conn_detach(c, d);
+		return;
+	}
 	c->pending = d;
 	c->run = spf_run(server_spf(), server_config(), d, conn_spf_done, c);
+	if (d->spf_need & SPF_NEED_PROBE) {
+		struct timeval	tv = { PROBE_WAIT_MS / 1000,
+		    (PROBE_WAIT_MS % 1000) * 1000 };
+
+		if (c->probe_wait == NULL &&
+		    (c->probe_wait = evtimer_new(conn_base, conn_probe_late,
+		    c)) == NULL)
+			fatalx("evtimer_new");
+		evtimer_add(c->probe_wait, &tv);
+	}
 }
 
 /*
@@ -484,5 +611,8 @@ conn_close_all(void)
 {
 	while (!TAILQ_EMPTY(&conns))
 		conn_free(TAILQ_FIRST(&conns));
+	/* Probes still running: logged without their result. */
+	while (!TAILQ_EMPTY(&probes))
+		probe_free(TAILQ_FIRST(&probes));
 	buf_free(&logline);
 }

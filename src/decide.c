@@ -530,7 +530,8 @@ decide(const struct config *cfg, const struct gwset *gws,
 	d->private_client = netlist_find(cfg->private_networks, &a) >= 0;
 	if (gw != NULL && !(gw->source == GW_TRAFFIC && mynet)) {
 		decide_nat(cfg, d, gw, gws);
-		if (cfg->nat_spf_probe)
+		/* spf = no: no SPF lookups at all, the probe's neither. */
+		if (cfg->nat_spf_probe && cfg->spf)
 			spf_plan(cfg, req, d, &a, SPF_NEED_PROBE);
 		if (gw->source == GW_TRAFFIC)
 			d->learn = LEARN_REFRESH;

@@ -244,6 +244,7 @@ enum req_status {
 struct request;
 struct request	*request_new(void);
 void		 request_free(struct request *);
+struct request	*request_dup(const struct request *);
 void		 request_reset(struct request *);
 enum req_status	 request_add_line(struct request *, const char *, size_t,
 		    const char **);

@@ -81,6 +81,20 @@ request_free(struct request *req)
 	free(req);
 }
 
+/* A copy that outlives the connection's (a NAT probe's, for its log). */
+struct request *
+request_dup(const struct request *req)
+{
+	struct request	*dup = request_new();
+
+	*dup = *req;
+	dup->cap = req->len > 0 ? req->len : 1;
+	dup->buf = xmalloc(dup->cap);
+	if (req->len > 0)
+		memcpy(dup->buf, req->buf, req->len);
+	return (dup);
+}
+
 static uint32_t
 request_copy(struct request *req, const char *s, size_t len)
 {

@@ -1431,6 +1431,88 @@ START_TEST(test_daemon_spf)
 }
 END_TEST
 
+static long
+ms_since(const struct timespec *t0)
+{
+	struct timespec	t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return ((t1.tv_sec - t0->tv_sec) * 1000 +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+/*
+ * A gateway's answer does not wait for its NAT probe (issue 19): the
+ * probe's DNS here times out (x.slow.test's server never answers), yet
+ * DEFER comes at once and WARN within PROBE_WAIT (2 s); the log line, with
+ * the probe's temperror, comes when the probe has run.
+ */
+static const struct {
+	const char	*label;
+	const char	*config;
+	const char	*reply;		/* its prefix */
+	long		 min_ms, max_ms;
+} probe_cases[] = {
+	{ "DEFER at once", "", "action=DEFER 4.3.5 ", 0, 1000 },
+	{ "DEFER_IF_PERMIT at once", "nat_action = defer_if_permit\n",
+	    "action=DEFER_IF_PERMIT 4.3.5 ", 0, 1000 },
+	{ "WARN after the probe's 2 s", "nat_action = warn\n",
+	    "action=WARN client address 192.0.2.10 ", 1900, 3500 },
+};
+
+START_TEST(test_daemon_probe_detached)
+{
+	struct daemon	 d;
+	struct timespec	 t0;
+	char		*text, *r;
+	long		 ms;
+	int		 fd;
+
+	if (!have_dnsmasq)
+		return;
+	memset(&d, 0, sizeof(d));
+	ck_assert(asprintf(&text, "listen = inet:127.0.0.1:0\n"
+	    "dns_servers = %s\ndns_timeout = 5s\ngateways = 192.0.2.10\n%s",
+	    server(), probe_cases[_i].config) != -1);
+	ck_assert(daemon_start(&d, text) == 0);
+	free(text);
+	fd = conn_open(d.listen[0]);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(send_str(fd, "request=smtpd_access_policy\n"
+	    "protocol_state=RCPT\nclient_address=192.0.2.10\n"
+	    "helo_name=nohelo.spf.test\nsender=a@slow.spf.test\n"
+	    "recipient=b@example.com\ninstance=P1\n\n"), 0);
+	r = read_reply(fd, 10000);
+	ms = ms_since(&t0);
+	ck_assert_ptr_ne(r, NULL);
+	ck_assert_msg(strncmp(r, probe_cases[_i].reply,
+	    strlen(probe_cases[_i].reply)) == 0, "%s: %s",
+	    probe_cases[_i].label, r);
+	ck_assert_msg(strstr(r, "evaluated against") == NULL, "%s: %s",
+	    probe_cases[_i].label, r);
+	ck_assert_msg(ms >= probe_cases[_i].min_ms &&
+	    ms <= probe_cases[_i].max_ms, "%s: answered after %ld ms",
+	    probe_cases[_i].label, ms);
+	free(r);
+	/* The same message's next recipient: the same answer, at once. */
+	ck_assert_int_eq(send_str(fd, "request=smtpd_access_policy\n"
+	    "protocol_state=RCPT\nclient_address=192.0.2.10\n"
+	    "helo_name=nohelo.spf.test\nsender=a@slow.spf.test\n"
+	    "recipient=c@example.com\ninstance=P1\n\n"), 0);
+	r = read_reply(fd, 1000);
+	ck_assert_msg(r != NULL && strncmp(r, probe_cases[_i].reply,
+	    strlen(probe_cases[_i].reply)) == 0, "%s: %s",
+	    probe_cases[_i].label, r ? r : "(none)");
+	free(r);
+	ck_assert_msg(daemon_log_wait(&d, "spf_probe=yes", 15000),
+	    "%s: the probe's log line never came", probe_cases[_i].label);
+	ck_assert(log_has(&d, "reason=nat-gateway client=192.0.2.10"));
+	ck_assert(log_has(&d, "spf=temperror"));
+	close(fd);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
 /* Send n requests on fd (pipelined), read n replies; count by prefix. */
 static void
 flood(int fd, int n, const char *(*client)(int, char *, size_t),
@@ -1604,6 +1686,8 @@ dns_suite(void)
 	tcase_add_test(tc, test_spf_cancel);
 	tcase_add_loop_test(tc, test_check, 0, NELEMS(checks));
 	tcase_add_test(tc, test_daemon_spf);
+	tcase_add_loop_test(tc, test_daemon_probe_detached, 0,
+	    NELEMS(probe_cases));
 	tcase_add_test(tc, test_daemon_helo_servfail);
 	tcase_add_test(tc, test_daemon_hider_flood);
 	suite_add_tcase(s, tc);

@@ -113,6 +113,21 @@ log_has(const struct daemon *d, const char *needle)
 	return (found);
 }
 
+/* Whether the line comes within timeout_ms: a log is written when it is. */
+int
+daemon_log_wait(const struct daemon *d, const char *needle, int timeout_ms)
+{
+	struct timespec	 ts = { 0, 20 * 1000000 };
+	int		 waited;
+
+	for (waited = 0; waited < timeout_ms; waited += 20) {
+		if (log_has(d, needle))
+			return (1);
+		nanosleep(&ts, NULL);
+	}
+	return (log_has(d, needle));
+}
+
 void
 daemon_write_config(struct daemon *d, const char *text)
 {

@@ -31,6 +31,7 @@ void	 daemon_write_config(struct daemon *, const char *);
 int	 daemon_reload(struct daemon *);
 int	 daemon_stop(struct daemon *);
 int	 log_has(const struct daemon *, const char *);
+int	 daemon_log_wait(const struct daemon *, const char *, int);
 char	*log_text(const struct daemon *);
 
 const char *loopback6_endpoint(void);
