@@ -1228,18 +1228,52 @@ reverse_name(const struct addr *a, char *dst, size_t size)
 	static const char	 hex[] = "0123456789abcdef";
 	size_t			 i, n = 0;
 
+	const char		*zone;
+	unsigned int		 v;
+
+	/* By hand: on the warm path, snprintf cost more than the lookup. */
 	if (a->family == AF_INET) {
-		snprintf(dst, size, "%u.%u.%u.%u.in-addr.arpa", a->bytes[3],
-		    a->bytes[2], a->bytes[1], a->bytes[0]);
-		return;
+		for (i = 4; i-- > 0 && n + 4 < size; ) {
+			v = a->bytes[i];
+			if (v >= 100)
+				dst[n++] = '0' + v / 100;
+			if (v >= 10)
+				dst[n++] = '0' + v / 10 % 10;
+			dst[n++] = '0' + v % 10;
+			dst[n++] = '.';
+		}
+		zone = "in-addr.arpa";
+	} else {
+		for (i = 16; i-- > 0 && n + 4 < size; ) {
+			dst[n++] = hex[a->bytes[i] & 0xf];
+			dst[n++] = '.';
+			dst[n++] = hex[a->bytes[i] >> 4];
+			dst[n++] = '.';
+		}
+		zone = "ip6.arpa";
 	}
-	for (i = 16; i-- > 0 && n + 4 < size; ) {
-		dst[n++] = hex[a->bytes[i] & 0xf];
-		dst[n++] = '.';
-		dst[n++] = hex[a->bytes[i] >> 4];
-		dst[n++] = '.';
-	}
-	snprintf(dst + n, size - n, "ip6.arpa");
+	if (n + strlen(zone) < size)
+		memcpy(dst + n, zone, strlen(zone) + 1);
+	else if (size > 0)
+		dst[0] = '\0';
+}
+
+/*
+ * "postmaster@DOMAIN", the mailbox RFC 7208 2.3 checks for a HELO name
+ * (and natguard for a whitelisted domain), into dst; -1 when it does not
+ * fit.  By hand, as reverse_name().
+ */
+static int
+postmaster_of(char *dst, size_t size, const char *domain)
+{
+	static const char	pm[] = "postmaster@";
+	size_t			len = strlen(domain);
+
+	if (sizeof(pm) + len > size)
+		return (-1);
+	memcpy(dst, pm, sizeof(pm) - 1);
+	memcpy(dst + sizeof(pm) - 1, domain, len + 1);
+	return (0);
 }
 
 static int
@@ -1422,13 +1456,12 @@ cached_whitelists(struct spf *spf, const struct config *cfg,
 	struct dns_answer	*a;
 	char			 mb[SPF_KEY_MAX], rev[80];
 	size_t			 i;
-	int			 wl = 0, n, r;
+	int			 wl = 0, r;
 
 	if (d->spf_need & SPF_NEED_DOMAINS) {
 		for (i = 0; i < cfg->spf_domain_whitelist.n; i++) {
-			n = snprintf(mb, sizeof(mb), "postmaster@%s",
-			    cfg->spf_domain_whitelist.v[i]);
-			if (n < 0 || (size_t)n >= sizeof(mb) ||
+			if (postmaster_of(mb, sizeof(mb),
+			    cfg->spf_domain_whitelist.v[i]) == -1 ||
 			    (c = cached_verdict(spf, SPF_ID_MAILFROM, abuf, mb,
 			    d->spf_helo_macro, &v)) == NULL)
 				return (-1);
@@ -1479,7 +1512,7 @@ spf_run_cached(struct spf *spf, const struct config *cfg,
 {
 	char		 mb[SPF_KEY_MAX], abuf[INET6_ADDRSTRLEN];
 	const char	*at;
-	int		 n, same;
+	int		 same;
 
 	addr_format(&d->spf_addr, abuf, sizeof(abuf));
 	memset(v, 0, 2 * sizeof(*v));
@@ -1494,8 +1527,7 @@ spf_run_cached(struct spf *spf, const struct config *cfg,
 	}
 	same = run_wants(d, want);
 	if (want[0]) {
-		n = snprintf(mb, sizeof(mb), "postmaster@%s", d->spf_helo);
-		if (n < 0 || (size_t)n >= sizeof(mb) ||
+		if (postmaster_of(mb, sizeof(mb), d->spf_helo) == -1 ||
 		    cached_verdict(spf, SPF_ID_HELO, abuf, mb,
 		    d->spf_helo_macro, &v[0]) == NULL)
 			return (0);
