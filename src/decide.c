@@ -69,22 +69,52 @@ decision_new(void)
 	return (xcalloc(1, sizeof(struct decision)));
 }
 
+/*
+ * A decision's strings live in its pool while they fit, malloc()ed past
+ * it: a request's ten or so short strings cost no allocation.  NULL
+ * stays NULL.
+ */
+char *
+decision_strdup(struct decision *d, const char *s)
+{
+	size_t	len;
+	char	*p;
+
+	if (s == NULL)
+		return (NULL);
+	len = strlen(s) + 1;
+	if (len > sizeof(d->pool) - d->pool_used)
+		return (xstrdup(s));
+	p = d->pool + d->pool_used;
+	memcpy(p, s, len);
+	d->pool_used += len;
+	return (p);
+}
+
+/* Free one of d's strings (from decision_strdup() or malloc()). */
+void
+decision_release(struct decision *d, char *s)
+{
+	if ((uintptr_t)s - (uintptr_t)d->pool >= sizeof(d->pool))
+		free(s);
+}
+
 void
 decision_free(struct decision *d)
 {
 	if (d == NULL)
 		return;
-	free(d->reply);
-	free(d->explanation);
-	free(d->client);
-	free(d->spf_domain);
-	free(d->spf_explanation);
-	free(d->instance);
-	free(d->warning);
-	free(d->spf_helo);
-	free(d->spf_helo_macro);
-	free(d->spf_mailbox);
-	free(d->spf_receiver);
+	decision_release(d, d->reply);
+	decision_release(d, d->explanation);
+	decision_release(d, d->client);
+	decision_release(d, d->spf_domain);
+	decision_release(d, d->spf_explanation);
+	decision_release(d, d->instance);
+	decision_release(d, d->warning);
+	decision_release(d, d->spf_helo);
+	decision_release(d, d->spf_helo_macro);
+	decision_release(d, d->spf_mailbox);
+	decision_release(d, d->spf_receiver);
 	free(d);
 }
 
@@ -163,12 +193,12 @@ spf_plan(const struct config *cfg, const struct request *req,
 	if (need != SPF_NEED_PROBE && cfg->spf_prospective[0] != '\0')
 		(void)addr_parse(cfg->spf_prospective, &d->spf_addr);
 	if (helo_is_domain(helo))
-		d->spf_helo = xstrdup(helo);
+		d->spf_helo = decision_strdup(d, helo);
 	/* %{h} is the HELO name as given, a domain or not (RFC 7208 7.3). */
 	if (helo != NULL && *helo != '\0')
-		d->spf_helo_macro = xstrdup(helo);
+		d->spf_helo_macro = decision_strdup(d, helo);
 	if (sender != NULL && *sender != '\0')
-		d->spf_mailbox = xstrdup(sender);
+		d->spf_mailbox = decision_strdup(d, sender);
 	else {
 		d->spf_null_sender = 1;
 		xasprintf(&d->spf_mailbox, "postmaster@%s",
@@ -220,7 +250,7 @@ trace_header(const struct config *cfg, struct decision *d, const char *why,
 	buf_adds(&b, rcv != NULL ? rcv : cfg->authserv_id);
 	if (cfg->spf_header == SPF_HEADER_AR)
 		buf_adds(&b, ")");
-	free(d->reply);
+	decision_release(d, d->reply);
 	d->reply = buf_take(&b);
 	d->action = ACT_PREPEND;
 }
@@ -244,7 +274,7 @@ static struct decision *
 dunno(struct decision *d, const char *reason, char *explanation)
 {
 	d->action = ACT_DUNNO;
-	d->reply = xstrdup("DUNNO");
+	d->reply = decision_strdup(d, "DUNNO");
 	d->reason = reason;
 	d->explanation = explanation;
 	return (d);
@@ -431,7 +461,7 @@ decide_mynetworks(const struct config *cfg, const struct request *req,
 	struct buf	b = { NULL, 0, 0 };
 
 	d->action = ACT_DUNNO;
-	d->reply = xstrdup("DUNNO");
+	d->reply = decision_strdup(d, "DUNNO");
 	d->reason = "mynetworks";
 	/* spf_whitelist: the administrator said it is their own relay. */
 	if (gw != NULL && netlist_find(cfg->spf_whitelist, a) >= 0)
@@ -453,7 +483,7 @@ decide_mynetworks(const struct config *cfg, const struct request *req,
 		    "own relay or filter, say so with spf_whitelist = ");
 		buf_adds(&b, d->client);
 		d->explanation = buf_take(&b);
-		d->warning = xstrdup(d->explanation);
+		d->warning = decision_strdup(d, d->explanation);
 	} else {
 		d->class = CLIENT_SKIP;
 		xasprintf(&d->explanation, "client address %s is in "
@@ -480,13 +510,13 @@ decide(const struct config *cfg, const struct gwset *gws,
 
 	d = decision_new();
 	if ((v = request_get(req, "instance")) != NULL && *v != '\0')
-		d->instance = xstrdup(v);
+		d->instance = decision_strdup(d, v);
 
 	/* 1. Only the access policy request is ours to answer. */
 	v = request_get(req, "request");
 	if (v == NULL || strcmp(v, "smtpd_access_policy") != 0) {
 		xasprintf(&d->warning, "unknown request=%s", v ? v : "(none)");
-		d->client = xstrdup("");
+		d->client = decision_strdup(d, "");
 		return (dunno(d, "unknown-request", xstrdup(d->warning)));
 	}
 
@@ -495,11 +525,11 @@ decide(const struct config *cfg, const struct gwset *gws,
 	if (v == NULL || addr_parse(v, &a) != 0) {
 		xasprintf(&d->warning, "unparsable client_address=%s",
 		    v ? v : "(none)");
-		d->client = xstrdup(v ? v : "");
+		d->client = decision_strdup(d, v ? v : "");
 		return (dunno(d, "bad-client-address", xstrdup(d->warning)));
 	}
 	addr_format(&a, buf, sizeof(buf));
-	d->client = xstrdup(buf);
+	d->client = decision_strdup(d, buf);
 
 	/*
 	 * 3. Addresses never checked; loopback is checked under a rootless
@@ -857,7 +887,7 @@ decide_whitelisted(const struct config *cfg, struct decision *d, int wl)
 	}
 	d->spf_need = 0;
 	d->action = ACT_DUNNO;
-	d->reply = xstrdup("DUNNO");
+	d->reply = decision_strdup(d, "DUNNO");
 	d->reason = reason;
 	xasprintf(&d->explanation, "client address %s %s", d->client, what);
 	trace_header(cfg, d, trace, d->spf_helo_macro != NULL ?
@@ -876,15 +906,15 @@ decide_probe(struct decision *d, const struct spf_verdict *v)
 	d->spf_probe = 1;
 	d->spf_identity = "mailfrom";
 	d->spf_result = v->result;
-	d->spf_domain = v->domain ? xstrdup(v->domain) : NULL;
-	d->spf_explanation = v->explanation ? xstrdup(v->explanation) : NULL;
+	d->spf_domain = decision_strdup(d, v->domain);
+	d->spf_explanation = decision_strdup(d, v->explanation);
 	xasprintf(&s, "%s; SPF for %s evaluated against the gateway address "
 	    "says %s", d->explanation, v->domain ? v->domain : "?",
 	    spf_result_name(v->result));
-	free(d->explanation);
+	decision_release(d, d->explanation);
 	d->explanation = s;
 	if (d->action == ACT_WARN) {
-		free(d->reply);
+		decision_release(d, d->reply);
 		d->reply = words("WARN", d->explanation);
 	}
 }
@@ -992,8 +1022,8 @@ decide_spf(const struct config *cfg, struct decision *d,
 	d->has_spf = 1;
 	d->spf_identity = helo_id ? "helo" : "mailfrom";
 	d->spf_result = v->result;
-	d->spf_domain = v->domain ? xstrdup(v->domain) : NULL;
-	d->spf_explanation = v->explanation ? xstrdup(v->explanation) : NULL;
+	d->spf_domain = decision_strdup(d, v->domain);
+	d->spf_explanation = decision_strdup(d, v->explanation);
 	d->reason = spf_reasons[v->result];
 	if ((set->reject & bit) && d->private_client) {
 		if (cfg->hider_learning)
@@ -1005,7 +1035,7 @@ decide_spf(const struct config *cfg, struct decision *d,
 	}
 	if (class != NULL) {
 		d->action = ACT_RESTRICTION;
-		d->reply = xstrdup(class);
+		d->reply = decision_strdup(d, class);
 	} else if (set->reject & bit) {
 		d->action = ACT_REJECT;
 		d->reply = spf_reply(cfg, d, v, 1, set->local);
@@ -1016,7 +1046,7 @@ decide_spf(const struct config *cfg, struct decision *d,
 	    cfg->spf_prospective[0] != '\0') {
 		/* Prospective: mail about to leave gets no header. */
 		d->action = ACT_DUNNO;
-		d->reply = xstrdup("DUNNO");
+		d->reply = decision_strdup(d, "DUNNO");
 	} else {
 		d->action = ACT_PREPEND;
 		d->reply = words("PREPEND", s = spf_header(cfg, d, v, helo_id));
@@ -1054,11 +1084,10 @@ decision_repeat(const struct decision *prev)
 
 	d = decision_new();
 	*d = *prev;
-	d->client = xstrdup(prev->client);
-	d->instance = prev->instance ? xstrdup(prev->instance) : NULL;
-	d->spf_domain = prev->spf_domain ? xstrdup(prev->spf_domain) : NULL;
-	d->spf_explanation = prev->spf_explanation ?
-	    xstrdup(prev->spf_explanation) : NULL;
+	d->client = decision_strdup(d, prev->client);
+	d->instance = decision_strdup(d, prev->instance);
+	d->spf_domain = decision_strdup(d, prev->spf_domain);
+	d->spf_explanation = decision_strdup(d, prev->spf_explanation);
 	d->warning = NULL;
 	d->learn = LEARN_NONE;	/* one message is one piece of evidence */
 	d->spf_need = 0;
@@ -1068,13 +1097,13 @@ decision_repeat(const struct decision *prev)
 	d->spf_receiver = NULL;
 	if (prev->action == ACT_PREPEND) {
 		d->action = ACT_DUNNO;
-		d->reply = xstrdup("DUNNO");
+		d->reply = decision_strdup(d, "DUNNO");
 		d->reason = "already-answered";
 		xasprintf(&d->explanation, "header already prepended for "
 		    "instance %s", prev->instance);
 		return (d);
 	}
-	d->reply = xstrdup(prev->reply);
-	d->explanation = prev->explanation ? xstrdup(prev->explanation) : NULL;
+	d->reply = decision_strdup(d, prev->reply);
+	d->explanation = decision_strdup(d, prev->explanation);
 	return (d);
 }

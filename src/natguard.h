@@ -409,6 +409,8 @@ struct decision {
 	char			*spf_mailbox;	/* the MAIL FROM identity */
 	int			 spf_null_sender;
 	char			*spf_receiver;	/* receiver=; NULL: authserv_id */
+	size_t			 pool_used;	/* see decision_strdup() */
+	char			 pool[512];
 };
 #define SPF_NEED_HELO		0x1
 #define SPF_NEED_MAILFROM	0x2
@@ -429,6 +431,8 @@ struct spf_verdict {
 };
 struct decision	*decision_new(void);
 void		 decision_free(struct decision *);
+char		*decision_strdup(struct decision *, const char *);
+void		 decision_release(struct decision *, char *);
 struct decision	*decide(const struct config *, const struct gwset *,
 		    const struct request *);
 struct decision	*decision_repeat(const struct decision *);

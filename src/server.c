@@ -395,11 +395,10 @@ watch_start(const struct decision *d)
 	}
 	w = xcalloc(1, sizeof(*w));
 	w->d = decision_new();
-	w->d->client = xstrdup(d->client);
+	w->d->client = decision_strdup(w->d, d->client);
 	w->d->spf_addr = d->spf_addr;
-	w->d->spf_helo_macro = d->spf_helo_macro ?
-	    xstrdup(d->spf_helo_macro) : NULL;
-	w->d->spf_mailbox = xstrdup(d->spf_mailbox);
+	w->d->spf_helo_macro = decision_strdup(w->d, d->spf_helo_macro);
+	w->d->spf_mailbox = decision_strdup(w->d, d->spf_mailbox);
 	w->d->spf_need = SPF_NEED_MAILFROM;
 	TAILQ_INSERT_TAIL(&watches, w, entry);
 	nwatches++;
