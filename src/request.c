@@ -37,6 +37,7 @@ struct attr {
 	uint32_t	name;	/* offsets into buf */
 	uint32_t	nlen;
 	uint32_t	value;
+	uint16_t	next;	/* 1 + the next attribute in its chain; 0: none */
 };
 
 struct request {
@@ -46,15 +47,38 @@ struct request {
 	struct attr	 attrs[REQ_MAX_ATTRS];
 	size_t		 n;
 	size_t		 bytes;
-	uint64_t	 seen;	/* names stored, as a one-hash Bloom filter */
+	uint64_t	 seen;	/* chains in use: head[] is valid there */
+	uint16_t	 head[64]; /* 1 + an attribute per name hash */
 };
 
-/* A 6-bit hash of a name: length and the first and last bytes. */
-static uint64_t
-name_bit(const char *name, size_t len)
+/*
+ * A 6-bit hash of a name: length and the first and last bytes.  Postfix's
+ * two dozen names spread over the 64 chains, so a name is found (and a
+ * repeated one noticed) in a compare or two, not a walk of the request.
+ */
+static unsigned int
+name_hash(const char *name, size_t len)
 {
-	return (1ULL << ((len * 7 + (unsigned char)name[0] * 3 +
-	    (unsigned char)name[len - 1]) & 63));
+	return ((len * 7 + (unsigned char)name[0] * 3 +
+	    (unsigned char)name[len - 1]) & 63);
+}
+
+/* The attribute called name, or NULL. */
+static struct attr *
+request_find(const struct request *req, const char *name, size_t len)
+{
+	const struct attr	*a;
+	unsigned int		 h;
+	uint16_t		 i;
+
+	if (len == 0 || !(req->seen & (1ULL << (h = name_hash(name, len)))))
+		return (NULL);
+	for (i = req->head[h]; i != 0; i = a->next) {
+		a = &req->attrs[i - 1];
+		if (a->nlen == len && memcmp(req->buf + a->name, name, len) == 0)
+			return ((struct attr *)a);
+	}
+	return (NULL);
 }
 
 struct request *
@@ -120,24 +144,22 @@ static void
 request_store(struct request *req, const char *name, size_t nlen,
     const char *value, size_t vlen)
 {
-	uint64_t	bit = name_bit(name, nlen);
-	size_t		i;
+	unsigned int	 h = name_hash(name, nlen);
+	struct attr	*a;
 
-	/* Only a name that may have been seen is looked for. */
-	for (i = 0; (req->seen & bit) && i < req->n; i++) {
-		if (req->attrs[i].nlen == nlen &&
-		    memcmp(req->buf + req->attrs[i].name, name, nlen) == 0) {
-			req->attrs[i].value = request_copy(req, value, vlen);
-			return;
-		}
+	if ((a = request_find(req, name, nlen)) != NULL) {
+		a->value = request_copy(req, value, vlen);
+		return;
 	}
-	req->seen |= bit;
+	a = &req->attrs[req->n];
 	/* "name=value" copied once, the "=" becoming the name's NUL. */
-	req->attrs[req->n].name = request_copy(req, name, nlen + 1 + vlen);
-	req->buf[req->attrs[req->n].name + nlen] = '\0';
-	req->attrs[req->n].nlen = (uint32_t)nlen;
-	req->attrs[req->n].value = req->attrs[req->n].name + nlen + 1;
-	req->n++;
+	a->name = request_copy(req, name, nlen + 1 + vlen);
+	req->buf[a->name + nlen] = '\0';
+	a->nlen = (uint32_t)nlen;
+	a->value = a->name + nlen + 1;
+	a->next = (req->seen & (1ULL << h)) ? req->head[h] : 0;
+	req->head[h] = (uint16_t)(++req->n);
+	req->seen |= 1ULL << h;
 }
 
 /*
@@ -204,16 +226,11 @@ request_set(struct request *req, const char *arg, const char **why)
 const char *
 request_get(const struct request *req, const char *name)
 {
-	size_t	i;
+	const struct attr	*a;
 
-	size_t	len = strlen(name);
-
-	/* Lengths first: most names are told apart without a compare. */
-	for (i = 0; i < req->n; i++)
-		if (req->attrs[i].nlen == len &&
-		    memcmp(req->buf + req->attrs[i].name, name, len) == 0)
-			return (req->buf + req->attrs[i].value);
-	return (NULL);
+	if ((a = request_find(req, name, strlen(name))) == NULL)
+		return (NULL);
+	return (req->buf + a->value);
 }
 
 size_t
