@@ -53,7 +53,9 @@
  * one whose DNS works.
  *
  * Idle connections are found by conn_sweep() once a second rather than by
- * a timer per connection: a read then costs no timer update.
+ * a timer per connection: a read then costs no timer update.  Replies are
+ * written as soon as a read's requests are answered (conn_flush()), and
+ * EV_WRITE is enabled only for what the socket did not take.
  */
 
 enum conn_state {
@@ -132,12 +134,44 @@ conn_free(struct conn *c)
 	server_conn_closed();
 }
 
+static time_t	conn_now(void);
+
+/*
+ * Write the replies the output holds, now: a request costs one writev(2),
+ * not an EV_WRITE added and deleted again (two epoll_ctl(2)s), which cost
+ * more than deciding it.  What the socket does not take waits for EV_WRITE,
+ * enabled only then; conn_write() disables it again once it is written.
+ * An error is left to that write, which reports it to conn_event().
+ */
+static void
+conn_flush(struct conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	int		 n;
+
+	if (evbuffer_get_length(out) == 0 ||
+	    (bufferevent_get_enabled(c->bev) & EV_WRITE))
+		return;
+	/*
+	 * A bufferevent keeps its output's front frozen, thawed only
+	 * around its own writes: thaw it around ours the same way.
+	 */
+	evbuffer_unfreeze(out, 1);
+	n = evbuffer_write(out, bufferevent_getfd(c->bev));
+	evbuffer_freeze(out, 1);
+	if (n > 0)
+		c->active = conn_now();
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
 /* Stop reading; free now, or once the replies owed are written. */
 static void
 conn_drain(struct conn *c)
 {
 	c->state = CONN_DRAINING;
 	bufferevent_disable(c->bev, EV_READ);
+	conn_flush(c);
 	if (c->pending == NULL &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_free(c);
@@ -387,7 +421,7 @@ conn_answer(struct conn *c)
  * Returns -1 when the connection was failed (and may be gone).
  */
 static int
-conn_process(struct conn *c)
+conn_take(struct conn *c)
 {
 	struct evbuffer	*in = bufferevent_get_input(c->bev);
 	const char	*why;
@@ -430,6 +464,16 @@ conn_process(struct conn *c)
 	return (0);
 }
 
+/* conn_take(), then the replies it made (or others owed) written. */
+static int
+conn_process(struct conn *c)
+{
+	if (conn_take(c) == -1)
+		return (-1);
+	conn_flush(c);
+	return (0);
+}
+
 static time_t
 conn_now(void)
 {
@@ -458,6 +502,8 @@ conn_write(struct bufferevent *bev, void *arg)
 	struct conn	*c = arg;
 
 	c->active = conn_now();
+	/* Written: the next replies go out directly again (conn_flush()). */
+	bufferevent_disable(bev, EV_WRITE);
 	if (c->state == CONN_DRAINING) {
 		conn_free(c);
 		return;
@@ -559,7 +605,9 @@ conn_accept(struct event_base *base, int fd, const char *peer)
 	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_INPUT_MAX);
 	c->active = tv.tv_sec;
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* A new bufferevent has EV_WRITE on: replies go by conn_flush(). */
+	bufferevent_disable(c->bev, EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	conns_n++;
 	log_debug("%s: connected", c->peer);
