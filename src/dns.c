@@ -65,6 +65,13 @@
  * ms a question that is still 850 questions a second.
  */
 #define DNS_WINDOW		256
+/*
+ * Of the window, what questions only the log needs (a gateway's NAT probe,
+ * a learning evaluation aside) may hold: with the DNS silent, a thousand
+ * probes would otherwise fill it, and every answer a client waits for
+ * would queue behind them until spf_timeout.
+ */
+#define DNS_WINDOW_BACKGROUND	(DNS_WINDOW / 4)
 
 TAILQ_HEAD(dns_waiters, dns_waiter);
 struct dns_waiter {
@@ -82,7 +89,8 @@ struct dns_entry {
 	uint32_t		 hash;
 	struct dns_answer	*answer;	/* NULL: in flight or waiting */
 	struct dns_answer	*early;		/* on done: see dns_answered() */
-	int			 waiting;	/* on pending, not sent yet */
+	int			 waiting;	/* on a pending queue, not sent */
+	int			 background;	/* only background waiters */
 	TAILQ_ENTRY(dns_entry)	 pend;		/* on pending or on done */
 	struct dns_waiters	 waiters;
 	struct dns		*dns;
@@ -102,10 +110,12 @@ struct dns {
 	struct dns_entry	**table;
 	size_t			 nbuckets;
 	TAILQ_HEAD(dns_lru, dns_entry) lru;
-	TAILQ_HEAD(, dns_entry)	 pending;	/* past the window */
+	TAILQ_HEAD(dns_pend, dns_entry) pending; /* past the window */
+	struct dns_pend		 bpending;	/* the same, background */
 	TAILQ_HEAD(, dns_entry)	 done;		/* answered within dns_send() */
 	struct event		*done_ev;
 	size_t			 inflight;
+	size_t			 binflight;	/* of them, background */
 	int			 sending;	/* in dns_send() */
 	size_t			 ncached;
 	size_t			 cache_size;
@@ -540,6 +550,8 @@ dns_answered(void *arg, int status, int timeouts, unsigned char *abuf,
 	if (dns->closing)
 		return;	/* dns_free() frees the entries */
 	dns->inflight--;
+	if (e->background)
+		dns->binflight--;
 	switch (status) {
 	case ARES_EBADNAME:
 		/* No such name can exist (a label over 63 octets, say). */
@@ -610,9 +622,17 @@ dns_send(struct dns *dns)
 	if (dns->sending)
 		return;
 	dns->sending = 1;
-	while (dns->inflight < DNS_WINDOW &&
-	    (e = TAILQ_FIRST(&dns->pending)) != NULL) {
-		TAILQ_REMOVE(&dns->pending, e, pend);
+	for (;;) {
+		if (dns->inflight >= DNS_WINDOW)
+			break;
+		if ((e = TAILQ_FIRST(&dns->pending)) != NULL)
+			TAILQ_REMOVE(&dns->pending, e, pend);
+		else if (dns->binflight < DNS_WINDOW_BACKGROUND &&
+		    (e = TAILQ_FIRST(&dns->bpending)) != NULL) {
+			TAILQ_REMOVE(&dns->bpending, e, pend);
+			dns->binflight++;
+		} else
+			break;
 		e->waiting = 0;
 		dns->inflight++;
 		ares_query(dns->channel, e->name, 1 /* IN */, e->type,
@@ -625,10 +645,19 @@ dns_send(struct dns *dns)
 /*
  * Ask for name/type; cb gets a reference to the answer, later, from the
  * loop (never from within this call).  The returned waiter can be
- * cancelled until then.
+ * cancelled until then.  A background question waits behind every other
+ * and holds at most DNS_WINDOW_BACKGROUND of the window; a question asked
+ * in the foreground too is promoted while it waits.
  */
 struct dns_waiter *
 dns_query(struct dns *dns, const char *name, int type, dns_cb cb, void *arg)
+{
+	return (dns_query_prio(dns, name, type, 0, cb, arg));
+}
+
+struct dns_waiter *
+dns_query_prio(struct dns *dns, const char *name, int type, int background,
+    dns_cb cb, void *arg)
 {
 	struct dns_entry	*e;
 	struct dns_waiter	*w;
@@ -659,6 +688,13 @@ dns_query(struct dns *dns, const char *name, int type, dns_cb cb, void *arg)
 		dns->table[hash & (dns->nbuckets - 1)] = e;
 		dns->queries++;
 		e->waiting = 1;
+		e->background = background;
+		TAILQ_INSERT_TAIL(background ? &dns->bpending : &dns->pending,
+		    e, pend);
+		dns_send(dns);
+	} else if (!background && e->background && e->waiting) {
+		TAILQ_REMOVE(&dns->bpending, e, pend);
+		e->background = 0;
 		TAILQ_INSERT_TAIL(&dns->pending, e, pend);
 		dns_send(dns);
 	}
@@ -851,6 +887,7 @@ dns_new(struct event_base *base, const struct config *cfg, char **errp)
 	dns->table = xcalloc(dns->nbuckets, sizeof(*dns->table));
 	TAILQ_INIT(&dns->lru);
 	TAILQ_INIT(&dns->pending);
+	TAILQ_INIT(&dns->bpending);
 	TAILQ_INIT(&dns->done);
 	LIST_INIT(&dns->socks);
 

@@ -409,6 +409,7 @@ struct decision {
 	char			*spf_mailbox;	/* the MAIL FROM identity */
 	int			 spf_null_sender;
 	char			*spf_receiver;	/* receiver=; NULL: authserv_id */
+	int			 spf_background; /* its SPF only feeds the log */
 	size_t			 pool_used;	/* see decision_strdup() */
 	char			 pool[512];
 };
@@ -533,6 +534,8 @@ struct dns	*dns_new(struct event_base *, const struct config *, char **);
 void		 dns_free(struct dns *);
 struct dns_answer *dns_cached(struct dns *, const char *, int);
 struct dns_waiter *dns_query(struct dns *, const char *, int, dns_cb, void *);
+struct dns_waiter *dns_query_prio(struct dns *, const char *, int, int,
+		    dns_cb, void *);
 void		 dns_cancel(struct dns_waiter *);
 void		 dns_answer_unref(struct dns_answer *);
 struct dns_answer *dns_answer_parse(const unsigned char *, size_t, int, int,
@@ -564,7 +567,7 @@ struct spf	*spf_new(struct event_base *, struct dns *,
 void		 spf_free(struct spf *);
 void		 spf_config(struct spf *, const struct config *);
 struct spf_query *spf_check(struct spf *, const struct addr *, const char *,
-		    const char *, enum spf_identity, spf_cb, void *);
+		    const char *, enum spf_identity, int, spf_cb, void *);
 void		 spf_cancel(struct spf_query *);
 struct spf_run;
 typedef void	(*spf_run_cb)(const struct spf_verdict *,

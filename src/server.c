@@ -400,6 +400,7 @@ watch_start(const struct decision *d)
 	w->d->spf_helo_macro = decision_strdup(w->d, d->spf_helo_macro);
 	w->d->spf_mailbox = decision_strdup(w->d, d->spf_mailbox);
 	w->d->spf_need = SPF_NEED_MAILFROM;
+	w->d->spf_background = 1;
 	TAILQ_INSERT_TAIL(&watches, w, entry);
 	nwatches++;
 	w->run = spf_run(spf, cfg, w->d, watch_done, w);

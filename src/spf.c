@@ -69,6 +69,7 @@ struct spf_wait {
 
 struct spf_query {
 	struct spf		*spf;
+	int			 background;	/* see dns_query_prio() */
 	struct addr		 client;
 	char			*helo;
 	char			*mailbox;	/* the identity, as a mailbox */
@@ -935,8 +936,8 @@ prefetch_targets(struct spf_query *q, const struct dns_answer *a)
 			name = xstrndup(t, e - t);
 			if (*name != '\0' && strchr(name, '%') == NULL &&
 			    name_valid(name)) {
-				dns_query(q->spf->dns, name, DNS_T_TXT,
-				    prefetched, NULL);
+				dns_query_prio(q->spf->dns, name, DNS_T_TXT,
+				    q->background, prefetched, NULL);
 				n++;
 			}
 			free(name);
@@ -1034,9 +1035,9 @@ spf_pass(struct spf_query *q)
 		free(comment);
 		q->outstanding = q->nwaits;
 		for (i = 0; i < q->nwaits; i++)
-			q->waits[i]->w = dns_query(q->spf->dns,
+			q->waits[i]->w = dns_query_prio(q->spf->dns,
 			    q->waits[i]->name, q->waits[i]->type,
-			    spf_answered, q->waits[i]);
+			    q->background, spf_answered, q->waits[i]);
 		return;
 	}
 	query_done(q, q->nwaits > 0 || q->terms > SPF_MAX_TERMS ||
@@ -1070,7 +1071,8 @@ spf_start(evutil_socket_t fd, short what, void *arg)
  */
 struct spf_query *
 spf_check(struct spf *spf, const struct addr *client, const char *helo,
-    const char *sender, enum spf_identity identity, spf_cb cb, void *arg)
+    const char *sender, enum spf_identity identity, int background,
+    spf_cb cb, void *arg)
 {
 	struct spf_query	*q;
 	struct timeval		 tv;
@@ -1080,6 +1082,7 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 
 	q = xcalloc(1, sizeof(*q));
 	q->spf = spf;
+	q->background = background;
 	q->client = *client;
 	q->identity = identity;
 	q->cb = cb;
@@ -1160,6 +1163,7 @@ struct spf_run {
 	int			 want[2];
 	int			 same;		/* MAIL FROM is the HELO's */
 	int			 whitelisted;
+	int			 background;	/* only the log needs it */
 	size_t			 outstanding;
 	struct event		*ev;		/* to answer from the loop */
 	spf_run_cb		 cb;
@@ -1218,7 +1222,8 @@ lookup_start(struct spf_run *r, const char *name, int wl, int ptr)
 	    sizeof(*r->lookups));
 	r->lookups[r->nlookups++] = lk;
 	r->outstanding++;
-	lk->w = dns_query(r->spf->dns, name, type, lookup_got, lk);
+	lk->w = dns_query_prio(r->spf->dns, name, type, r->background,
+	    lookup_got, lk);
 }
 
 /* "4.3.2.1.in-addr.arpa" or the nibbles of ip6.arpa. */
@@ -1338,7 +1343,7 @@ run_start(struct spf_run *r, const struct decision *d, int i,
 	s->i = i;
 	r->outstanding++;
 	s->q = spf_check(r->spf, &d->spf_addr, d->spf_helo_macro, mailbox, id,
-	    run_got, s);
+	    r->background, run_got, s);
 }
 
 /*
@@ -1369,6 +1374,8 @@ spf_run(struct spf *spf, const struct config *cfg, const struct decision *d,
 	r->spf = spf;
 	r->cb = cb;
 	r->arg = arg;
+	/* A NAT probe's or a learning evaluation's DNS waits its turn. */
+	r->background = (d->spf_need & SPF_NEED_PROBE) || d->spf_background;
 	if (d->spf_need & SPF_NEED_DOMAINS)
 		nwl = cfg->spf_domain_whitelist.n;
 	r->nslots = 2 + nwl;

@@ -475,6 +475,46 @@ START_TEST(test_timeout)
 }
 END_TEST
 
+/*
+ * Background questions (NAT probes) do not hold up a client's: with the
+ * server silent, 300 of them wait, and a foreground question asked after
+ * them is sent at once, failing at dns_timeout and not a round later.
+ */
+static void
+got_ignore(struct dns_answer *a, void *arg)
+{
+	(void)arg;
+	dns_answer_unref(a);
+}
+
+START_TEST(test_background_waits)
+{
+	struct env		 env;
+	struct timespec		 t0, t1;
+	char			 srv[32], name[64];
+	double			 secs;
+	int			 fd, port, i;
+
+	fd = loopback_socket(SOCK_DGRAM, &port);
+	snprintf(srv, sizeof(srv), "127.0.0.1:%d", port);
+	env_open(&env, srv, "dns_timeout = 1s\n");
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "probe%d.test.example", i);
+		dns_query_prio(env.dns, name, DNS_T_TXT, 1, got_ignore, NULL);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	dns_query(env.dns, "client.test.example", DNS_T_TXT, got, &env);
+	env_wait(&env);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_int_eq(env.answer->status, DNS_TEMPFAIL);
+	ck_assert_msg(secs < 1.6, "the client's question took %.2f s behind "
+	    "300 background ones", secs);
+	env_close(&env);
+	close(fd);
+}
+END_TEST
+
 /* A server that is not there (port closed): temporary failure at once. */
 START_TEST(test_refused)
 {
@@ -1025,7 +1065,7 @@ se_run(struct spf_env *se, const char *client, const char *helo,
 	int		before = se->done;
 
 	ck_assert_int_eq(addr_parse(client, &a), 0);
-	spf_check(se->spf, &a, helo, sender, id, spf_got, se);
+	spf_check(se->spf, &a, helo, sender, id, 0, spf_got, se);
 	event_base_loopexit(se->env.base, &tv);
 	event_base_dispatch(se->env.base);
 	ck_assert_msg(se->done == before + 1, "%s: no outcome", sender);
@@ -1187,7 +1227,7 @@ START_TEST(test_spf_cancel)
 	se_open(&se, server(), "");
 	ck_assert_int_eq(addr_parse("192.0.2.1", &a), 0);
 	q = spf_check(se.spf, &a, "mx.example", "a@inc.spf.test",
-	    SPF_ID_MAILFROM, spf_got, &se);
+	    SPF_ID_MAILFROM, 0, spf_got, &se);
 	event_base_loop(se.env.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	spf_cancel(q);
 	event_base_loopexit(se.env.base, &tv);
@@ -1667,6 +1707,7 @@ dns_suite(void)
 	tcase_add_test(tc, test_dedupe);
 	tcase_add_test(tc, test_bound);
 	tcase_add_test(tc, test_timeout);
+	tcase_add_test(tc, test_background_waits);
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_unreachable);
 	tcase_add_loop_test(tc, test_bad_answers, 0, NELEMS(bad_cases));
