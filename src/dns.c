@@ -18,6 +18,7 @@
 
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
@@ -40,7 +41,15 @@
  * the SOA too) are honoured for every record type SPF asks for.  One
  * table holds answers and queries in flight: a name asked for twice while
  * its query runs is sent once, and every waiter gets the answer.
+ *
+ * Without dns_servers, resolv.conf is followed: containers and DHCP
+ * rewrite it while natguard runs.  c-ares (1.18) cannot change a channel's
+ * servers while it has questions pending (ARES_ENOTIMP), so new questions
+ * go to a new channel and the old one is destroyed once its own are
+ * answered.
  */
+
+#define DNS_RESOLV_CONF		"/etc/resolv.conf"
 
 #define DNS_NEG_TTL_DEFAULT	60
 #define DNS_TTL_MAX		86400
@@ -90,21 +99,44 @@ struct dns_entry {
 	struct dns_answer	*answer;	/* NULL: in flight or waiting */
 	struct dns_answer	*early;		/* on done: see dns_answered() */
 	int			 waiting;	/* on a pending queue, not sent */
+	struct dns_chan		*chan;		/* sent on it */
 	int			 background;	/* only background waiters */
 	TAILQ_ENTRY(dns_entry)	 pend;		/* on pending or on done */
 	struct dns_waiters	 waiters;
 	struct dns		*dns;
 };
 
+/* A c-ares channel, and the questions sent on it and not answered. */
+struct dns_chan {
+	struct dns		*dns;
+	ares_channel		 ch;
+	size_t			 queries;
+};
+
 struct dns_sock {
 	LIST_ENTRY(dns_sock)	 entry;
 	ares_socket_t		 fd;
+	struct dns_chan		*chan;
 	struct event		*ev;
+};
+
+/* What resolv.conf was when its servers were last read. */
+struct dns_stamp {
+	int			 exists;
+	dev_t			 dev;
+	ino_t			 ino;
+	off_t			 size;
+	struct timespec		 mtime;
 };
 
 struct dns {
 	struct event_base	*base;
-	ares_channel		 channel;
+	struct dns_chan		*chan;		/* new questions go here */
+	struct dns_chan		*old;		/* retiring: see above */
+	struct event		*retire_ev;
+	struct event		*watch_ev;	/* resolv.conf, each second */
+	struct dns_stamp	 stamp;
+	long			 budget_ms;	/* dns_timeout */
 	struct event		*timer;
 	LIST_HEAD(, dns_sock)	 socks;
 	struct dns_entry	**table;
@@ -552,6 +584,8 @@ dns_answered(void *arg, int status, int timeouts, unsigned char *abuf,
 	dns->inflight--;
 	if (e->background)
 		dns->binflight--;
+	if (--e->chan->queries == 0 && e->chan == dns->old)
+		event_active(dns->retire_ev, EV_TIMEOUT, 0);
 	switch (status) {
 	case ARES_EBADNAME:
 		/* No such name can exist (a label over 63 octets, say). */
@@ -635,7 +669,9 @@ dns_send(struct dns *dns)
 			break;
 		e->waiting = 0;
 		dns->inflight++;
-		ares_query(dns->channel, e->name, 1 /* IN */, e->type,
+		e->chan = dns->chan;
+		e->chan->queries++;
+		ares_query(e->chan->ch, e->name, 1 /* IN */, e->type,
 		    dns_answered, e);
 	}
 	dns->sending = 0;
@@ -738,9 +774,14 @@ dns_stats(const struct dns *dns, uint64_t *queries, uint64_t *hits,
 static void
 dns_timer_reset(struct dns *dns)
 {
-	struct timeval	 tv, *tvp;
+	struct timeval	 tv, tv2, *tvp, *tvp2 = NULL;
 
-	if ((tvp = ares_timeout(dns->channel, NULL, &tv)) != NULL)
+	tvp = ares_timeout(dns->chan->ch, NULL, &tv);
+	if (dns->old != NULL)
+		tvp2 = ares_timeout(dns->old->ch, NULL, &tv2);
+	if (tvp == NULL || (tvp2 != NULL && timercmp(tvp2, tvp, <)))
+		tvp = tvp2;
+	if (tvp != NULL)
 		evtimer_add(dns->timer, tvp);
 	else
 		evtimer_del(dns->timer);
@@ -753,16 +794,21 @@ dns_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	ares_process_fd(dns->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	ares_process_fd(dns->chan->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	if (dns->old != NULL)
+		ares_process_fd(dns->old->ch, ARES_SOCKET_BAD,
+		    ARES_SOCKET_BAD);
 	dns_timer_reset(dns);
 }
 
 static void
 dns_sock_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct dns	*dns = arg;
+	struct dns_sock	*s = arg;
+	struct dns	*dns = s->chan->dns;
 
-	ares_process_fd(dns->channel,
+	/* s may be freed within: c-ares closes sockets as it goes. */
+	ares_process_fd(s->chan->ch,
 	    (what & EV_READ) ? (ares_socket_t)fd : ARES_SOCKET_BAD,
 	    (what & EV_WRITE) ? (ares_socket_t)fd : ARES_SOCKET_BAD);
 	dns_timer_reset(dns);
@@ -771,7 +817,8 @@ dns_sock_cb(evutil_socket_t fd, short what, void *arg)
 static void
 dns_sock_state(void *data, ares_socket_t fd, int readable, int writable)
 {
-	struct dns	*dns = data;
+	struct dns_chan	*chan = data;
+	struct dns	*dns = chan->dns;
 	struct dns_sock	*s;
 
 	LIST_FOREACH(s, &dns->socks, entry)
@@ -789,10 +836,11 @@ dns_sock_state(void *data, ares_socket_t fd, int readable, int writable)
 			return;
 		s = xcalloc(1, sizeof(*s));
 		s->fd = fd;
+		s->chan = chan;
 		LIST_INSERT_HEAD(&dns->socks, s, entry);
 	}
 	s->ev = event_new(dns->base, fd, EV_PERSIST | (readable ? EV_READ : 0) |
-	    (writable ? EV_WRITE : 0), dns_sock_cb, dns);
+	    (writable ? EV_WRITE : 0), dns_sock_cb, s);
 	if (s->ev == NULL || event_add(s->ev, NULL) == -1)
 		fatalx("dns: event_new");
 }
@@ -822,16 +870,16 @@ dns_servers_csv(const struct strlist *servers)
 	return (buf_take(&b));
 }
 
-/* How many servers c-ares will ask: dns_servers, or resolv.conf's. */
+/* How many servers c-ares will ask: servers, or resolv.conf's. */
 static int
-dns_server_count(const struct config *cfg)
+dns_server_count(const struct strlist *servers)
 {
 	struct ares_addr_port_node	*list, *p;
 	ares_channel			 ch;
 	int				 n = 0;
 
-	if (cfg->dns_servers.n > 0)
-		return ((int)cfg->dns_servers.n);
+	if (servers->n > 0)
+		return ((int)servers->n);
 	if (ares_init(&ch) != ARES_SUCCESS)
 		return (1);
 	if (ares_get_servers_ports(ch, &list) == ARES_SUCCESS) {
@@ -866,13 +914,174 @@ dns_retry_plan(long budget_ms, int nservers, int *timeout_ms, int *tries)
 	*tries = (int)rounds * nservers;
 }
 
+/*
+ * A channel asking servers (dns_servers), or resolv.conf's when servers
+ * is empty; NULL with *errp set when c-ares refuses.
+ */
+static struct dns_chan *
+dns_chan_new(struct dns *dns, const struct strlist *servers, char **errp)
+{
+	struct ares_options	 opts;
+	struct dns_chan		*chan;
+	char			*csv;
+	int			 rc;
+
+	chan = xcalloc(1, sizeof(*chan));
+	chan->dns = dns;
+	memset(&opts, 0, sizeof(opts));
+	opts.sock_state_cb = dns_sock_state;
+	opts.sock_state_cb_data = chan;
+	dns_retry_plan(dns->budget_ms, dns_server_count(servers),
+	    &opts.timeout, &opts.tries);
+	opts.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
+	opts.ednspsz = DNS_EDNS_SIZE;
+	opts.socket_receive_buffer_size = DNS_RCVBUF;
+	if ((rc = ares_init_options(&chan->ch, &opts, ARES_OPT_SOCK_STATE_CB |
+	    ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
+	    ARES_OPT_EDNSPSZ | ARES_OPT_SOCK_RCVBUF)) != ARES_SUCCESS) {
+		xasprintf(errp, "dns: %s", ares_strerror(rc));
+		free(chan);
+		return (NULL);
+	}
+	if (servers->n > 0) {
+		csv = dns_servers_csv(servers);
+		rc = ares_set_servers_ports_csv(chan->ch, csv);
+		free(csv);
+		if (rc != ARES_SUCCESS) {
+			xasprintf(errp, "dns_servers: %s", ares_strerror(rc));
+			ares_destroy(chan->ch);
+			free(chan);
+			return (NULL);
+		}
+	}
+	return (chan);
+}
+
+static void
+dns_chan_free(struct dns_chan *chan)
+{
+	if (chan == NULL)
+		return;
+	ares_destroy(chan->ch);	/* calls back with ARES_EDESTRUCTION */
+	free(chan);
+}
+
+/* A channel's servers, "IP:PORT,..." (for the log). */
+static char *
+dns_chan_servers(const struct dns_chan *chan)
+{
+	struct ares_addr_port_node	*list, *p;
+	struct buf			 b = { NULL, 0, 0 };
+	char				 ip[INET6_ADDRSTRLEN], port[16];
+
+	buf_add(&b, "", 0);
+	if (ares_get_servers_ports(chan->ch, &list) != ARES_SUCCESS)
+		return (buf_take(&b));
+	for (p = list; p != NULL; p = p->next) {
+		if (inet_ntop(p->family, &p->addr, ip, sizeof(ip)) == NULL)
+			continue;
+		if (b.len > 0)
+			buf_add(&b, ",", 1);
+		snprintf(port, sizeof(port), ":%d", p->udp_port ? p->udp_port :
+		    53);
+		if (p->family == AF_INET6)
+			buf_add(&b, "[", 1);
+		buf_adds(&b, ip);
+		if (p->family == AF_INET6)
+			buf_add(&b, "]", 1);
+		buf_adds(&b, port);
+	}
+	ares_free_data(list);
+	return (buf_take(&b));
+}
+
+static void
+dns_stamp_read(struct dns_stamp *st)
+{
+	struct stat	sb;
+
+	memset(st, 0, sizeof(*st));
+	if (stat(DNS_RESOLV_CONF, &sb) == -1)
+		return;
+	st->exists = 1;
+	st->dev = sb.st_dev;
+	st->ino = sb.st_ino;
+	st->size = sb.st_size;
+	st->mtime = sb.st_mtim;
+}
+
+static int
+dns_stamp_same(const struct dns_stamp *a, const struct dns_stamp *b)
+{
+	return (a->exists == b->exists && a->dev == b->dev &&
+	    a->ino == b->ino && a->size == b->size &&
+	    a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec);
+}
+
+/* The old channel's last question is answered: destroy it. */
+static void
+dns_retire(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns	*dns = arg;
+
+	(void)fd;
+	(void)what;
+	if (dns->old == NULL || dns->old->queries > 0)
+		return;
+	dns_chan_free(dns->old);
+	dns->old = NULL;
+	dns_timer_reset(dns);
+}
+
+/*
+ * Each second: has resolv.conf changed?  Then its servers take the new
+ * questions from now on (while an older change still drains, the next
+ * check tries again).
+ */
+static void
+dns_watch(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct strlist	 none;
+	struct dns			*dns = arg;
+	struct dns_stamp		 st;
+	struct dns_chan			*chan;
+	char				*was, *now, *err = NULL;
+
+	(void)fd;
+	(void)what;
+	dns_stamp_read(&st);
+	if (dns_stamp_same(&st, &dns->stamp) || dns->old != NULL)
+		return;
+	dns->stamp = st;
+	if ((chan = dns_chan_new(dns, &none, &err)) == NULL) {
+		log_warnx("dns: %s changed, but: %s; keeping the servers it "
+		    "named", DNS_RESOLV_CONF, err);
+		free(err);
+		return;
+	}
+	was = dns_chan_servers(dns->chan);
+	now = dns_chan_servers(chan);
+	if (strcmp(was, now) == 0)
+		dns_chan_free(chan);
+	else {
+		log_info("dns: %s changed: servers %s (were %s)",
+		    DNS_RESOLV_CONF, now, was);
+		dns->old = dns->chan;
+		dns->chan = chan;
+		if (dns->old->queries == 0)
+			dns_retire(-1, 0, dns);
+	}
+	free(was);
+	free(now);
+}
+
 struct dns *
 dns_new(struct event_base *base, const struct config *cfg, char **errp)
 {
-	struct ares_options	 opts;
-	struct dns		*dns;
-	char			*csv;
-	int			 rc;
+	struct dns	*dns;
+	struct timeval	 sec = { 1, 0 };
+	int		 rc;
 
 	if (!dns_lib_ready) {
 		if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS)
@@ -881,6 +1090,7 @@ dns_new(struct event_base *base, const struct config *cfg, char **errp)
 	}
 	dns = xcalloc(1, sizeof(*dns));
 	dns->base = base;
+	dns->budget_ms = (long)(cfg->dns_timeout * 1000);
 	dns->cache_size = (size_t)cfg->dns_cache_size;
 	for (dns->nbuckets = 64; dns->nbuckets < dns->cache_size * 2;)
 		dns->nbuckets *= 2;
@@ -891,37 +1101,21 @@ dns_new(struct event_base *base, const struct config *cfg, char **errp)
 	TAILQ_INIT(&dns->done);
 	LIST_INIT(&dns->socks);
 
-	memset(&opts, 0, sizeof(opts));
-	opts.sock_state_cb = dns_sock_state;
-	opts.sock_state_cb_data = dns;
-	dns_retry_plan((long)(cfg->dns_timeout * 1000), dns_server_count(cfg),
-	    &opts.timeout, &opts.tries);
-	opts.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
-	opts.ednspsz = DNS_EDNS_SIZE;
-	opts.socket_receive_buffer_size = DNS_RCVBUF;
-	if ((rc = ares_init_options(&dns->channel, &opts, ARES_OPT_SOCK_STATE_CB |
-	    ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
-	    ARES_OPT_EDNSPSZ | ARES_OPT_SOCK_RCVBUF)) != ARES_SUCCESS) {
-		xasprintf(errp, "dns: %s", ares_strerror(rc));
+	dns_stamp_read(&dns->stamp);
+	if ((dns->chan = dns_chan_new(dns, &cfg->dns_servers, errp)) == NULL) {
 		free(dns->table);
 		free(dns);
 		return (NULL);
 	}
-	if (cfg->dns_servers.n > 0) {
-		csv = dns_servers_csv(&cfg->dns_servers);
-		rc = ares_set_servers_ports_csv(dns->channel, csv);
-		free(csv);
-		if (rc != ARES_SUCCESS) {
-			xasprintf(errp, "dns_servers: %s", ares_strerror(rc));
-			ares_destroy(dns->channel);
-			free(dns->table);
-			free(dns);
-			return (NULL);
-		}
-	}
 	if ((dns->timer = evtimer_new(base, dns_timer_cb, dns)) == NULL ||
-	    (dns->done_ev = evtimer_new(base, dns_done, dns)) == NULL)
+	    (dns->done_ev = evtimer_new(base, dns_done, dns)) == NULL ||
+	    (dns->retire_ev = evtimer_new(base, dns_retire, dns)) == NULL)
 		fatalx("dns: evtimer_new");
+	if (cfg->dns_servers.n == 0) {
+		if ((dns->watch_ev = event_new(base, -1, EV_PERSIST, dns_watch,
+		    dns)) == NULL || event_add(dns->watch_ev, &sec) == -1)
+			fatalx("dns: event_new");
+	}
 	return (dns);
 }
 
@@ -935,7 +1129,8 @@ dns_free(struct dns *dns)
 	if (dns == NULL)
 		return;
 	dns->closing = 1;
-	ares_destroy(dns->channel);	/* calls back with ARES_EDESTRUCTION */
+	dns_chan_free(dns->chan);
+	dns_chan_free(dns->old);
 	while ((s = LIST_FIRST(&dns->socks)) != NULL) {
 		LIST_REMOVE(s, entry);
 		event_free(s->ev);
@@ -950,5 +1145,8 @@ dns_free(struct dns *dns)
 	free(dns->table);
 	event_free(dns->timer);
 	event_free(dns->done_ev);
+	event_free(dns->retire_ev);
+	if (dns->watch_ev != NULL)
+		event_free(dns->watch_ev);
 	free(dns);
 }

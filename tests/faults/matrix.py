@@ -198,6 +198,7 @@ class Stats:
         self.lat = {"gateway": [], "skip": [], "spf": []}
         self.errors = []
         self.term_at = None     # when SIGTERM was sent
+        self.last_fail = 0.0    # the last SPF temperror's answer
         self.after_term = 0     # requests sent after it, then closed
 
     def add(self, kind, reply, dt):
@@ -206,6 +207,8 @@ class Stats:
         self.classes[k] = self.classes.get(k, 0) + 1
         if kind == "spf":
             self.spf_classes[k] = self.spf_classes.get(k, 0) + 1
+            if k == "defer_if_permit":
+                self.last_fail = time.monotonic()
         self.lat[kind].append(dt)
 
 
@@ -271,12 +274,15 @@ class Daemon:
         self.logpath = os.path.join(tmp, "natguard.log")
         keys = {"listen": "inet:127.0.0.1:%d" % PORT, "log": "stderr",
                 "gateways": "172.20.0.1", "dns_servers": servers,
+                "log_level": "info",
                 "dns_timeout": "%ds" % DNS_TIMEOUT,
                 "spf_timeout": "%ds" % SPF_TIMEOUT, "state_dir": tmp,
                 "max_connections": "20000"}
         for line in extra.splitlines():
             k, v = line.split("=", 1)
             keys[k.strip()] = v.strip()
+        if not servers:
+            del keys["dns_servers"]      # resolv.conf's
         with open(self.conf, "w") as f:
             f.write("".join("%s = %s\n" % kv for kv in keys.items()))
         self.log = open(self.logpath, "w")
@@ -489,6 +495,20 @@ def idle_conns(n):
     return inject
 
 
+RESOLV = "/etc/resolv.conf"
+
+
+def resolv_changed(after):
+    """resolv.conf rewritten in place (as Docker and DHCP clients do)
+    from a server that is not there to the one that answers."""
+    async def inject(d):
+        await asyncio.sleep(after)
+        with open(RESOLV, "w") as f:
+            f.write("nameserver 127.0.0.1\n")
+        d.changed_at = time.monotonic()
+    return inject
+
+
 def full_fs():
     async def inject(d):
         # Fill the file system the audit log and state_dir are on.
@@ -548,6 +568,11 @@ FAULTS = [
     ("sighup-storm", "process: 30 SIGHUPs in 1.5 s", "normal", 0, None,
      "", lambda: signals(signal.SIGHUP, 30, 0.05), SPF_TIMEOUT,
      {"prepend"}),
+    ("resolv-conf-changed", "DNS: resolv.conf rewritten while running",
+     "normal", 0, "", "", lambda: resolv_changed(0.7), SPF_TIMEOUT,
+     {"prepend", "defer_if_permit"}),
+    ("resolv-conf-empty", "DNS: resolv.conf empty (c-ares: 127.0.0.1)",
+     "normal", 0, "", "", None, SPF_TIMEOUT, {"prepend"}),
     ("sigterm", "process: SIGTERM under load", "normal", 0, None, "",
      lambda: sigterm(1.0), SPF_TIMEOUT, {"prepend"}),
     ("full-fs", "process: audit_log and state_dir on a full file system",
@@ -574,8 +599,12 @@ async def run_fault(server, name, what, mode, delay, servers, extra,
                         fsdir], check=True)
         extra = extra.replace("{fs}", fsdir) + "state_dir = %s\n" % fsdir
     server.set(mode, delay)
-    d = Daemon(tmp, extra, servers or "127.0.0.1")
-    d.fsdir, d.note, d.check = fsdir, "", True
+    d = Daemon(tmp, extra, "127.0.0.1" if servers is None else servers)
+    d.fsdir, d.note, d.check, d.changed_at = fsdir, "", True, None
+    if name.startswith("resolv-conf"):
+        with open(RESOLV, "w") as f:
+            f.write("nameserver 127.0.0.2\n" if name.endswith("changed")
+                    else "")
     preexec = None
     if name == "idle-descriptors":
         def preexec():
@@ -627,6 +656,16 @@ async def run_fault(server, name, what, mode, delay, servers, extra,
     for bad in ("fatal", "AddressSanitizer", "runtime error"):
         if bad in text:
             fails.append("log says %r" % bad)
+    if name == "resolv-conf-changed":
+        took = st.last_fail - d.changed_at if d.changed_at else None
+        d.note = "natguard logged the change: %s; last temperror %.2f s " \
+            "after the rewrite" % (
+                "yes" if "resolv.conf changed" in text else "no",
+                took if took is not None else -1)
+        if "resolv.conf changed" not in text or took is None or took > 2.5:
+            fails.append("the new server was not used within 2.5 s")
+        if not st.spf_classes.get("prepend"):
+            fails.append("no SPF pass after the change")
     if name == "sigterm":
         d.note += "; %d sent after it met a closed connection" % \
             st.after_term
@@ -682,6 +721,11 @@ def dns_process(sock):
 async def main(control):
     server = control
     only = set(filter(None, os.environ.get("FAULTS", "").split(",")))
+    # resolv.conf is the script's own (a mount namespace of its own).
+    rtmp = tempfile.mkdtemp(prefix="ngresolv.")
+    open(os.path.join(rtmp, "resolv.conf"), "w").close()
+    subprocess.run(["mount", "--bind", os.path.join(rtmp, "resolv.conf"),
+                    RESOLV], check=True)
     passed = failed = 0
     for f in FAULTS:
         if only and f[0] not in only:
