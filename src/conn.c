@@ -215,13 +215,25 @@ conn_fail(struct conn *c, const char *why)
 	conn_drain(c);
 }
 
-/* Seconds since the request was complete, on the loop's clock. */
+/*
+ * The monotonic clock: idleness and latency are not fooled by the wall
+ * clock jumping (an NTP step, a VM resumed), which would close every
+ * connection as idle, or none.
+ */
+static void
+conn_clock(struct timeval *tv)
+{
+	if (event_gettime_monotonic(conn_base, tv) == -1)
+		fatalx("event_gettime_monotonic");
+}
+
+/* Seconds since the request was complete. */
 static double
 conn_elapsed(const struct conn *c)
 {
 	struct timeval	now;
 
-	evutil_gettimeofday(&now, NULL);
+	conn_clock(&now);
 	return ((double)(now.tv_sec - c->started.tv_sec) +
 	    (double)(now.tv_usec - c->started.tv_usec) / 1e6);
 }
@@ -378,7 +390,7 @@ conn_answer(struct conn *c)
 	const char		*inst;
 	int			 want[2], wl;
 
-	evutil_gettimeofday(&c->started, NULL);
+	conn_clock(&c->started);
 	inst = request_get(c->req, "instance");
 	if (c->last != NULL && c->last->instance != NULL && inst != NULL &&
 	    strcmp(c->last->instance, inst) == 0)
@@ -479,8 +491,7 @@ conn_now(void)
 {
 	struct timeval	tv;
 
-	/* The loop's time: no clock read per request. */
-	event_base_gettimeofday_cached(conn_base, &tv);
+	conn_clock(&tv);
 	return (tv.tv_sec);
 }
 
@@ -586,7 +597,7 @@ conn_accept(struct event_base *base, int fd, const char *peer)
 	struct conn		*c;
 
 	conn_base = base;
-	event_base_gettimeofday_cached(base, &tv);
+	conn_clock(&tv);
 
 	if (conns_n >= cfg->max_connections) {
 		log_warnx("%s: too many connections (max_connections = %llu); "

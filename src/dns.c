@@ -178,12 +178,14 @@ dns_status_name(enum dns_status s)
 	return ("temporary failure");
 }
 
+/* Expiry is on the monotonic clock: a wall-clock jump changes no TTL. */
 static time_t
 dns_now(struct dns *dns)
 {
 	struct timeval	tv;
 
-	event_base_gettimeofday_cached(dns->base, &tv);
+	if (event_gettime_monotonic(dns->base, &tv) == -1)
+		fatalx("dns: event_gettime_monotonic");
 	return (tv.tv_sec);
 }
 

@@ -523,7 +523,7 @@ struct dns_answer {
 	int		 type;
 	size_t		 n;
 	struct dns_rr	*rr;
-	time_t		 expires;
+	time_t		 expires;	/* monotonic seconds */
 	const char	*error;		/* DNS_TEMPFAIL: why */
 	int		 refs;
 };

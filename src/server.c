@@ -930,7 +930,9 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	event_base_gettimeofday_cached(base, &tv);
+	/* Idleness on the monotonic clock, as conn.c keeps it. */
+	if (event_gettime_monotonic(base, &tv) == -1)
+		fatalx("event_gettime_monotonic");
 	conn_sweep(tv.tv_sec, (time_t)cfg->idle_timeout);
 }
 

@@ -581,12 +581,15 @@ cached_clear(struct spf_cached *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* The monotonic clock, as dns_now(): cached verdicts expire with their
+ * answers. */
 static time_t
 spf_now(const struct spf *spf)
 {
 	struct timeval	tv;
 
-	event_base_gettimeofday_cached(spf->base, &tv);
+	if (event_gettime_monotonic(spf->base, &tv) == -1)
+		fatalx("spf: event_gettime_monotonic");
 	return (tv.tv_sec);
 }
 
