@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -96,6 +97,12 @@ struct probe {
 
 /* Bound memory per connection: input past this is not read. */
 #define CONN_INPUT_MAX	(REQ_MAX_BYTES + REQ_MAX_LINE + 2)
+/*
+ * Descriptors kept free of connections: DNS sockets, the log, the audit
+ * log, the state file and the control socket must still open when
+ * clients have taken all the others.
+ */
+#define CONN_FD_RESERVE	64
 /* A client that does not read its replies stops being read from. */
 #define CONN_OUTPUT_MAX	(256 * 1024)
 
@@ -588,17 +595,52 @@ conn_sweep(time_t now, time_t idle)
 	}
 }
 
+/*
+ * How many connections the descriptor limit leaves room for, with
+ * CONN_FD_RESERVE kept back (read once: it does not change under us).
+ */
+static size_t
+conn_fd_room(void)
+{
+	static size_t	room;
+	struct rlimit	rl;
+
+	if (room == 0) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+		    rl.rlim_cur == RLIM_INFINITY)
+			room = SIZE_MAX;
+		else if (rl.rlim_cur <= 2 * CONN_FD_RESERVE)
+			room = rl.rlim_cur / 2;
+		else
+			room = rl.rlim_cur - CONN_FD_RESERVE;
+	}
+	return (room);
+}
+
 /* A connection accepted by a listener; the conn owns fd from here on. */
 void
 conn_accept(struct event_base *base, int fd, const char *peer)
 {
 	const struct config	*cfg = server_config();
+	static int		 warned;
 	struct timeval		 tv;
 	struct conn		*c;
 
 	conn_base = base;
 	conn_clock(&tv);
 
+	if (conns_n >= conn_fd_room() && conns_n < cfg->max_connections) {
+		if (!warned++)
+			log_warnx("descriptor limit: RLIMIT_NOFILE leaves room "
+			    "for %zu connections, fewer than max_connections "
+			    "= %llu (raise LimitNOFILE= or ulimit -n)",
+			    conn_fd_room(),
+			    (unsigned long long)cfg->max_connections);
+		log_warnx("%s: too many connections (the descriptor limit); "
+		    "closing connection", peer);
+		close(fd);
+		return;
+	}
 	if (conns_n >= cfg->max_connections) {
 		log_warnx("%s: too many connections (max_connections = %llu); "
 		    "closing connection", peer,
