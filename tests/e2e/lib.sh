@@ -16,9 +16,16 @@ bad() {		# label, expected, what was seen (a file or a string)
 	fi
 	fail=$((fail + 1))
 }
+# The file may still be being written by another process (postlogd's
+# maillog, natguard's log line for a probe that lands later): the line is
+# waited for, up to 10 s, never read for once.  Only a failure waits.
 has() {		# label, extended regex, file; shows the line that matched
-	local line
-	line=$(grep -E -m 1 -- "$2" "$3" 2>/dev/null)
+	local line n=0
+	until line=$(grep -E -m 1 -- "$2" "$3" 2>/dev/null) &&
+	    [ -n "$line" ] || [ $n -ge 200 ]; do
+		n=$((n + 1))
+		sleep 0.05
+	done
 	if [ -n "$line" ]; then
 		ok "$1"
 		echo "    $(printf '%s' "$line" | cut -c 1-300)"
