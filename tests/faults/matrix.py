@@ -21,6 +21,7 @@ unshare or dnspython.  FAULTS=name,name runs only those.
 """
 
 import asyncio
+import importlib.util
 import os
 import random
 import re
@@ -53,23 +54,12 @@ def skip(why):
     sys.exit(77)
 
 
-def outside():
-    """Re-run this script in a network and mount namespace of its own."""
-    if os.geteuid() != 0:
-        skip("needs root for a network and mount namespace")
-    try:
-        subprocess.run(["unshare", "--mount", "--net", "true"], check=True,
-                       stderr=subprocess.DEVNULL)
-    except (OSError, subprocess.CalledProcessError):
-        skip("unshare --mount --net does not work here")
-    env = dict(os.environ, NG_FAULTS_INSIDE="1")
-    return subprocess.run(["unshare", "--mount", "--net", sys.executable,
-                           os.path.abspath(__file__)] + sys.argv[1:],
-                          env=env).returncode
-
-
-if os.environ.get("NG_FAULTS_INSIDE") != "1":
-    sys.exit(outside())
+spec = importlib.util.spec_from_file_location(
+    "netns", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                          "lib", "netns.py"))
+netns = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(netns)
+netns.enter(__file__, skip)
 
 try:
     import dns.flags

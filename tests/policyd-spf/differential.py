@@ -44,34 +44,23 @@ def skip(why):
     sys.exit(77)
 
 
-def outside():
-    """Re-run this script in a network and mount namespace of its own."""
-    if not os.path.exists(POLICYD):
-        skip("no %s (Debian: postfix-policyd-spf-python)" % POLICYD)
-    if os.geteuid() != 0:
-        skip("needs root for a network and mount namespace")
-    try:
-        subprocess.run(["unshare", "--mount", "--net", "true"], check=True,
-                       stderr=subprocess.DEVNULL)
-    except (OSError, subprocess.CalledProcessError):
-        skip("unshare --mount --net does not work here")
-    env = dict(os.environ, NG_DIFF_INSIDE="1")
-    return subprocess.run(["unshare", "--mount", "--net", sys.executable,
-                           os.path.abspath(__file__)] + sys.argv[1:],
-                          env=env).returncode
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(HERE, "..", path))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-if os.environ.get("NG_DIFF_INSIDE") != "1":
-    sys.exit(outside())
+if not os.path.exists(POLICYD):
+    skip("no %s (Debian: postfix-policyd-spf-python)" % POLICYD)
+load("netns", "lib/netns.py").enter(__file__, skip)
 
 try:
     import dns.rcode
 except ImportError as e:
     skip("%s (Debian: python3-dnspython)" % e)
-spec = importlib.util.spec_from_file_location(
-    "run", os.path.join(HERE, "..", "conformance", "run.py"))
-conf = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(conf)
+conf = load("run", "conformance/run.py")
 
 # The zone: every SPF result for either identity, HELO names to whitelist,
 # a PTR name confirmed and one not.
