@@ -43,6 +43,8 @@ CONNS = {"gateway": 10, "skip": 10, "spf": 30}
 # An answer that needs no DNS: what a loaded loop may take (generous for
 # valgrind and sanitizer builds, far below any DNS timeout).
 FAST_BUDGET = 1.0
+# How long the daemon is stopped (SIGSTOP) under load.
+STOP_SECONDS = 10.0
 # The daemon's descriptor limit under 10000 idle connections.
 IDLE_NOFILE = 4096
 # Between a client's requests: an smtpd does an SMTP round trip.
@@ -280,8 +282,14 @@ class Daemon:
         self.log = open(self.logpath, "w")
         self.proc = None
 
-    def start(self, preexec=None, env=None):
-        self.proc = subprocess.Popen([NATGUARD, "-c", self.conf],
+    def start(self, preexec=None, env=None, wrap=None):
+        argv = [NATGUARD, "-c", self.conf]
+        if wrap:
+            # sh -c 'SETUP && exec natguard -c CONF' in a namespace: the
+            # daemon keeps the process (its pid, its signals).
+            argv = wrap[:-1] + [wrap[-1] + ' && exec "$0" -c "$1"'] + \
+                argv[:1] + argv[2:]
+        self.proc = subprocess.Popen(argv,
                                      stderr=self.log, stdout=self.log,
                                      preexec_fn=preexec,
                                      env=dict(os.environ, **(env or {})))
@@ -600,8 +608,9 @@ FAULTS = [
      "descriptors" % IDLE_NOFILE, "normal", 0, None, "",
      lambda: idle_conns(10000),
      SPF_TIMEOUT, {"prepend"}),
-    ("sigstop", "process: SIGSTOP for 2 s, then SIGCONT", "normal", 0,
-     None, "", lambda: stop_cont(2.0), SPF_TIMEOUT + 2.0,
+    ("sigstop", "process: SIGSTOP for %.0f s, then SIGCONT" % STOP_SECONDS,
+     "normal", 0, None, "", lambda: stop_cont(STOP_SECONDS),
+     SPF_TIMEOUT + STOP_SECONDS,
      # A question in flight across the stop has outlived dns_timeout
      # when the process runs again: temperror, a defer.
      {"prepend", "defer_if_permit"}),
@@ -612,6 +621,8 @@ FAULTS = [
      "normal", 0, "", "", lambda: resolv_changed(0.7), SPF_TIMEOUT,
      {"prepend", "defer_if_permit"}),
     ("resolv-conf-empty", "DNS: resolv.conf empty (c-ares: 127.0.0.1)",
+     "normal", 0, "", "", None, SPF_TIMEOUT, {"prepend"}),
+    ("resolv-conf-missing", "DNS: no resolv.conf (c-ares: 127.0.0.1)",
      "normal", 0, "", "", None, SPF_TIMEOUT, {"prepend"}),
     ("clock-jump", "process: the wall clock 2 days ahead, then 2 back",
      "normal", 0, None, "idle_timeout = 30s\n",
@@ -646,9 +657,11 @@ async def run_fault(server, name, what, mode, delay, servers, extra,
     d = Daemon(tmp, extra, "127.0.0.1" if servers is None else servers)
     d.fsdir, d.note, d.check, d.changed_at = fsdir, "", True, None
     if name.startswith("resolv-conf"):
+        # Changed: from a server that is not there; empty; missing (the
+        # daemon's own /etc, see below): 127.0.0.2 for all else.
         with open(RESOLV, "w") as f:
-            f.write("nameserver 127.0.0.2\n" if name.endswith("changed")
-                    else "")
+            f.write("" if name.endswith("empty") else
+                    "nameserver 127.0.0.2\n")
     preexec = None
     if name == "idle-descriptors":
         def preexec():
@@ -671,8 +684,18 @@ async def run_fault(server, name, what, mode, delay, servers, extra,
                         "FAKETIME_TIMESTAMP_FILE": d.faketime,
                         "FAKETIME_DONT_FAKE_MONOTONIC": "1",
                         "FAKETIME_CACHE_DURATION": "1"}, 12
+    if name == "sigstop":
+        seconds = STOP_SECONDS + 2
+    wrap = None
+    if name == "resolv-conf-missing":
+        # An /etc of the daemon's own without resolv.conf (the loader's
+        # cache kept, or no library would be found).
+        wrap = ["unshare", "--mount", "sh", "-c",
+                "cp /etc/ld.so.cache %s/ && mount -t tmpfs tmpfs /etc && "
+                "cp %s/ld.so.cache /etc/ && ! test -e /etc/resolv.conf" %
+                (tmp, tmp)]
     try:
-        d.start(preexec, env)
+        d.start(preexec, env, wrap)
         rss0 = d.rss_kb()
         inj = (lambda: inject()(d)) if inject else None
         await load(st, inj, seconds)
@@ -688,7 +711,7 @@ async def run_fault(server, name, what, mode, delay, servers, extra,
     fast = st.lat["gateway"] + st.lat["skip"]
     worst_spf = max(spf) if spf else 0
     worst_fast = max(fast) if fast else 0
-    fast_budget = FAST_BUDGET + (2.0 if name == "sigstop" else 0)
+    fast_budget = FAST_BUDGET + (STOP_SECONDS if name == "sigstop" else 0)
     if lost:
         fails.append("%d requests unanswered" % lost)
     if st.errors:
