@@ -43,6 +43,19 @@ CONNS = {"gateway": 10, "skip": 10, "spf": 30}
 # An answer that needs no DNS: what a loaded loop may take (generous for
 # valgrind and sanitizer builds, far below any DNS timeout).
 FAST_BUDGET = 1.0
+
+
+def asan_build():
+    """An AddressSanitizer build holds freed memory in its quarantine
+    (256 MB) and maps shadow memory: its RSS says nothing of ours."""
+    try:
+        with open(NATGUARD, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+ASAN = asan_build()
 # How long the daemon is stopped (SIGSTOP) under load.
 STOP_SECONDS = 10.0
 # The daemon's descriptor limit under 10000 idle connections.
@@ -733,7 +746,7 @@ async def run_fault(server, name, what, mode, delay, servers, extra,
         fails.append("exit status %s" % rc)
     # Connections held cost memory: about 6 kB each.
     held = IDLE_NOFILE if name == "idle-descriptors" else 0
-    if rss1 - rss0 > 16384 + 8 * held:
+    if not ASAN and rss1 - rss0 > 16384 + 8 * held:
         fails.append("RSS grew %d kB" % (rss1 - rss0))
     if not d.check:
         fails.append("check: %s" % d.note)
@@ -755,6 +768,9 @@ async def run_fault(server, name, what, mode, delay, servers, extra,
             st.after_term
     if name == "full-fs" and "No space left" not in text:
         fails.append("no log line names the full file system")
+    if ASAN:
+        d.note += ("; " if d.note else "") + \
+            "RSS not bounded (AddressSanitizer's quarantine)"
     classes = ", ".join("%s %d" % kv for kv in sorted(st.classes.items()))
     allspf = sorted(spf)
     print("TABLE: %s | %s | %d sent, %d answered | %s | SPF p50 %.0f ms, "
