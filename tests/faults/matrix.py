@@ -697,6 +697,11 @@ async def run_fault(server, name, what, mode, delay, servers, extra,
                         "FAKETIME_TIMESTAMP_FILE": d.faketime,
                         "FAKETIME_DONT_FAKE_MONOTONIC": "1",
                         "FAKETIME_CACHE_DURATION": "1"}, 12
+        if ASAN:
+            # The preload comes before ASan's runtime, which it refuses
+            # unless told not to check.
+            env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + \
+                ":verify_asan_link_order=0"
     if name == "sigstop":
         seconds = STOP_SECONDS + 2
     wrap = None
