@@ -775,7 +775,7 @@ async def run_fault(server, name, what, mode, delay, servers, extra,
         fails.append("no log line names the full file system")
     if ASAN:
         d.note += ("; " if d.note else "") + \
-            "RSS not bounded (AddressSanitizer's quarantine)"
+            "RSS not bounded (an ASan build's quarantine)"
     classes = ", ".join("%s %d" % kv for kv in sorted(st.classes.items()))
     allspf = sorted(spf)
     print("TABLE: %s | %s | %d sent, %d answered | %s | SPF p50 %.0f ms, "
