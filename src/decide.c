@@ -1084,6 +1084,8 @@ decision_repeat(const struct decision *prev)
 
 	d = decision_new();
 	*d = *prev;
+	/* Every string is copied anew below: prev's pool is not ours. */
+	d->pool_used = 0;
 	d->client = decision_strdup(d, prev->client);
 	d->instance = decision_strdup(d, prev->instance);
 	d->spf_domain = decision_strdup(d, prev->spf_domain);
