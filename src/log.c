@@ -18,11 +18,16 @@
 
 #include <sys/uio.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <errno.h>
+#include <paths.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "natguard.h"
@@ -34,6 +39,8 @@
  */
 static int		log_syslog;
 static int		log_echo;	/* syslog, and stderr too */
+static int		log_unheard;	/* no syslog socket: stderr too */
+static time_t		log_probed;	/* when log_unheard was last tried */
 static enum log_level	log_max = LOG_LVL_INFO;
 static long		log_pid;	/* 0: ask getpid() */
 
@@ -58,6 +65,66 @@ static const struct {
 	[LOG_LVL_DEBUG] = { "debug: ", LOG_DEBUG },
 };
 
+/*
+ * A daemon started before the syslog daemon (docker-mailserver starts its
+ * rsyslog after its supervisord's programs; early boot) would have its
+ * start-up lines dropped by syslog(3) without a word.  While the syslog
+ * socket cannot be reached, every line goes to stderr as well (supervisord
+ * and systemd keep it); syslog(3) itself reconnects once the socket is
+ * there, and so, every second at most, does this probe.
+ */
+static int
+syslog_reachable(char *why, size_t len)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, type, ok;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, _PATH_LOG, sizeof(_PATH_LOG));
+	/* syslog(3) tries a datagram socket first, then a stream one. */
+	for (type = SOCK_DGRAM;; type = SOCK_STREAM) {
+		if ((fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0)) == -1)
+			break;
+		ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+		if (!ok)
+			snprintf(why, len, "%s: %s", _PATH_LOG,
+			    strerror(errno));
+		close(fd);
+		if (ok)
+			return (1);
+		if (errno != EPROTOTYPE || type == SOCK_STREAM)
+			break;
+	}
+	return (0);
+}
+
+static void
+log_hearing(void)
+{
+	struct timespec	ts;
+	char		why[160] = "no socket";
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (log_unheard && ts.tv_sec == log_probed)
+		return;
+	log_probed = ts.tv_sec;
+	if (syslog_reachable(why, sizeof(why))) {
+		if (log_unheard) {
+			/* Said while still unheard: to stderr too. */
+			log_notice("syslog is reachable: logging there alone "
+			    "from now on");
+			log_unheard = 0;
+		}
+		return;
+	}
+	if (!log_unheard) {
+		log_unheard = 1;
+		log_warnx("syslog: %s; logging to stderr as well until "
+		    "syslog is reachable", why);
+	}
+}
+
 void
 log_open(int to_stderr, enum log_level level, int echo)
 {
@@ -70,6 +137,8 @@ log_open(int to_stderr, enum log_level level, int echo)
 	openlog("natguard", LOG_PID | LOG_NDELAY, LOG_MAIL);
 	log_syslog = 1;
 	log_echo = echo;
+	log_unheard = 0;
+	log_hearing();
 }
 
 void
@@ -187,9 +256,11 @@ log_emit(enum log_level level, const char *msg, size_t len, int batch)
 	if (level > log_max)
 		return;
 	if (log_syslog) {
+		if (log_unheard)
+			log_hearing();
 		syslog(log_levels[level].priority, "%s%s",
 		    log_levels[level].prefix, msg);
-		if (!log_echo)
+		if (!log_echo && !log_unheard)
 			return;
 	}
 	log_stderr(log_levels[level].prefix, msg, len, batch);
