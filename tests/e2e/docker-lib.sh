@@ -114,7 +114,8 @@ natguard_libs() {
 	        s/^libubsan\.so\.([0-9]+)$/libubsan\1/'
 }
 
-# dockerd_launch DIR NETNS ARGS...: a dockerd with its data, exec root,
+# dockerd_launch DIR NETNS ARGS...: a dockerd (storage driver
+# $DOCKER_STORAGE, vfs by default: it works on every file system) with its data, exec root,
 # socket and pidfile in DIR, in the namespace NETNS ("" for the machine's
 # own), ready when its API answers.  Sets launched_pid; prints why and
 # returns 1 when it does not come up within 60 s.
@@ -124,7 +125,8 @@ dockerd_launch() {
 	mkdir -p "$d"
 	${ns:+nsenter --net=/run/netns/$ns} "$DOCKERD" --data-root "$d/data" \
 	    --exec-root "$d/exec" -H "unix://$d/docker.sock" \
-	    --pidfile "$d/dockerd.pid" --storage-driver vfs "$@" \
+	    --pidfile "$d/dockerd.pid" --storage-driver "${DOCKER_STORAGE:-vfs}" \
+	    "$@" \
 	    >> "$d/dockerd.log" 2>&1 &
 	launched_pid=$!
 	# dockerd has no readiness signal a test can take but its API.
@@ -211,6 +213,66 @@ build_image() {
 	done
 	[ $rc -eq 0 ] && { bd save -o "$out" "$tag" || rc=1; }
 	bd system prune -af > /dev/null 2>&1
+	kill $pid
+	wait $pid
+	return $rc
+}
+
+# dms_images TAG: docker-mailserver v14.0.0 itself, built from
+# $SHARED/dms (its release tarball and the patch that builds it offline)
+# as ghcr.io/docker-mailserver/docker-mailserver:14, and
+# conf/docker-mailserver/Dockerfile on top of it as TAG, by a dockerd in
+# the machine's own namespace (the builds need Debian's mirror) with
+# overlay2 (vfs would copy the 700 MB image once a layer) in $tmp/dockerd,
+# the directory dockerd_start then runs the private dockerd from: the
+# images are there, no save and load.  docker-mailserver's image is cached
+# in $ROOTFS_CACHE by the hash of the tarball and the patch.  Prints why
+# on failure.
+dms_images() {
+	local tag=$1 b=$tmp/dockerd base key cache src pid rc=0
+	local dms=ghcr.io/docker-mailserver/docker-mailserver:14
+	base=$(rootfs base) || { echo "$base"; return 1; }
+	key=$(cat "$SHARED/dms/docker-mailserver-14.0.0.tar.gz" \
+	    "$SHARED/dms/dms-v14-offline.patch" | md5sum | cut -c 1-12)
+	cache=$ROOTFS_CACHE/dms-14.0.0-$key.tar
+	dockerd_launch "$b" "" --bridge none --iptables=false \
+	    --ip6tables=false || return 1
+	pid=$launched_pid
+	bd() { "$DOCKER_CLI" -H "unix://$b/docker.sock" "$@"; }
+	if [ -s "$cache" ]; then
+		bd load -q -i "$cache" > /dev/null || rc=1
+	else
+		# The tree as a checkout has it (umask 022: Postfix warns
+		# about group-writable files), patched.
+		src=$tmp/dms-src
+		mkdir -p "$src"
+		(umask 022 && tar -C "$src" -xzf \
+		    "$SHARED/dms/docker-mailserver-14.0.0.tar.gz" &&
+		    cd "$src/docker-mailserver-14.0.0" &&
+		    patch -s -p1 < "$SHARED/dms/dms-v14-offline.patch") ||
+		    { echo "the DMS tree did not extract and patch"; rc=1; }
+		# FROM docker.io/debian:12-slim: the debootstrap root, with
+		# the updates and security suites the published image has.
+		[ $rc -eq 0 ] && { bd import "$base" ng-base:12 > /dev/null &&
+		    printf '%s\n' 'FROM ng-base:12' \
+		    "RUN printf 'deb http://deb.debian.org/debian bookworm-updates main\\ndeb http://deb.debian.org/debian-security bookworm-security main\\n' >> /etc/apt/sources.list" |
+		    bd build -q -t docker.io/debian:12-slim - > /dev/null ||
+		    rc=1; }
+		[ $rc -eq 0 ] && { DOCKER_BUILDKIT=1 bd build --network host \
+		    -q -t "$dms" "$src/docker-mailserver-14.0.0" \
+		    > "$b/build.out" 2>&1 || { rc=1; echo "docker build" \
+		    "of docker-mailserver: $(tail -n 5 "$b/build.out")"; }; }
+		[ $rc -eq 0 ] && { bd save -o "$cache.new" "$dms" &&
+		    mv "$cache.new" "$cache" || rc=1; }
+		rm -rf "$src"
+	fi
+	bd image inspect debian:12-slim > /dev/null 2>&1 ||
+	    { bd import "$base" debian:12-slim > /dev/null || rc=1; }
+	[ $rc -eq 0 ] && { bd build --network host -q \
+	    -f "$srcdir/conf/docker-mailserver/Dockerfile" -t "$tag" \
+	    "$srcdir" > "$b/build.out" 2>&1 || { rc=1; echo "docker build" \
+	    "-f conf/docker-mailserver/Dockerfile: $(tail -n 5 "$b/build.out")"; }; }
+	bd image prune -f > /dev/null 2>&1
 	kill $pid
 	wait $pid
 	return $rc
