@@ -15,7 +15,6 @@
 #            mynetworks): the stock image relays for an IPv6 client through
 #            docker-proxy; with natguard (nat_action = defer) it is deferred
 #   restart  docker restart: natguard back, the restrictions not doubled
-#   rspamd   ENABLE_RSPAMD=1: rspamd and natguard side by side, mail flows
 #   fixed    "ip6tables": true: the IPv6 client as itself, SPF pass
 set -u
 
@@ -289,24 +288,6 @@ for permit in network connected-networks; do
 	    ': to=<someone@outside\.test>' "$log"
 	run docker rm -f "relay-$permit" > /dev/null
 done
-
-echo "--- rspamd: ENABLE_RSPAMD=1 beside natguard"
-dms_data "$tmp/rspamd"
-cp "$srcdir/conf/docker-mailserver/user-patches.sh" \
-    "$srcdir/conf/docker-mailserver/postfix-main.cf" "$tmp/rspamd/config/"
-compose_for "$tmp/rspamd" ENABLE_RSPAMD=1 ENABLE_RSPAMD_REDIS=1
-ng_up "$tmp/rspamd"
-docker exec "$c" supervisorctl status > "$tmp/rspamd/sv" 2>&1
-has "rspamd: rspamd running" '^rspamd +RUNNING' "$tmp/rspamd/sv"
-has "rspamd: natguard running beside it" '^natguard +RUNNING' "$tmp/rspamd/sv"
-send rspamd-v4 $v4 user@pass.test postmaster@example.test
-delivered "rspamd: IPv4 SPF pass delivered, natguard's header kept" \
-    "$tmp/rspamd-v4.swaks" rspamd-v4 \
-    '^Received-SPF: pass .*client-ip=198\.51\.100\.2'
-send rspamd-fail $v4 user@fail.test postmaster@example.test
-has "rspamd: a forged sender still natguard's 550 5.7.23" \
-    '^<\*\* +550 5\.7\.23 ' "$tmp/rspamd-fail.swaks"
-compose "$tmp/rspamd" down
 
 echo "--- fixed: \"ip6tables\": true in daemon.json"
 dockerd_stop
