@@ -749,9 +749,11 @@ async def run_fault(server, name, what, mode, delay, servers, extra,
         fails.append("not serving afterwards")
     if rc != 0:
         fails.append("exit status %s" % rc)
-    # Connections held cost memory: about 6 kB each.
+    # Connections held cost memory: about 6 kB each.  The fixed part is
+    # the caches filling with a fault's answers and malloc's arenas: 17 MB
+    # was seen once on a CI machine (clock-jump), a leak grows without end.
     held = IDLE_NOFILE if name == "idle-descriptors" else 0
-    if not ASAN and rss1 - rss0 > 16384 + 8 * held:
+    if not ASAN and rss1 - rss0 > 24576 + 8 * held:
         fails.append("RSS grew %d kB" % (rss1 - rss0))
     if not d.check:
         fails.append("check: %s" % d.note)
