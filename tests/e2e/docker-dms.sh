@@ -301,6 +301,11 @@ cp "$srcdir/conf/docker-mailserver/user-patches.sh" \
     "$srcdir/conf/docker-mailserver/postfix-main.cf" "$tmp/fixed/config/"
 compose_for "$tmp/fixed"
 ng_up "$tmp/fixed"
+# Once, in CI, the first IPv6 connection after this dockerd restart was
+# refused: wait for Postfix's banner over IPv6 from the sender first.
+wait_for "ip netns exec '$rem' timeout 2 bash -c 'exec 3<>/dev/tcp/$v6/25 &&
+    head -c 3 <&3' 2>/dev/null | grep -q 220" ||
+    echo "    no banner over IPv6 within 20 s"
 send v6-fixed $v6 user@pass.test postmaster@example.test
 delivered "fixed: the IPv6 client as itself, SPF pass" \
     "$tmp/v6-fixed.swaks" v6-fixed \
