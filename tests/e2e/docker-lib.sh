@@ -115,9 +115,9 @@ natguard_libs() {
 }
 
 # dockerd_launch DIR NETNS ARGS...: a dockerd (storage driver
-# $DOCKER_STORAGE, vfs by default: it works on every file system) with its data, exec root,
-# socket and pidfile in DIR, in the namespace NETNS ("" for the machine's
-# own), ready when its API answers.  Sets launched_pid; prints why and
+# $DOCKER_STORAGE, vfs by default: it works on every file system) with its
+# data, exec root, socket and pidfile in DIR, in the namespace NETNS (""
+# for the machine's own), ready when its API answers.  Sets launched_pid; prints why and
 # returns 1 when it does not come up within 60 s.
 dockerd_launch() {
 	local d=$1 ns=$2 n=0
