@@ -26,35 +26,11 @@ done
 host=ngdb$$
 
 # --- build: this tree's files, twice ------------------------------------------
-build() {	# version
-	local d=$tmp/build-$1
-	mkdir -p "$d/natguard"
-	if [ -d "$srcdir/.git" ]; then
-		git -C "$srcdir" ls-files -z | (cd "$srcdir" &&
-		    xargs -0 tar -cf - --no-recursion) | tar -C "$d/natguard" -xf -
-	else
-		tar -C "$srcdir" --exclude=.git -cf - . | tar -C "$d/natguard" -xf -
-	fi
-	if [ "$1" != base ]; then
-		{ printf 'natguard (%s) unstable; urgency=medium\n\n' "$1"
-		  printf '  * A newer build, for the upgrade test.\n\n'
-		  printf ' -- natguard authors <natguard@example.org>  %s\n\n' \
-		      "$(date -R)"
-		  cat "$d/natguard/debian/changelog"; } > "$d/changelog"
-		mv "$d/changelog" "$d/natguard/debian/changelog"
-	fi
-	(cd "$d/natguard" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
-	    dpkg-buildpackage -us -uc -b) > "$d/build.log" 2>&1 ||
-	    die "dpkg-buildpackage ($1): $(tail -n 5 "$d/build.log")"
-	lintian --fail-on error,warning "$d"/natguard_*.changes \
-	    > "$d/lintian.log" 2>&1
-	echo $? > "$d/lintian.rc"
-}
 start=$(date +%s)
-build base
+why=$(deb_build "$tmp/build-base" base) || die "$why"
 version=$(sed -n '1s/^natguard (\([^)]*\)).*/\1/p' "$srcdir/debian/changelog")
 new="$version+t1"
-build "$new"
+why=$(deb_build "$tmp/build-$new" "$new") || die "$why"
 echo "    (two builds in $(( $(date +%s) - start )) s)"
 old_deb=$(ls "$tmp"/build-base/natguard_*_amd64.deb)
 new_deb=$(ls "$tmp/build-$new"/natguard_*_amd64.deb)

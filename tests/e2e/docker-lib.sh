@@ -114,6 +114,37 @@ natguard_libs() {
 	        s/^libubsan\.so\.([0-9]+)$/libubsan\1/'
 }
 
+# deb_build DIR VERSION: the Debian package of this tree's files (a
+# checkout's files, or the dist tree's) built in DIR with dpkg-buildpackage,
+# as VERSION ("base": debian/changelog's own, else a changelog entry above
+# it), and lintian on it (DIR/lintian.log, DIR/lintian.rc).  Prints why on
+# failure.
+deb_build() {
+	local d=$1
+	mkdir -p "$d/natguard"
+	if [ -d "$srcdir/.git" ]; then
+		git -C "$srcdir" ls-files -z | (cd "$srcdir" &&
+		    xargs -0 tar -cf - --no-recursion) | tar -C "$d/natguard" -xf -
+	else
+		tar -C "$srcdir" --exclude=.git -cf - . | tar -C "$d/natguard" -xf -
+	fi
+	if [ "$2" != base ]; then
+		{ printf 'natguard (%s) unstable; urgency=medium\n\n' "$2"
+		  printf '  * A newer build, for the upgrade test.\n\n'
+		  printf ' -- natguard authors <natguard@example.org>  %s\n\n' \
+		      "$(date -R)"
+		  cat "$d/natguard/debian/changelog"; } > "$d/changelog"
+		mv "$d/changelog" "$d/natguard/debian/changelog"
+	fi
+	(cd "$d/natguard" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
+	    dpkg-buildpackage -us -uc -b) > "$d/build.log" 2>&1 ||
+	    { echo "dpkg-buildpackage ($2): $(tail -n 5 "$d/build.log")"
+	      return 1; }
+	lintian --fail-on error,warning "$d"/natguard_*.changes \
+	    > "$d/lintian.log" 2>&1
+	echo $? > "$d/lintian.rc"
+}
+
 # dockerd_launch DIR NETNS ARGS...: a dockerd (storage driver
 # $DOCKER_STORAGE, vfs by default: it works on every file system) with its
 # data, exec root, socket and pidfile in DIR, in the namespace NETNS (""
@@ -218,19 +249,39 @@ build_image() {
 	return $rc
 }
 
-# dms_images TAG: docker-mailserver v14.0.0 itself, built from
+# dms_tree DIR [DEB]: docker-mailserver v14.0.0's tree in DIR as a
+# checkout has it (umask 022: Postfix warns about group-writable files),
+# patched to build offline; with DEB, conf/docker-mailserver/upstream's
+# patch applied as well (its Dockerfile and target/ parts: the release
+# tarball has no docs/ or test/) and DEB in target/natguard/.
+dms_tree() {
+	(umask 022 && mkdir -p "$1" &&
+	    tar -C "$1" -xzf "$SHARED/dms/docker-mailserver-14.0.0.tar.gz" &&
+	    cd "$1/docker-mailserver-14.0.0" &&
+	    patch -s -p1 < "$SHARED/dms/dms-v14-offline.patch") || return 1
+	[ -n "${2:-}" ] || return 0
+	# No repository above DIR for git apply to find: a plain patch.
+	(cd "$1/docker-mailserver-14.0.0" && GIT_CEILING_DIRECTORIES=$1 \
+	    git apply --include=Dockerfile --include='target/*' \
+	    "$srcdir/conf/docker-mailserver/upstream/enable-natguard.patch" &&
+	    mkdir target/natguard && cp "$2" target/natguard/)
+}
+
+# dms_images TAG [UPTAG DEB]: docker-mailserver v14.0.0 itself, built from
 # $SHARED/dms (its release tarball and the patch that builds it offline)
 # as ghcr.io/docker-mailserver/docker-mailserver:14, and
-# conf/docker-mailserver/Dockerfile on top of it as TAG, by a dockerd in
-# the machine's own namespace (the builds need Debian's mirror) with
-# overlay2 (vfs would copy the 700 MB image once a layer) in $tmp/dockerd,
-# the directory dockerd_start then runs the private dockerd from: the
-# images are there, no save and load.  docker-mailserver's image is cached
-# in $ROOTFS_CACHE by the hash of the tarball and the patch.  Prints why
-# on failure.
+# conf/docker-mailserver/Dockerfile on top of it as TAG; with UPTAG, the
+# tree with the upstream patch and DEB (natguard's package) as UPTAG.  Built
+# by a dockerd in the machine's own namespace (the builds need Debian's
+# mirror) with overlay2 (vfs would copy the 700 MB image once a layer) in
+# $tmp/dockerd, the directory dockerd_start then runs the private dockerd
+# from: the images are there, no save and load.  docker-mailserver's image
+# is cached in $ROOTFS_CACHE by the hash of the tarball and the patch (the
+# upstream build, which changes with natguard, is not; it shares the stock
+# build's layers when both are built in one run).  Prints why on failure.
 dms_images() {
-	local tag=$1 b=$tmp/dockerd base key cache src pid rc=0
-	local dms=ghcr.io/docker-mailserver/docker-mailserver:14
+	local tag=$1 uptag=${2:-} deb=${3:-} b=$tmp/dockerd base key cache pid
+	local rc=0 dms=ghcr.io/docker-mailserver/docker-mailserver:14
 	base=$(rootfs base) || { echo "$base"; return 1; }
 	key=$(cat "$SHARED/dms/docker-mailserver-14.0.0.tar.gz" \
 	    "$SHARED/dms/dms-v14-offline.patch" | md5sum | cut -c 1-12)
@@ -239,39 +290,38 @@ dms_images() {
 	    --ip6tables=false || return 1
 	pid=$launched_pid
 	bd() { "$DOCKER_CLI" -H "unix://$b/docker.sock" "$@"; }
-	if [ -s "$cache" ]; then
+	# FROM docker.io/debian:12-slim: the debootstrap root, with the
+	# updates and security suites the published image has.
+	bd import "$base" ng-base:12 > /dev/null &&
+	    printf '%s\n' 'FROM ng-base:12' \
+	    "RUN printf 'deb http://deb.debian.org/debian bookworm-updates main\\ndeb http://deb.debian.org/debian-security bookworm-security main\\n' >> /etc/apt/sources.list" |
+	    bd build -q -t docker.io/debian:12-slim - > /dev/null || rc=1
+	if [ $rc -eq 0 ] && [ -s "$cache" ]; then
 		bd load -q -i "$cache" > /dev/null || rc=1
-	else
-		# The tree as a checkout has it (umask 022: Postfix warns
-		# about group-writable files), patched.
-		src=$tmp/dms-src
-		mkdir -p "$src"
-		(umask 022 && tar -C "$src" -xzf \
-		    "$SHARED/dms/docker-mailserver-14.0.0.tar.gz" &&
-		    cd "$src/docker-mailserver-14.0.0" &&
-		    patch -s -p1 < "$SHARED/dms/dms-v14-offline.patch") ||
+	elif [ $rc -eq 0 ]; then
+		dms_tree "$tmp/dms-src" ||
 		    { echo "the DMS tree did not extract and patch"; rc=1; }
-		# FROM docker.io/debian:12-slim: the debootstrap root, with
-		# the updates and security suites the published image has.
-		[ $rc -eq 0 ] && { bd import "$base" ng-base:12 > /dev/null &&
-		    printf '%s\n' 'FROM ng-base:12' \
-		    "RUN printf 'deb http://deb.debian.org/debian bookworm-updates main\\ndeb http://deb.debian.org/debian-security bookworm-security main\\n' >> /etc/apt/sources.list" |
-		    bd build -q -t docker.io/debian:12-slim - > /dev/null ||
-		    rc=1; }
 		[ $rc -eq 0 ] && { DOCKER_BUILDKIT=1 bd build --network host \
-		    -q -t "$dms" "$src/docker-mailserver-14.0.0" \
+		    -q -t "$dms" "$tmp/dms-src/docker-mailserver-14.0.0" \
 		    > "$b/build.out" 2>&1 || { rc=1; echo "docker build" \
 		    "of docker-mailserver: $(tail -n 5 "$b/build.out")"; }; }
 		[ $rc -eq 0 ] && { bd save -o "$cache.new" "$dms" &&
 		    mv "$cache.new" "$cache" || rc=1; }
-		rm -rf "$src"
+		rm -rf "$tmp/dms-src"
 	fi
-	bd image inspect debian:12-slim > /dev/null 2>&1 ||
-	    { bd import "$base" debian:12-slim > /dev/null || rc=1; }
 	[ $rc -eq 0 ] && { bd build --network host -q \
 	    -f "$srcdir/conf/docker-mailserver/Dockerfile" -t "$tag" \
 	    "$srcdir" > "$b/build.out" 2>&1 || { rc=1; echo "docker build" \
 	    "-f conf/docker-mailserver/Dockerfile: $(tail -n 5 "$b/build.out")"; }; }
+	if [ $rc -eq 0 ] && [ -n "$uptag" ]; then
+		dms_tree "$tmp/dms-up" "$deb" || { rc=1; echo "the DMS tree" \
+		    "did not take conf/docker-mailserver/upstream's patch"; }
+		[ $rc -eq 0 ] && { DOCKER_BUILDKIT=1 bd build --network host \
+		    -q -t "$uptag" "$tmp/dms-up/docker-mailserver-14.0.0" \
+		    > "$b/build.out" 2>&1 || { rc=1; echo "docker build" \
+		    "with the upstream patch: $(tail -n 5 "$b/build.out")"; }; }
+		rm -rf "$tmp/dms-up"
+	fi
 	bd image prune -f > /dev/null 2>&1
 	kill $pid
 	wait $pid
