@@ -1,0 +1,67 @@
+#!/bin/bash
+# Issue 19's "the suites held 20 runs under parallel load": run each named
+# suite N times, one run at a time through `make check TESTS=SUITE`, beside
+# CPU hogs (busy loops, one per CPU, at nice HOG_NICE), and report for each
+# suite how many runs held, its pass count and its slowest run.  Not part of
+# make check: it takes hours for the real-engine suites.
+#
+#	tests/faults/repeat.sh [-n RUNS] [-o DIR] SUITE...
+#
+# Run it from a built tree that nothing else is editing (a copy: a suite
+# rewritten while it runs reads half of each version).  Each run's log is
+# kept as DIR/SUITE-NAME.K.log (DIR: /var/tmp/natguard-repeat); a run
+# that did not pass (FAIL, ERROR or SKIP) is named with its result.  Exit 0 when every run of every suite held.
+set -u
+runs=20 dir=/var/tmp/natguard-repeat
+while getopts n:o: opt; do
+	case $opt in
+	n) runs=$OPTARG ;;
+	o) dir=$OPTARG ;;
+	*) echo "usage: $0 [-n RUNS] [-o DIR] SUITE..." >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -gt 0 ] || { echo "usage: $0 [-n RUNS] [-o DIR] SUITE..." >&2; exit 2; }
+[ -f Makefile ] || { echo "$0: run it in a configured tree" >&2; exit 2; }
+mkdir -p "$dir" || exit 2
+
+hogs=()
+stop_hogs() { [ ${#hogs[@]} -eq 0 ] || kill "${hogs[@]}" 2>/dev/null; }
+trap stop_hogs EXIT
+trap 'exit 1' INT TERM
+for _ in $(seq "$(nproc)"); do
+	nice -n "${HOG_NICE:-10}" bash -c 'while :; do :; done' &
+	hogs+=($!)
+done
+echo "repeat: $runs runs each, beside ${#hogs[@]} CPU hogs at nice" \
+    "${HOG_NICE:-10}, logs in $dir"
+
+bad=0
+for suite in "$@"; do
+	base=$(basename "$suite")
+	held=0 worst=0 fails=""
+	for k in $(seq "$runs"); do
+		start=$(date +%s)
+		make -s check TESTS="$suite" > "$dir/$base.$k.out" 2>&1
+		rc=$?
+		secs=$(($(date +%s) - start))
+		[ $secs -gt $worst ] && worst=$secs
+		cp "$suite.log" "$dir/$base.$k.log" 2>/dev/null
+		# The suite's own count line (scripts) or Check's (C suites).
+		line=$(grep -h -E '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed|^[0-9]+%: Checks: ' \
+		    "$dir/$base.$k.log" 2>/dev/null | tail -n 1)
+		res=$(sed -n 's/^:test-result: //p' "$suite.trs" \
+		    2>/dev/null | head -n 1)
+		if [ $rc -eq 0 ] && [ "$res" = PASS ]; then
+			held=$((held + 1))
+		else
+			fails="$fails $k(${res:-rc $rc})"
+		fi
+		echo "repeat: $base run $k/$runs: ${res:-rc $rc}, ${secs}s: ${line:-no count line}"
+	done
+	echo "repeat: $base: $held/$runs held, slowest ${worst}s"
+	[ -z "$fails" ] || echo "repeat: $base: runs that did not pass:$fails" \
+	    "(logs $dir/$base.K.log)"
+	[ $held -eq "$runs" ] || bad=1
+done
+exit $bad
