@@ -36,32 +36,45 @@ done
 echo "repeat: $runs runs each, beside ${#hogs[@]} CPU hogs at nice" \
     "${HOG_NICE:-10}, logs in $dir"
 
+run_one() {	# suite k
+	local suite=$1 k=$2 base start rc secs line res
+	base=$(basename "$suite")
+	start=$(date +%s)
+	make -s check TESTS="$suite" > "$dir/$base.$k.out" 2>&1
+	rc=$?
+	secs=$(($(date +%s) - start))
+	[ $secs -gt "${worst[$suite]}" ] && worst[$suite]=$secs
+	cp "$suite.log" "$dir/$base.$k.log" 2>/dev/null
+	# The suite's own count line (scripts) or Check's (C suites).
+	line=$(grep -h -E \
+	    '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed|^[0-9]+%: Checks: ' \
+	    "$dir/$base.$k.log" 2>/dev/null | tail -n 1)
+	res=$(sed -n 's/^:test-result: //p' "$suite.trs" 2>/dev/null |
+	    head -n 1)
+	if [ $rc -eq 0 ] && [ "$res" = PASS ]; then
+		held[$suite]=$((${held[$suite]} + 1))
+	else
+		fails[$suite]="${fails[$suite]} $k(${res:-rc $rc})"
+	fi
+	echo "repeat: $base run $k/$runs: ${res:-rc $rc}, ${secs}s:" \
+	    "${line:-no count line}"
+}
+
+# Round by round, every suite once a round: a session cut short still has
+# runs of every suite.
+declare -A held worst fails
+for suite in "$@"; do held[$suite]=0 worst[$suite]=0 fails[$suite]=""; done
+for k in $(seq "$runs"); do
+	for suite in "$@"; do
+		run_one "$suite" "$k"
+	done
+done
 bad=0
 for suite in "$@"; do
 	base=$(basename "$suite")
-	held=0 worst=0 fails=""
-	for k in $(seq "$runs"); do
-		start=$(date +%s)
-		make -s check TESTS="$suite" > "$dir/$base.$k.out" 2>&1
-		rc=$?
-		secs=$(($(date +%s) - start))
-		[ $secs -gt $worst ] && worst=$secs
-		cp "$suite.log" "$dir/$base.$k.log" 2>/dev/null
-		# The suite's own count line (scripts) or Check's (C suites).
-		line=$(grep -h -E '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed|^[0-9]+%: Checks: ' \
-		    "$dir/$base.$k.log" 2>/dev/null | tail -n 1)
-		res=$(sed -n 's/^:test-result: //p' "$suite.trs" \
-		    2>/dev/null | head -n 1)
-		if [ $rc -eq 0 ] && [ "$res" = PASS ]; then
-			held=$((held + 1))
-		else
-			fails="$fails $k(${res:-rc $rc})"
-		fi
-		echo "repeat: $base run $k/$runs: ${res:-rc $rc}, ${secs}s: ${line:-no count line}"
-	done
-	echo "repeat: $base: $held/$runs held, slowest ${worst}s"
-	[ -z "$fails" ] || echo "repeat: $base: runs that did not pass:$fails" \
-	    "(logs $dir/$base.K.log)"
-	[ $held -eq "$runs" ] || bad=1
+	echo "repeat: $base: ${held[$suite]}/$runs held, slowest ${worst[$suite]}s"
+	[ -z "${fails[$suite]}" ] || echo "repeat: $base: runs that did" \
+	    "not pass:${fails[$suite]} (logs $dir/$base.K.log)"
+	[ "${held[$suite]}" -eq "$runs" ] || bad=1
 done
 exit $bad
