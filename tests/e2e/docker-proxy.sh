@@ -89,14 +89,8 @@ wait_for "docker exec proxy ss -Hltn | grep -q ':2525 ' &&
     docker exec proxy ss -Hltn | grep -q ':25 '" ||
     die "the proxy is not listening: $(docker logs proxy 2>&1 | tail -n 3)"
 
-# send NAME PORT FROM: one transaction from the remote sender through the
-# published port; the HELO has no SPF record, so MAIL FROM decides.
-send() {
-	ip netns exec "$rem" swaks --server 198.51.100.1 --port "$2" \
-	    --timeout 20 --helo "mx.${3#*@}" --from "$3" \
-	    --to postmaster@example.test --header "Subject: natguard e2e $1" \
-	    --body "case $1" > "$tmp/$1.swaks" 2>&1
-}
+# send NAME PORT FROM: through the published port (lib.sh's send_mx).
+send() { send_mx "$@"; }
 # What natguard answered before this change, for the same request: a
 # private client rejected like any other, nothing learned.
 printf '%s\n' 'log = stderr' 'mynetworks = none' 'private_spf_action = reject' \

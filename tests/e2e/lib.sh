@@ -117,6 +117,15 @@ send() {	# name server from to
 	    --header "Subject: natguard e2e $1" --body "case $1" \
 	    > "$tmp/$1.swaks" 2>&1
 }
+# A hiders' sender: one transaction from the remote sender to the Docker
+# host's 198.51.100.1 on PORT, its HELO mx.DOMAIN without an SPF record (so
+# MAIL FROM decides wherever a proxy puts the client).
+send_mx() {	# name port from
+	ip netns exec "$rem" swaks --server 198.51.100.1 --port "$2" \
+	    --timeout 20 --helo "mx.${3#*@}" --from "$3" \
+	    --to postmaster@example.test --header "Subject: natguard e2e $1" \
+	    --body "case $1" > "$tmp/$1.swaks" 2>&1
+}
 queue_id() {	# swaks output file: the queue id of "250 ... queued as ID"
 	sed -nE 's/^<- +250 .*queued as ([0-9A-Za-z]+).*/\1/p' "$1" | tail -n 1
 }
