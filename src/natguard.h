@@ -601,9 +601,24 @@ struct spf_macros {
 	const char	*(*p)(void *, const char *);
 	void		*arg;
 };
+/*
+ * What normalising says beyond the record.  A record too long for
+ * libspf2's compiled budget goes to it in chunks chained by redirect=:
+ * chunk is given each chunk's text (NUL-terminated) and returns the name
+ * to redirect= to, which the DNS layer then answers with that text.  why
+ * says why a record became a permerror past libspf2's bounds ("": it did
+ * not, or the grammar alone said so).
+ */
+struct spf_norm {
+	const char	*(*chunk)(void *, const char *);
+	void		*arg;
+	char		 why[160];
+};
+#define SPF_CHUNK_SUFFIX	".chunk.natguard.invalid"
 int		 spf_record_check(const char *, int *, const char **);
+int		 spf_text_safe(const char *);
 char		*spf_record_normalise(const char *, size_t, int,
-		    const struct spf_macros *);
+		    const struct spf_macros *, struct spf_norm *);
 char		*spf_macro_expand(const char *, size_t,
 		    const struct spf_macros *);
 

@@ -23,10 +23,14 @@
 #include <arpa/nameser.h>
 
 #include <event2/event.h>
+#include <ctype.h>
+#include <errno.h>
 #include <netdb.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <spf2/spf.h>
 #include <spf2/spf_dns.h>
@@ -85,6 +89,9 @@ struct spf_query {
 	struct strlist		 subnames;	/* MX and PTR targets */
 	struct strlist		 ptrnames;	/* PTR targets */
 	struct strlist		 expnames;	/* exp= domains seen */
+	struct strlist		 chunks;	/* see struct spf_norm */
+	int			 chunk_calls;	/* this pass */
+	char			*why;		/* a record refused, why */
 	int			 seen_own;	/* the identity's record */
 	int			 passes;
 	struct event		*timer;
@@ -332,13 +339,70 @@ macros_for(struct spf_query *q, const char *domain, struct spf_macros *m,
 	ip[n - 1] = '\0';
 }
 
+/*
+ * A chunk of a record too long for libspf2 (struct spf_norm): its name,
+ * "c<index>" SPF_CHUNK_SUFFIX, which chunk_answer() answers with its text.
+ * libspf2 counts each redirect= to one among its DNS mechanisms, so its
+ * limit is raised by one for each: RFC 7208 4.6.4's 10 stay the records'.
+ */
+static const char *
+chunk_add(void *arg, const char *text)
+{
+	static char		 name[64];
+	struct spf_query	*q = arg;
+	size_t			 i;
+
+	for (i = 0; i < q->chunks.n; i++)
+		if (strcmp(q->chunks.v[i], text) == 0)
+			break;
+	if (i == q->chunks.n)
+		strlist_add(&q->chunks, text);
+	q->chunk_calls++;
+	if (SPF_server_set_max_dns_mech(q->spf->server,
+	    SPF_MAX_TERMS + q->chunk_calls) != SPF_E_SUCCESS)
+		fatalx("SPF_server_set_max_dns_mech");
+	snprintf(name, sizeof(name), "c%zu" SPF_CHUNK_SUFFIX, i);
+	return (name);
+}
+
+/* The TXT answer for a chunk's name; NULL: domain is not one. */
+static SPF_dns_rr_t *
+chunk_answer(SPF_dns_server_t *layer, struct spf_query *q, const char *domain)
+{
+	SPF_dns_rr_t	*rr;
+	size_t		 len = strlen(domain), slen = strlen(SPF_CHUNK_SUFFIX);
+	unsigned long	 i;
+	char		*end;
+
+	if (len <= slen || strcasecmp(domain + len - slen,
+	    SPF_CHUNK_SUFFIX) != 0)
+		return (NULL);
+	errno = 0;
+	i = strtoul(domain + 1, &end, 10);
+	if (domain[0] != 'c' || !isdigit((unsigned char)domain[1]) ||
+	    errno != 0 || end != domain + len - slen || i >= q->chunks.n)
+		return (SPF_dns_rr_new_init(layer, domain, ns_t_txt, 0,
+		    HOST_NOT_FOUND));
+	if ((rr = SPF_dns_rr_new_init(layer, domain, ns_t_txt, 0,
+	    NETDB_SUCCESS)) == NULL)
+		fatalx("SPF_dns_rr_new_init");
+	len = strlen(q->chunks.v[i]) + 1;
+	if (SPF_dns_rr_buf_realloc(rr, 0, len) != SPF_E_SUCCESS)
+		fatalx("SPF_dns_rr_buf_realloc");
+	memcpy(rr->rr[0], q->chunks.v[i], len);
+	rr->num_rr = 1;
+	note_exp(q, q->chunks.v[i]);
+	return (rr);
+}
+
 /* An answer in libspf2's form. */
 static SPF_dns_rr_t *
 rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
-    const struct dns_answer *a, struct spf_query *q)
+    const struct dns_answer *a, struct spf_query *q, int exp)
 {
 	SPF_dns_rr_t	*rr;
 	struct spf_macros m;
+	struct spf_norm	 nm;
 	const char	*data;
 	char		*norm, ip[80];
 	size_t		 i, n, len;
@@ -370,8 +434,11 @@ rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	n = a->n;
 	if (type == ns_t_ptr && n > SPF_MAX_PTR_NAMES)
 		n = SPF_MAX_PTR_NAMES;
-	if (type == ns_t_txt)
+	if (type == ns_t_txt) {
 		macros_for(q, domain, &m, ip, sizeof(ip));
+		nm.chunk = chunk_add;
+		nm.arg = q;
+	}
 	for (i = 0; i < n; i++) {
 		data = a->rr[i].data;
 		len = (type == ns_t_a || type == ns_t_aaaa) ? a->rr[i].len :
@@ -380,10 +447,21 @@ rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		norm = NULL;
 		if (type == ns_t_txt &&
 		    (norm = spf_record_normalise(data, a->rr[i].len,
-		    q->client.family == AF_INET6, &m)) != NULL) {
+		    q->client.family == AF_INET6, &m, &nm)) != NULL) {
+			if (nm.why[0] != '\0' && q->why == NULL)
+				q->why = xstrdup(nm.why);
 			note_exp(q, norm);
 			data = norm;
 			len = strlen(norm) + 1;
+		}
+		if (exp && !spf_text_safe(data)) {
+			/* Read as an explanation, it would overflow. */
+			if (q->why == NULL)
+				xasprintf(&q->why, "a TXT record of %s is "
+				    "longer than natguard's SPF library can "
+				    "read safely", domain);
+			data = norm != NULL ? SPF_RECORD_INVALID : "";
+			len = strlen(data) + 1;
 		}
 		if (SPF_dns_rr_buf_realloc(rr, (int)i, len) != SPF_E_SUCCESS)
 			fatalx("SPF_dns_rr_buf_realloc");
@@ -414,7 +492,7 @@ rr_cidr0(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	if (a->status != DNS_OK || a->n == 0 || (type != ns_t_mx &&
 	    ((type != ns_t_a && type != ns_t_aaaa) ||
 	    fam != q->client.family)))
-		return (rr_from(layer, domain, type, a, q));
+		return (rr_from(layer, domain, type, a, q, 0));
 	if ((rr = SPF_dns_rr_new_init(layer, domain, type, 0,
 	    NETDB_SUCCESS)) == NULL)
 		fatalx("SPF_dns_rr_new_init");
@@ -524,12 +602,14 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	SPF_dns_rr_t		*rr;
 	char			*name;
 	size_t			 nlen, slen;
-	int			 cidr0;
+	int			 cidr0, exp;
 
 	(void)should_cache;
 	if (q == NULL || domain == NULL)
 		return (SPF_dns_rr_new_init(layer, domain ? domain : "", type,
 		    0, TRY_AGAIN));
+	if (type == ns_t_txt && (rr = chunk_answer(layer, q, domain)) != NULL)
+		return (rr);
 	if (!name_valid(domain))
 		return (SPF_dns_rr_new_init(layer, domain, type, 0,
 		    HOST_NOT_FOUND));
@@ -558,10 +638,11 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 	}
 	if (a->status == DNS_TEMPFAIL)
 		q->tempfail = 1;
+	exp = type == ns_t_txt && strlist_contains(&q->expnames, name);
 	free(name);
 	if (cidr0)
 		return (rr_cidr0(layer, domain, type, a, q));
-	rr = rr_from(layer, domain, type, a, q);
+	rr = rr_from(layer, domain, type, a, q, exp);
 	return (rr);
 }
 
@@ -807,6 +888,8 @@ query_free(struct spf_query *q)
 	strlist_clear(&q->subnames);
 	strlist_clear(&q->ptrnames);
 	strlist_clear(&q->expnames);
+	strlist_clear(&q->chunks);
+	free(q->why);
 	spf_verdict_clear(&q->hitv);
 	free(q);
 }
@@ -849,9 +932,14 @@ query_done(struct spf_query *q, enum spf_result r, const char *explanation,
 	    q->mailbox;
 	o.explanation = explanation;
 	o.comment = comment;
+	if (r == SPF_R_PERMERROR && q->why != NULL) {
+		/* Past libspf2's bounds: what the admin can look up. */
+		log_info("spf: %s: permerror: %s", o.domain, q->why);
+		o.comment = q->why;
+	}
 	o.no_mail = q->hit ? q->hitv.no_mail : no_mail(q, o.domain);
 	if (!q->hit && q->passes > 0)
-		cache_store(q->spf, q, r, o.domain, explanation, comment,
+		cache_store(q->spf, q, r, o.domain, explanation, o.comment,
 		    o.no_mail);
 	waits_clear(q);
 	q->cb(&o, q->arg);
@@ -1024,6 +1112,10 @@ spf_pass(struct spf_query *q)
 
 	q->passes++;
 	q->tempfail = 0;
+	q->chunk_calls = 0;
+	if (SPF_server_set_max_dns_mech(q->spf->server, SPF_MAX_TERMS) !=
+	    SPF_E_SUCCESS)
+		fatalx("SPF_server_set_max_dns_mech");
 	q->terms = q->voids = q->seen_own = 0;
 	strlist_clear(&q->subnames);
 	strlist_clear(&q->ptrnames);

@@ -16,10 +16,13 @@
 
 #include "config.h"
 
+#include <sys/types.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -675,15 +678,474 @@ macros_expand(char *rec, const struct spf_macros *m)
 	return (buf_take(&b));
 }
 
-char *
-spf_record_normalise(const char *text, size_t len, int v6,
-    const struct spf_macros *m)
+/*
+ * libspf2's compiled form of a record (spf_compile.c), reckoned here
+ * because libspf2 does not reckon it safely:
+ *  - a term's data (a CIDR block, then one block per macro and per run of
+ *    literal text) has SPF_MAX_MECH_LEN (or SPF_MAX_MOD_LEN) octets.
+ *    1.2.10 before upstream's d14abff (CVE-2023-42118, Debian 12's build)
+ *    wraps its count of what is left when a literal starts within a
+ *    block of the end, and copies the literal unbounded into a 4 KiB
+ *    stack buffer: a crash, or a write past it, chosen by the record;
+ *  - a run of literal text holds at most SPF_MAX_STR_LEN octets;
+ *  - a record's mechanisms share SPF_MAX_MECH_LEN octets: one is added
+ *    while at most that less a header is used, and the rest are dropped
+ *    without a word, a final -all with them (neutral where RFC 7208 says
+ *    fail).
+ * A term past the first two bounds is a permerror here, before libspf2
+ * sees it (the fixed libspf2 refuses such terms too).  A record past the
+ * third goes to libspf2 in chunks that each fit, chained by redirect=
+ * to names spf.c answers (struct spf_norm).
+ */
+#define LS_MAX_DATA	511	/* SPF_MAX_MECH_LEN, SPF_MAX_MOD_LEN */
+#define LS_MAX_STR	255	/* SPF_MAX_STR_LEN */
+#define LS_BLOCK	4	/* sizeof(SPF_data_t), sizeof(SPF_mech_t) */
+#define LS_ALIGN(n)	(((n) + 3) & ~(size_t)3)
+#define LS_MAX_MECHS	(LS_MAX_DATA - LS_BLOCK)	/* a record's */
+#define SPF_MAX_CHUNKS	10	/* libspf2's depth is 20, includes 10 */
+
+/* A run of literal text ends: its block. */
+static int
+literal_end(size_t *used, size_t *lit)
+{
+	if (*lit == 0)
+		return (0);
+	if (*lit > LS_MAX_STR || *used + LS_ALIGN(LS_BLOCK + *lit) >
+	    LS_MAX_DATA)
+		return (-1);
+	*used += LS_ALIGN(LS_BLOCK + *lit);
+	*lit = 0;
+	return (0);
+}
+
+/*
+ * The data octets libspf2 compiles the macro-string [p, p + n) into after
+ * used octets (a CIDR block): SPF_c_parse_macro() reckoned without writing.
+ * -1 where it fails cleanly; -2 where a literal would start within a block
+ * of the end, where 1.2.10 overflows (the fixed libspf2 fails there).
+ */
+static ssize_t
+macro_data(const char *p, size_t n, size_t used)
+{
+	size_t	i = 0, run, lit = 0, need, avail;
+
+	if (used + LS_BLOCK > LS_MAX_DATA)
+		return (-1);
+	avail = LS_MAX_DATA - used - LS_BLOCK;
+	while (i < n) {
+		run = strcspn(p + i, " %");
+		if (run > n - i)
+			run = n - i;
+		if (lit + run > avail)
+			return (-1);
+		lit += run;
+		if ((i += run) == n)
+			break;
+		if (++i == n)
+			return (-1);	/* a lone "%": not the grammar's */
+		need = 1;
+		switch (p[i]) {
+		case '-':
+			need = 3;	/* "%20" */
+			/* FALLTHROUGH */
+		case '%':
+		case '_':
+			i++;
+			break;
+		case '{':
+			if (literal_end(&used, &lit) != 0 ||
+			    used + LS_BLOCK > LS_MAX_DATA)
+				return (-1);
+			used += LS_BLOCK;
+			while (i < n && p[i] != '}')
+				i++;
+			if (i++ == n)
+				return (-1);
+			if (used + LS_BLOCK > LS_MAX_DATA)
+				return (-2);
+			avail = LS_MAX_DATA - used - LS_BLOCK;
+			continue;
+		}
+		if (lit + need > avail)
+			return (-1);
+		lit += need;
+	}
+	if (literal_end(&used, &lit) != 0)
+		return (-1);
+	return ((ssize_t)used);
+}
+
+/*
+ * Whether libspf2 1.2.10 reads the text safely as a macro-string: every TXT
+ * string it is given may be read as an explanation (exp=%{d}.example names
+ * any domain), which SPF_record_compile_macro() compiles as one.
+ */
+int
+spf_text_safe(const char *text)
+{
+	return (macro_data(text, strlen(text), 0) != -2);
+}
+
+/*
+ * The octets a term of a normalised record takes among libspf2's
+ * compiled mechanisms: header and data; 0 for a modifier (exp=, the only
+ * one normalising keeps, has a budget of its own).  -1: libspf2 cannot
+ * compile it safely, or it would not fit in a chunk with a redirect=
+ * after it.
+ */
+static ssize_t
+term_size(const char *p, const char *e)
+{
+	const char	*t = is_qualifier(*p) ? p + 1 : p, *v, *c;
+	ssize_t		 d;
+	size_t		 cidr = 0;
+	int		 c4, c6;
+
+	for (v = t; v < e && (is_alnum((unsigned char)*v) || *v == '_' ||
+	    *v == '-'); v++)
+		;
+	if (v < e && *v == '=') {
+		d = macro_data(v + 1, e - v - 1, 0);
+		if (d < 0 || strncasecmp(t, "redirect=", 9) != 0)
+			return (d < 0 ? -1 : 0);
+	} else if (v - t == 3 && strncasecmp(t, "ip4", 3) == 0)
+		d = 4;
+	else if (v - t == 3 && strncasecmp(t, "ip6", 3) == 0)
+		d = 16;
+	else if (v == e || *v == ':' || *v == '/') {
+		c = e;
+		if ((v - t == 1 && (*t == 'a' || *t == 'A')) ||
+		    (v - t == 2 && strncasecmp(t, "mx", 2) == 0)) {
+			c = cidr_suffix(v, e, &c4, &c6);
+			if (c4 > 0 || c6 > 0)
+				cidr = LS_BLOCK;
+		}
+		d = (ssize_t)cidr;
+		if (v < c && *v == ':' &&
+		    (d = macro_data(v + 1, c - v - 1, cidr)) < 0)
+			return (-1);
+	} else
+		return (-1);
+	if (LS_BLOCK + d > LS_MAX_MECHS)
+		return (-1);
+	return (LS_BLOCK + d);
+}
+
+/* Whether libspf2 keeps every one of the mechanisms. */
+static int
+mechs_fit(const ssize_t *size, size_t n)
+{
+	size_t	i, used = 0;
+
+	for (i = 0; i + 1 < n; i++)
+		if ((used += size[i]) > LS_MAX_MECHS)
+			return (0);
+	return (1);
+}
+
+/*
+ * A macro's value [v, end) as a macro-string's literal text; -1 where no
+ * text can carry it (a "/" ends a domain-spec; a control octet).
+ */
+static int
+add_literal(struct buf *b, const char *v, const char *end)
+{
+	for (; v < end; v++) {
+		if (*v == '%')
+			buf_adds(b, "%%");
+		else if (*v == ' ')
+			buf_adds(b, "%_");
+		else if ((unsigned char)*v < 0x21 ||
+		    (unsigned char)*v > 0x7e || *v == '/')
+			return (-1);
+		else
+			buf_add(b, v, 1);
+	}
+	return (0);
+}
+
+/*
+ * An exp= term with its macros written out, so that spf.c knows each name
+ * libspf2 reads an explanation from, and reads those with care (see
+ * spf_text_safe()).  NULL where a macro cannot be written out (%{p} not
+ * known yet, a value no name can carry): the exp= goes, and the
+ * explanation is natguard's own.
+ */
+static char *
+exp_expand(const char *term, const struct spf_macros *m)
 {
 	struct buf	 b = { NULL, 0, 0 };
-	const char	*why, *p, *e, *slash;
-	char		*copy;
-	int		 valid, has_all = 0, ip6;
+	struct macro	 mc;
+	const char	*p, *e, *v, *end;
 
+	buf_add(&b, "", 0);
+	for (p = term; *p != '\0'; p++) {
+		if (p[0] == '%' && p[1] != '{' && p[1] != '\0') {
+			buf_add(&b, p++, 2);	/* %%, %_, %- */
+			continue;
+		}
+		if (p[0] != '%' || (e = strchr(p, '}')) == NULL) {
+			buf_add(&b, p, 1);
+			continue;
+		}
+		if (m == NULL || !macro_parse(p, e - p + 1, &mc) ||
+		    mc.escape || mc.keep != 0 || mc.reverse ||
+		    mc.delims[0] != '\0' ||
+		    (v = macro_value(m, mc.letter, &end)) == NULL ||
+		    add_literal(&b, v, end != NULL ? end : v + strlen(v)) != 0) {
+			buf_free(&b);
+			return (NULL);
+		}
+		p = e;
+	}
+	return (buf_take(&b));
+}
+
+/*
+ * A term of a chunk, which libspf2 evaluates with %{d} the chunk's name:
+ * the domain it means written out (a bare a, mx or ptr gets ":%{d}").
+ * NULL where the domain cannot be written as text, or a macro of d was
+ * left for libspf2 (one natguard could not expand).
+ */
+static char *
+term_own_domain(const char *term, const char *domain)
+{
+	struct buf	 b = { NULL, 0, 0 };
+	const char	*t = is_qualifier(*term) ? term + 1 : term, *p;
+	char		*s;
+	size_t		 n;
+
+	n = strcspn(t, ":/=");
+	buf_add(&b, term, t + n - term);
+	if (t[n] != ':' && t[n] != '=' &&
+	    ((n == 1 && (*t == 'a' || *t == 'A')) ||
+	    (n == 2 && strncasecmp(t, "mx", 2) == 0) ||
+	    (n == 3 && strncasecmp(t, "ptr", 3) == 0)))
+		buf_adds(&b, ":%{d}");
+	buf_adds(&b, t + n);
+	s = buf_take(&b);
+	buf_add(&b, "", 0);
+	for (p = s; *p != '\0'; p++) {
+		if (p[0] == '%' && p[1] != '{' && p[1] != '\0') {
+			buf_add(&b, p++, 2);	/* %%, %_, %- */
+			continue;
+		}
+		if (p[0] != '%' || p[1] != '{' ||
+		    tolower((unsigned char)p[2]) != 'd') {
+			buf_add(&b, p, 1);
+			continue;
+		}
+		if (p[2] != 'd' || p[3] != '}' ||	/* one natguard left */
+		    add_literal(&b, domain, domain + strlen(domain)) != 0)
+			goto fail;
+		p += 3;
+	}
+	free(s);
+	return (buf_take(&b));
+fail:
+	free(s);
+	buf_free(&b);
+	return (NULL);
+}
+
+static void
+norm_why(struct spf_norm *nm, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+norm_why(struct spf_norm *nm, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (nm == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(nm->why, sizeof(nm->why), fmt, ap);
+	va_end(ap);
+}
+
+static const char *
+domain_of(const struct spf_macros *m)
+{
+	return (m != NULL && m->domain != NULL ? m->domain : "the");
+}
+
+/*
+ * A record too long for libspf2's budget, as chunks: each but the last
+ * ends in a redirect= to the next, whose name nm->chunk gives; every one
+ * carries the exp=.  The terms after an all are never reached and go.
+ * Returns the first chunk; NULL (nm->why set) when it cannot be done.
+ */
+static char *
+record_chunks(const struct strlist *terms, const struct spf_macros *m,
+    struct spf_norm *nm)
+{
+	struct strlist	 mechs = { NULL, 0 };
+	struct buf	 b = { NULL, 0, 0 };
+	char		*exp = NULL, *t, *out = NULL;
+	const char	*next = NULL, *p;
+	size_t		 i, k, start[SPF_MAX_CHUNKS + 1], nchunks = 0, used;
+	ssize_t		 s;
+	int		 all;
+
+	if (m == NULL || m->domain == NULL || nm == NULL || nm->chunk == NULL) {
+		norm_why(nm, "%s record is longer than natguard's SPF library "
+		    "can evaluate", domain_of(m));
+		return (NULL);
+	}
+	for (i = 0; i < terms->n; i++) {
+		if ((t = term_own_domain(terms->v[i], m->domain)) == NULL) {
+			norm_why(nm, "term %zu of %s's record cannot be "
+			    "evaluated in parts", i + 1, m->domain);
+			goto done;
+		}
+		p = is_qualifier(*t) ? t + 1 : t;
+		if (strncasecmp(p, "exp=", 4) == 0) {
+			free(exp);
+			exp = t;
+			continue;
+		}
+		strlist_add(&mechs, t);
+		all = strcasecmp(p, "all") == 0;
+		free(t);
+		if (all)
+			break;
+	}
+	/* Greedy, from the left: a chunk's mechanisms, then its redirect=. */
+	for (i = 0, used = 0; i < mechs.n; i++) {
+		s = term_size(mechs.v[i], mechs.v[i] + strlen(mechs.v[i]));
+		if (s < 0) {
+			norm_why(nm, "term %zu of %s's record is longer than "
+			    "natguard's SPF library can compile safely", i + 1,
+			    m->domain);
+			goto done;
+		}
+		if (i == 0 || used + (size_t)s > LS_MAX_MECHS) {
+			if (nchunks == SPF_MAX_CHUNKS) {
+				norm_why(nm, "%s's record is longer than "
+				    "natguard's SPF library can evaluate "
+				    "(%d chunks of %d octets)", m->domain,
+				    SPF_MAX_CHUNKS, LS_MAX_MECHS);
+				goto done;
+			}
+			start[nchunks++] = i;
+			used = 0;
+		}
+		used += s;
+	}
+	start[nchunks] = mechs.n;
+	for (k = nchunks; k-- > 0;) {
+		buf_reset(&b);
+		buf_adds(&b, "v=spf1");
+		for (i = start[k]; i < start[k + 1]; i++) {
+			buf_add(&b, " ", 1);
+			buf_adds(&b, mechs.v[i]);
+		}
+		if (exp != NULL) {
+			buf_add(&b, " ", 1);
+			buf_adds(&b, exp);
+		}
+		if (next != NULL) {
+			buf_adds(&b, " redirect=");
+			buf_adds(&b, next);
+		}
+		if (k == 0)
+			out = buf_take(&b);
+		else
+			next = nm->chunk(nm->arg, b.s);
+	}
+done:
+	buf_free(&b);
+	free(exp);
+	strlist_clear(&mechs);
+	return (out);
+}
+
+/*
+ * The normalised terms as libspf2 gets them: the record, checked against
+ * libspf2's bounds, whole or in chunks.  Takes terms.
+ */
+static char *
+record_fit(struct strlist *terms, const int *orig, const struct spf_macros *m,
+    struct spf_norm *nm)
+{
+	struct buf	 b = { NULL, 0, 0 };
+	ssize_t		*size, s;
+	size_t		 i, n = 0;
+	char		*out = NULL;
+
+	size = xcalloc(terms->n + 1, sizeof(*size));
+	for (i = 0; i < terms->n; i++) {
+		s = term_size(terms->v[i], terms->v[i] + strlen(terms->v[i]));
+		if (s < 0) {
+			norm_why(nm, "term %d of %s's record is longer than "
+			    "natguard's SPF library can compile safely",
+			    orig[i], domain_of(m));
+			goto done;
+		}
+		if (s > 0)
+			size[n++] = s;
+	}
+	if (!mechs_fit(size, n)) {
+		out = record_chunks(terms, m, nm);
+		goto done;
+	}
+	buf_adds(&b, "v=spf1");
+	for (i = 0; i < terms->n; i++) {
+		buf_add(&b, " ", 1);
+		buf_adds(&b, terms->v[i]);
+	}
+	out = buf_take(&b);
+done:
+	free(size);
+	strlist_clear(terms);
+	return (out != NULL ? out : xstrdup(SPF_RECORD_INVALID));
+}
+
+/* The normalised text of one term, its macros expanded, to terms. */
+static void
+term_add(struct strlist *terms, int **orig, int n, struct buf *t,
+    const struct spf_macros *m)
+{
+	char	*s, *p, *e;
+
+	s = macros_expand(buf_take(t), m);
+	if (strncasecmp(s, "exp=", 4) == 0) {
+		p = exp_expand(s, m);
+		free(s);
+		if ((s = p) == NULL)
+			return;
+	}
+	/* Two terms for an ip4 or ip6 of length 0. */
+	for (p = s; *p != '\0'; p = e) {
+		while (*p == ' ')
+			p++;
+		if ((e = strchr(p, ' ')) != NULL)
+			*e++ = '\0';
+		else
+			e = p + strlen(p);
+		if (*p == '\0')
+			continue;
+		*orig = xreallocarray(*orig, terms->n + 1, sizeof(**orig));
+		(*orig)[terms->n] = n;
+		strlist_add(terms, p);
+	}
+	free(s);
+}
+
+char *
+spf_record_normalise(const char *text, size_t len, int v6,
+    const struct spf_macros *m, struct spf_norm *nm)
+{
+	struct strlist	 terms = { NULL, 0 };
+	struct buf	 b = { NULL, 0, 0 };
+	const char	*why, *p, *e, *slash, *redirect = NULL;
+	char		*copy, *out;
+	int		 valid, has_all = 0, ip6, n = 0, redirect_n = 0;
+	int		*orig = NULL;
+
+	if (nm != NULL)
+		nm->why[0] = '\0';
 	if (memchr(text, '\0', len) != NULL) {
 		/* A NUL inside a record: only the grammar's text counts. */
 		if (strncasecmp(text, "v=spf1", 6) == 0)
@@ -706,7 +1168,6 @@ spf_record_normalise(const char *text, size_t len, int v6,
 		else if (e - p == 3 && strncasecmp(p, "all", 3) == 0)
 			has_all = 1;
 	}
-	buf_adds(&b, "v=spf1");
 	for (p = copy + 6; *p != '\0'; p = e) {
 		const char	*t, *eq;
 
@@ -716,6 +1177,7 @@ spf_record_normalise(const char *text, size_t len, int v6,
 			;
 		if (e == p)
 			break;
+		n++;
 		t = is_qualifier(*p) ? p + 1 : p;
 		eq = memchr(p, '=', e - p);
 		if (eq != NULL && memchr(p, ':', eq - p) == NULL &&
@@ -724,16 +1186,22 @@ spf_record_normalise(const char *text, size_t len, int v6,
 			if (strncasecmp(p, "exp=", 4) != 0 &&
 			    (strncasecmp(p, "redirect=", 9) != 0 || has_all))
 				continue;
+			if (strncasecmp(p, "redirect=", 9) == 0) {
+				/* Last: libspf2 runs it where it stands. */
+				redirect = p;
+				redirect_n = n;
+				continue;
+			}
 		} else if ((strncasecmp(t, "ip4:", 4) == 0 ||
 		    strncasecmp(t, "ip6:", 4) == 0) &&
 		    (slash = memchr(t, '/', e - t)) != NULL &&
 		    e - slash == 2 && slash[1] == '0') {
 			ip6 = t[2] == '6';
-			buf_add(&b, " ", 1);
 			buf_add(&b, p, t - p);
 			buf_adds(&b, ip6 ? "ip6:::/1 " : "ip4:0.0.0.0/1 ");
 			buf_add(&b, p, t - p);
 			buf_adds(&b, ip6 ? "ip6:8000::/1" : "ip4:128.0.0.0/1");
+			term_add(&terms, &orig, n, &b, m);
 			continue;
 		}
 		if (((t[0] == 'a' || t[0] == 'A') && (t + 1 == e ||
@@ -741,11 +1209,18 @@ spf_record_normalise(const char *text, size_t len, int v6,
 		    (strncasecmp(t, "mx", 2) == 0 && (t + 2 == e ||
 		    t[2] == ':' || t[2] == '/'))) {
 			cidr_term(&b, p, e, v6);
+			term_add(&terms, &orig, n, &b, m);
 			continue;
 		}
-		buf_add(&b, " ", 1);
 		buf_add(&b, p, e - p);
+		term_add(&terms, &orig, n, &b, m);
+	}
+	if (redirect != NULL) {
+		buf_add(&b, redirect, strcspn(redirect, " "));
+		term_add(&terms, &orig, redirect_n, &b, m);
 	}
 	free(copy);
-	return (macros_expand(buf_take(&b), m));
+	out = record_fit(&terms, orig, m, nm);
+	free(orig);
+	return (out);
 }

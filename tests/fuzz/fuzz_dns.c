@@ -32,11 +32,11 @@ record(const char *s, size_t len, int flag)
 	int			 ok;
 
 	(void)spf_record_check(s, &ok, &why);
-	norm = spf_record_normalise(s, len, flag, NULL);
+	norm = spf_record_normalise(s, len, flag, NULL, NULL);
 	free(norm);
 	m.v6 = flag;
 	m.arg = flag ? "mx.a-b.example" : NULL;
-	norm = spf_record_normalise(s, len, flag, &m);
+	norm = spf_record_normalise(s, len, flag, &m, NULL);
 	free(norm);
 }
 

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,13 +115,13 @@ START_TEST(test_normalise)
 	char	*out;
 
 	out = spf_record_normalise(norms[_i].record, strlen(norms[_i].record),
-	    norms[_i].v6, NULL);
+	    norms[_i].v6, NULL, NULL);
 	ck_assert_msg(out != NULL && strcmp(out, norms[_i].out) == 0,
 	    "%s: %s", norms[_i].label, out ? out : "(null)");
 	free(out);
-	ck_assert_ptr_eq(spf_record_normalise("hello", 5, 0, NULL), NULL);
+	ck_assert_ptr_eq(spf_record_normalise("hello", 5, 0, NULL, NULL), NULL);
 	/* A NUL inside: the record is not what the grammar reads. */
-	out = spf_record_normalise("v=spf1 a\0b", 10, 0, NULL);
+	out = spf_record_normalise("v=spf1 a\0b", 10, 0, NULL, NULL);
 	ck_assert_str_eq(out, SPF_RECORD_INVALID);
 	free(out);
 }
@@ -245,14 +246,196 @@ START_TEST(test_normalise_macros)
 	m.domain = "t.example";
 	m.ip = "192.0.2.1";
 	m.helo = "helo.example";
-	out = spf_record_normalise(rec, strlen(rec), 0, &m);
+	out = spf_record_normalise(rec, strlen(rec), 0, &m, NULL);
 	ck_assert_str_eq(out, "v=spf1 a:t.example.x.example "
 	    "exists:1.2.0.192.a.b._spf.%{d} include:%{o}");
 	free(out);
+	/* An exp= is written out whole, so that its name is known. */
+	rec = "v=spf1 -all exp=%{l}.%{d}.%{i}.e.example";
+	out = spf_record_normalise(rec, strlen(rec), 0, &m, NULL);
+	ck_assert_str_eq(out, "v=spf1 -all exp=a.b-c.t.example.192.0.2.1."
+	    "e.example");
+	free(out);
+	/* %{p} is not known here: the exp= goes. */
+	rec = "v=spf1 -all exp=%{p}.e.example";
+	out = spf_record_normalise(rec, strlen(rec), 0, &m, NULL);
+	ck_assert_str_eq(out, "v=spf1 -all");
+	free(out);
 	/* "%%" is a per cent, not a macro's start. */
-	out = spf_record_normalise("v=spf1 a:%%{d2}.example", 23, 0, &m);
+	out = spf_record_normalise("v=spf1 a:%%{d2}.example", 23, 0, &m,
+	    NULL);
 	ck_assert_str_eq(out, "v=spf1 a:%%{d2}.example");
 	free(out);
+}
+END_TEST
+
+/* Records of n copies of unit between head and tail. */
+static char *
+repeat(const char *head, const char *unit, int n, const char *tail)
+{
+	struct buf	b = { NULL, 0, 0 };
+	int		i;
+
+	buf_adds(&b, head);
+	for (i = 0; i < n; i++)
+		buf_adds(&b, unit);
+	buf_adds(&b, tail);
+	return (buf_take(&b));
+}
+
+/*
+ * libspf2's bounds (spfrecord.c): a term it cannot compile safely is a
+ * permerror with a reason; one it can is handed over as it is.  n copies
+ * of unit stand between head and tail.
+ */
+static const struct {
+	const char	*label;
+	const char	*head, *unit, *tail;
+	int		 n;
+	int		 refused;	/* 2: the exp= goes */
+	int		 wrap;		/* as a macro-string, 1.2.10 overflows
+					   (-1: not asked) */
+} bounds[] = {
+	/* CVE-2023-42118: 127 macro blocks, then a literal past the end. */
+	{ "include: 127 macros then 4000 octets", "v=spf1 include:", "%{d}",
+	    "@@@@", 127, 1, 1 },
+	{ "exists: 127 macros then 4000 octets", "v=spf1 exists:", "%{i}",
+	    "@@@@", 127, 1, 1 },
+	/* Without the values (NULL here) an exp= cannot be written out. */
+	{ "exp=: 127 macros then 4000 octets", "v=spf1 -all exp=", "%{d}",
+	    "@@@@", 127, 2, 1 },
+	{ "redirect=: 127 macros", "v=spf1 redirect=", "%{d}", ".example",
+	    127, 1, 1 },
+	{ "126 macros and a short literal", "v=spf1 exists:", "%{i}",
+	    ".example", 126, 1, 1 },
+	{ "100 macros", "v=spf1 exists:", "%{i}", ".example", 100, 0, 0 },
+	{ "a literal of 255", "v=spf1 include:", "a", ".example", 247, 0, 0 },
+	{ "a literal of 256", "v=spf1 include:", "a", ".example", 248, 1, 0 },
+	{ "escapes count: 86 %- are 258 octets", "v=spf1 exists:", "%-",
+	    ".example", 86, 1, 0 },
+	{ "20 short terms", "v=spf1", " exists:%{i}.x.example", " -all", 20,
+	    0, -1 },
+};
+
+START_TEST(test_bounds)
+{
+	struct spf_norm	 nm;
+	char		*rec, *out, *at;
+
+	memset(&nm, 0, sizeof(nm));
+	rec = repeat(bounds[_i].head, bounds[_i].unit, bounds[_i].n,
+	    bounds[_i].tail);
+	/* "@@@@": 4000 literal octets. */
+	if ((at = strstr(rec, "@@@@")) != NULL) {
+		free(rec);
+		rec = repeat(bounds[_i].head, bounds[_i].unit, bounds[_i].n,
+		    "");
+		out = repeat(rec, "x", 4000, ".example");
+		free(rec);
+		rec = out;
+	}
+	out = spf_record_normalise(rec, strlen(rec), 0, NULL, &nm);
+	ck_assert_ptr_nonnull(out);
+	if (bounds[_i].refused == 2)
+		ck_assert_str_eq(out, "v=spf1 -all");
+	else if (bounds[_i].refused) {
+		ck_assert_msg(strcmp(out, SPF_RECORD_INVALID) == 0,
+		    "%s: handed over", bounds[_i].label);
+		ck_assert_msg(strstr(nm.why, "longer than natguard's SPF "
+		    "library can compile safely") != NULL, "%s: why \"%s\"",
+		    bounds[_i].label, nm.why);
+	} else
+		ck_assert_msg(strcmp(out, rec) == 0, "%s: %s",
+		    bounds[_i].label, out);
+	if (bounds[_i].wrap >= 0)
+		ck_assert_msg(spf_text_safe(rec) == !bounds[_i].wrap,
+		    "%s: text safe", bounds[_i].label);
+	ck_assert(spf_text_safe(out));
+	free(out);
+	free(rec);
+}
+END_TEST
+
+/* The chunks of a record too long for libspf2's 511 octets. */
+static struct strlist	chunks;
+
+static const char *
+chunk_cb(void *arg, const char *text)
+{
+	static char	name[32];
+
+	(void)arg;
+	strlist_add(&chunks, text);
+	snprintf(name, sizeof(name), "c%zu" SPF_CHUNK_SUFFIX, chunks.n - 1);
+	return (name);
+}
+
+static const struct {
+	const char	*label;
+	const char	*head, *unit, *tail;
+	int		 n;
+	int		 nchunks;	/* besides the first; -1: refused */
+	const char	*first_end;	/* how the first ends */
+	const char	*last_end;
+} chunked[] = {
+	{ "63 ip4 then -all: whole", "v=spf1", " ip4:192.0.2.1", " -all", 63,
+	    0, "ip4:192.0.2.1 -all", NULL },
+	{ "64 ip4 then -all: two chunks", "v=spf1", " ip4:192.0.2.1", " -all",
+	    64, 1, " redirect=c0" SPF_CHUNK_SUFFIX, "ip4:192.0.2.1 -all" },
+	{ "26 ip6 then -all", "v=spf1", " ip6:2001:db8::/32", " -all", 26, 1,
+	    " redirect=c0" SPF_CHUNK_SUFFIX, "ip6:2001:db8::/32 -all" },
+	{ "300 ip4, redirect last, exp in each", "v=spf1 redirect=r.example",
+	    " ip4:192.0.2.1", " exp=e.%{d}", 300, 4, " exp=e.t.example "
+	    "redirect=c3" SPF_CHUNK_SUFFIX, "redirect=r.example "
+	    "exp=e.t.example" },
+	{ "bare a, mx, ptr get the domain", "v=spf1", " a mx/24 ptr",
+	    " ~all", 40, 5, NULL, "a:t.example mx:t.example/24 ptr:t.example"
+	    " ~all" },
+	{ "terms after all go", "v=spf1", " ip4:192.0.2.1", " -all a mx", 64,
+	    1, NULL, "ip4:192.0.2.1 -all" },
+	{ "more than 10 chunks: refused", "v=spf1", " ip4:192.0.2.1", " -all",
+	    700, -1, NULL, NULL },
+};
+
+START_TEST(test_chunks)
+{
+	struct spf_macros	 m;
+	struct spf_norm		 nm;
+	const char		*end;
+	char			*rec, *out;
+
+	memset(&m, 0, sizeof(m));
+	m.sender = "a@t.example";
+	m.domain = "t.example";
+	m.ip = "192.0.2.9";
+	memset(&nm, 0, sizeof(nm));
+	nm.chunk = chunk_cb;
+	strlist_clear(&chunks);
+	rec = repeat(chunked[_i].head, chunked[_i].unit, chunked[_i].n,
+	    chunked[_i].tail);
+	out = spf_record_normalise(rec, strlen(rec), 0, &m, &nm);
+	if (chunked[_i].nchunks < 0) {
+		ck_assert_str_eq(out, SPF_RECORD_INVALID);
+		ck_assert_msg(strstr(nm.why, "longer than natguard's SPF "
+		    "library can evaluate") != NULL, "%s", nm.why);
+		goto done;
+	}
+	ck_assert_msg((int)chunks.n == chunked[_i].nchunks, "%s: %zu chunks",
+	    chunked[_i].label, chunks.n);
+	end = chunked[_i].first_end;
+	ck_assert_msg(end == NULL || (strlen(out) >= strlen(end) &&
+	    strcmp(out + strlen(out) - strlen(end), end) == 0), "%s: %s",
+	    chunked[_i].label, out);
+	/* The callback is given the last chunk first. */
+	end = chunked[_i].last_end;
+	if (end != NULL && chunks.n > 0)
+		ck_assert_msg(strcmp(chunks.v[0] + strlen(chunks.v[0]) -
+		    strlen(end), end) == 0, "%s: %s", chunked[_i].label,
+		    chunks.v[0]);
+done:
+	free(out);
+	free(rec);
+	strlist_clear(&chunks);
 }
 END_TEST
 
@@ -266,6 +449,8 @@ spfrecord_suite(void)
 	tcase_add_loop_test(tc, test_normalise, 0, NELEMS(norms));
 	tcase_add_loop_test(tc, test_macro_expand, 0, NELEMS(macros));
 	tcase_add_test(tc, test_normalise_macros);
+	tcase_add_loop_test(tc, test_bounds, 0, NELEMS(bounds));
+	tcase_add_loop_test(tc, test_chunks, 0, NELEMS(chunked));
 	suite_add_tcase(s, tc);
 	return (s);
 }
