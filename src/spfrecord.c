@@ -865,6 +865,23 @@ add_literal(struct buf *b, const char *v, const char *end)
 }
 
 /*
+ * RFC 7208 7.3: an expanded domain longer than 253 octets loses labels on
+ * the left until it fits (what libspf2 does to the macros it expands).
+ */
+static char *
+exp_truncate(char *term)
+{
+	char	*d = term + 4, *p = d;
+
+	while (strlen(p) > 253 && (p = strchr(p, '.')) != NULL)
+		p++;
+	if (p == NULL)
+		p = d + strlen(d);
+	memmove(d, p, strlen(p) + 1);
+	return (term);
+}
+
+/*
  * An exp= term with its macros written out, so that spf.c knows each name
  * libspf2 reads an explanation from, and reads those with care (see
  * spf_text_safe()).  NULL where a macro cannot be written out (%{p} not
@@ -898,7 +915,7 @@ exp_expand(const char *term, const struct spf_macros *m)
 		}
 		p = e;
 	}
-	return (buf_take(&b));
+	return (exp_truncate(buf_take(&b)));
 }
 
 /*

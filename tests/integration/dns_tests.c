@@ -49,6 +49,90 @@ enum bad_mode {
 static pid_t	bad_server(int, int, enum bad_mode);
 static pid_t	servfail_pid = -1;
 
+/*
+ * Records past libspf2's bounds, served as --txt-record= in strings of
+ * 250 octets: n copies of unit (with %d the copy's number, for those that
+ * want distinct ones) between head and tail, at NAME.long.spf.test.
+ */
+static const struct {
+	const char	*name;
+	const char	*head, *unit, *tail;
+	int		 n;
+} long_records[] = {
+	{ "ip6x24", "v=spf1", " ip6:2001:db8:%x::/48", " -all", 24 },
+	{ "ip6x26", "v=spf1", " ip6:2001:db8:%x::/48", " -all", 26 },
+	{ "ip4x63", "v=spf1", " ip4:198.51.100.%d", " -all", 63 },
+	{ "ip4x64", "v=spf1", " ip4:198.51.100.%d", " -all", 64 },
+	{ "mix", "v=spf1", " ip4:198.51.100.%d ip6:2001:db8:%x::/48", " -all",
+	    20 },
+	{ "ip4x250", "v=spf1", " ip4:10.%d.0.0/24", " ip4:192.0.2.0/24 -all",
+	    250 },
+	{ "incs", "v=spf1", " ip4:10.%d.0.0/24", " include:pass.spf.test -all",
+	    200 },
+	{ "bare", "v=spf1", " ip6:2001:db8:%x::/48", " a:h4.spf.test -all",
+	    40 },
+	/* CVE-2023-42118's trigger in each place a macro-string is. */
+	{ "cve-include", "v=spf1 include:", "%%{d}", "@ -all", 127 },
+	{ "cve-exists", "v=spf1 exists:", "%%{i}", "@ -all", 127 },
+	{ "cve-redirect", "v=spf1 redirect=", "%%{d}", "@", 127 },
+	{ "cve-exp", "v=spf1 -all exp=", "%%{d}", "@", 127 },
+	{ "cve-exptxt", "v=spf1 -all exp=exptxt.long.spf.test", "", "", 0 },
+	{ "exptxt", "", "%%{d}", "@", 127 },
+	{ "longlit", "v=spf1 a:", "x", ".example -all", 300 },
+};
+static char	*long_args[NELEMS(long_records)];
+
+/* unit at p with its "%d" and "%x" the number j, "%%" a per cent. */
+static char *
+unit_add(char *p, char *e, const char *unit, int j)
+{
+	for (; *unit != '\0' && e - p > 16; unit++) {
+		if (unit[0] != '%' || unit[1] == '\0') {
+			*p++ = *unit;
+			continue;
+		}
+		unit++;
+		if (*unit == 'd')
+			p += sprintf(p, "%d", j);
+		else if (*unit == 'x')
+			p += sprintf(p, "%x", j);
+		else
+			*p++ = *unit;
+	}
+	*p = '\0';
+	return (p);
+}
+
+/* "@": 4000 literal octets. */
+static void
+long_records_init(void)
+{
+	char	 rec[12000], *p, *e;
+	size_t	 i, n, len;
+	int	 j;
+
+	for (i = 0; i < NELEMS(long_records); i++) {
+		e = rec + sizeof(rec);
+		p = rec + snprintf(rec, sizeof(rec), "%s", long_records[i].head);
+		for (j = 0; j < long_records[i].n; j++)
+			p = unit_add(p, e, long_records[i].unit, j);
+		for (const char *t = long_records[i].tail; *t != '\0'; t++)
+			if (*t == '@')
+				for (j = 0; j < 4000; j++)
+					*p++ = 'x';
+			else
+				*p++ = *t;
+		*p = '\0';
+		len = strlen(rec);
+		n = strlen(long_records[i].name) + 40 + len + len / 250 + 1;
+		long_args[i] = p = malloc(n);
+		p += sprintf(p, "--txt-record=%s.long.spf.test",
+		    long_records[i].name);
+		for (j = 0; (size_t)j < len; j += 250)
+			p += sprintf(p, ",%.250s", rec + j);
+	}
+}
+
 /* One start of dnsmasq on a new port; 1 once it says "started". */
 static int
 dnsmasq_try(const char *fwd, const char *fwd_servfail, const char *big,
@@ -66,7 +150,7 @@ dnsmasq_try(const char *fwd, const char *fwd_servfail, const char *big,
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(pfd[1], STDERR_FILENO);
 		close(pfd[0]);
-		execl("/usr/sbin/dnsmasq", "dnsmasq", "--keep-in-foreground",
+		const char *fixed[] = { "dnsmasq", "--keep-in-foreground",
 		    "--conf-file=/dev/null", port,
 		    "--listen-address=127.0.0.1", "--bind-interfaces",
 		    "--no-resolv", "--no-hosts", "--log-facility=-",
@@ -134,8 +218,16 @@ dnsmasq_try(const char *fwd, const char *fwd_servfail, const char *big,
 		    "--host-record=a.b.in.spf.test,192.0.2.42",
 		    "--txt-record=na.spf.test,v=spf1 a:\xc3\xa4.spf.test -all",
 		    "--txt-record=ctl.spf.test,v=spf1 a:x.spf.test\rptr -all",
-		    big,
-		    (char *)NULL);
+		    big };
+		const char *argv[NELEMS(fixed) + NELEMS(long_records) + 1];
+		size_t i;
+
+		for (i = 0; i < NELEMS(fixed); i++)
+			argv[i] = fixed[i];
+		for (i = 0; i < NELEMS(long_records); i++)
+			argv[NELEMS(fixed) + i] = long_args[i];
+		argv[NELEMS(fixed) + NELEMS(long_records)] = NULL;
+		execv("/usr/sbin/dnsmasq", (char **)argv);
 		_exit(127);
 	}
 	close(pfd[1]);
@@ -159,6 +251,7 @@ dnsmasq_start(void)
 	char	 line[512], fwd[64], fwd_servfail[64], big[4200], *b;
 	int	 i, port;
 
+	long_records_init();
 	/* A 4 KiB record in 16 strings: "--txt-record=NAME,S1,S2,...". */
 	b = big + snprintf(big, sizeof(big), "--txt-record=big.spf.test,v=spf1");
 	for (i = 0; i < 16; i++) {
@@ -1019,6 +1112,38 @@ static const struct {
 	    "a.b-c@delim.spf.test", SPF_ID_MAILFROM, SPF_R_PASS },
 	{ "temperror: include times out", "192.0.2.10", "mx.example",
 	    "a@slow.spf.test", SPF_ID_MAILFROM, SPF_R_TEMPERROR },
+	/*
+	 * Records past libspf2's 511 octets of compiled mechanisms, which it
+	 * cut short without a word (neutral for a forgery): evaluated whole,
+	 * as pyspf does, in chunks.
+	 */
+	{ "long: 24 ip6 then -all", "203.0.113.7", "mx.example",
+	    "a@ip6x24.long.spf.test", SPF_ID_MAILFROM, SPF_R_FAIL },
+	{ "long: 26 ip6 then -all", "203.0.113.7", "mx.example",
+	    "a@ip6x26.long.spf.test", SPF_ID_MAILFROM, SPF_R_FAIL },
+	{ "long: 63 ip4 then -all", "203.0.113.7", "mx.example",
+	    "a@ip4x63.long.spf.test", SPF_ID_MAILFROM, SPF_R_FAIL },
+	{ "long: 64 ip4 then -all", "203.0.113.7", "mx.example",
+	    "a@ip4x64.long.spf.test", SPF_ID_MAILFROM, SPF_R_FAIL },
+	{ "long: 64 ip4, the last matches", "198.51.100.63", "mx.example",
+	    "a@ip4x64.long.spf.test", SPF_ID_MAILFROM, SPF_R_PASS },
+	{ "long: 20 ip4 + 20 ip6 then -all", "203.0.113.7", "mx.example",
+	    "a@mix.long.spf.test", SPF_ID_MAILFROM, SPF_R_FAIL },
+	{ "long: 20 ip4 + 20 ip6, the last ip6", "2001:db8:13::1",
+	    "mx.example", "a@mix.long.spf.test", SPF_ID_MAILFROM, SPF_R_PASS },
+	{ "long: 251 ip4 in 4 chunks, the last", "192.0.2.5", "mx.example",
+	    "a@ip4x250.long.spf.test", SPF_ID_MAILFROM, SPF_R_PASS },
+	{ "long: 251 ip4 in 4 chunks, the 201st", "10.200.0.1", "mx.example",
+	    "a@ip4x250.long.spf.test", SPF_ID_MAILFROM, SPF_R_PASS },
+	{ "long: 251 ip4 in 4 chunks, none", "203.0.113.7", "mx.example",
+	    "a@ip4x250.long.spf.test", SPF_ID_MAILFROM, SPF_R_FAIL },
+	{ "long: an include in the last chunk", "192.0.2.10", "mx.example",
+	    "a@incs.long.spf.test", SPF_ID_MAILFROM, SPF_R_PASS },
+	{ "long: an include in the last chunk, fail", "203.0.113.7",
+	    "mx.example", "a@incs.long.spf.test", SPF_ID_MAILFROM,
+	    SPF_R_FAIL },
+	{ "long: an a term after 40 ip6", "192.0.2.31", "mx.example",
+	    "a@bare.long.spf.test", SPF_ID_MAILFROM, SPF_R_PASS },
 };
 
 struct spf_env {
@@ -1145,7 +1270,19 @@ static const struct {
 	{ "macro blow-up on a 64-octet local part",
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "@macro.spf.test", "fail permerror" },
-	{ "4 KiB record in 16 strings", "a@big.spf.test", "fail neutral" },
+	{ "4 KiB record in 16 strings", "a@big.spf.test", "fail" },
+	/* CVE-2023-42118's trigger (libspf2 1.2.10 crashed on each). */
+	{ "include: 127 macros, then 4000 octets",
+	    "a@cve-include.long.spf.test", "permerror" },
+	{ "exists: 127 macros, then 4000 octets",
+	    "a@cve-exists.long.spf.test", "permerror" },
+	{ "redirect=: 127 macros, then 4000 octets",
+	    "a@cve-redirect.long.spf.test", "permerror" },
+	{ "exp=: 127 macros, then 4000 octets", "a@cve-exp.long.spf.test",
+	    "fail permerror" },
+	{ "an explanation of 127 macros, then 4000 octets",
+	    "a@cve-exptxt.long.spf.test", "fail" },
+	{ "a literal of 300 octets", "a@longlit.long.spf.test", "permerror" },
 	{ "non-ASCII domain", "a@na.spf.test", "permerror" },
 	{ "control character", "a@ctl.spf.test", "permerror" },
 	{ "server never answers", "a@slow.spf.test", "temperror" },
@@ -1397,6 +1534,73 @@ spf_daemon_start(struct daemon *d)
 	ck_assert(daemon_start(d, text) == 0);
 	free(text);
 }
+
+/*
+ * Every hostile record class (CVE-2023-42118's trigger in each place a
+ * macro-string stands, an explanation that would overflow, records past
+ * libspf2's budget), one request each, to one running daemon: each is
+ * answered with the RFC's result or a permerror saying why, the daemon
+ * stays up, and an ordinary pass still passes afterwards.
+ */
+static const struct {
+	const char	*sender;
+	const char	*reply;		/* how the reply starts */
+	const char	*comment;	/* in the header; NULL: none asked */
+} daemon_hostile[] = {
+	{ "a@cve-include.long.spf.test", "action=PREPEND Received-SPF: "
+	    "permerror (term 1 of cve-include.long.spf.test's record is "
+	    "longer than natguard's SPF library can compile safely)", NULL },
+	{ "a@cve-exists.long.spf.test",
+	    "action=PREPEND Received-SPF: permerror", "compile safely" },
+	{ "a@cve-redirect.long.spf.test",
+	    "action=PREPEND Received-SPF: permerror", "compile safely" },
+	{ "a@cve-exp.long.spf.test", "action=550 5.7.23", NULL },
+	{ "a@cve-exptxt.long.spf.test", "action=550 5.7.23", NULL },
+	{ "a@longlit.long.spf.test", "action=PREPEND Received-SPF: permerror",
+	    "compile safely" },
+	{ "a@ip4x64.long.spf.test", "action=550 5.7.23", NULL },
+	{ "a@ip4x250.long.spf.test", "action=550 5.7.23", NULL },
+	{ "a@pass.spf.test", "action=PREPEND Received-SPF: pass", NULL },
+};
+
+START_TEST(test_daemon_hostile_records)
+{
+	struct daemon	 d;
+	char		*req, *r;
+	size_t		 i;
+	int		 fd;
+
+	if (!have_dnsmasq)
+		return;
+	spf_daemon_start(&d);
+	fd = conn_open(d.listen[0]);
+	for (i = 0; i < NELEMS(daemon_hostile); i++) {
+		ck_assert(asprintf(&req, "request=smtpd_access_policy\n"
+		    "protocol_state=RCPT\nclient_address=%s\n"
+		    "helo_name=nohelo.spf.test\nsender=%s\n"
+		    "recipient=b@example.com\n\n", i + 1 ==
+		    NELEMS(daemon_hostile) ? "192.0.2.10" : "203.0.113.7",
+		    daemon_hostile[i].sender) != -1);
+		ck_assert_int_eq(send_str(fd, req), 0);
+		free(req);
+		r = read_reply(fd, 10000);
+		ck_assert_msg(r != NULL, "%s: no reply; daemon: %s",
+		    daemon_hostile[i].sender, log_text(&d));
+		ck_assert_msg(strncmp(r, daemon_hostile[i].reply,
+		    strlen(daemon_hostile[i].reply)) == 0, "%s: %s",
+		    daemon_hostile[i].sender, r);
+		if (daemon_hostile[i].comment != NULL)
+			ck_assert_msg(strstr(r, daemon_hostile[i].comment) !=
+			    NULL, "%s: %s", daemon_hostile[i].sender, r);
+		free(r);
+	}
+	close(fd);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+	ck_assert_msg(log_has(&d, "spf: cve-include.long.spf.test: permerror: "
+	    "term 1 of cve-include.long.spf.test's record is longer than "
+	    "natguard's SPF library can compile safely"), "%s", log_text(&d));
+}
+END_TEST
 
 /*
  * SPEC 4 step 7, RFC 7208 2.3: a HELO name whose DNS answers SERVFAIL
@@ -1734,6 +1938,7 @@ dns_suite(void)
 	tcase_add_loop_test(tc, test_daemon_probe_detached, 0,
 	    NELEMS(probe_cases));
 	tcase_add_test(tc, test_daemon_helo_servfail);
+	tcase_add_test(tc, test_daemon_hostile_records);
 	tcase_add_test(tc, test_daemon_hider_flood);
 	suite_add_tcase(s, tc);
 	return (s);
