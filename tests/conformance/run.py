@@ -24,6 +24,7 @@ import threading
 try:
     import yaml
     import dns.flags
+    import dns.exception
     import dns.message
     import dns.name
     import dns.rcode
@@ -177,8 +178,11 @@ class UDP(socketserver.BaseRequestHandler):
             return
         if resp is None:
             return
-        wire = resp.to_wire()
-        if len(wire) > 512 and not resp.edns >= 0:
+        try:
+            wire = resp.to_wire()
+        except dns.exception.TooBig:
+            wire = None	# past the client's EDNS payload size
+        if wire is None or (len(wire) > 512 and not resp.edns >= 0):
             resp.flags |= dns.flags.TC
             del resp.answer[:]
             wire = resp.to_wire()
@@ -198,7 +202,7 @@ class TCP(socketserver.BaseRequestHandler):
             resp = build(dns.message.from_wire(data))
             if resp is None:
                 return
-            wire = resp.to_wire()
+            wire = resp.to_wire(max_size=65535)	# TCP: no EDNS bound
             self.request.sendall(struct.pack("!H", len(wire)) + wire)
         except Exception:
             return
