@@ -449,7 +449,6 @@ cidr_term(struct buf *b, const char *p, const char *e, int v6)
 
 	c = cidr_suffix(t, e, &c4, &c6);
 	name_end = t + (is_a ? 1 : 2);
-	buf_add(b, " ", 1);
 	buf_add(b, p, t - p);
 	if ((v6 ? c6 : c4) == 0) {
 		buf_add(b, t, name_end - t);
@@ -1079,87 +1078,105 @@ done:
 }
 
 /*
- * The normalised terms as libspf2 gets them: the record, checked against
- * libspf2's bounds, whole or in chunks.  Takes terms.
+ * The normalised record as libspf2 gets it, checked against libspf2's
+ * bounds: whole (rec itself) or in chunks.  orig[i] is the original
+ * record's number of the i-th term.  Takes rec.
  */
 static char *
-record_fit(struct strlist *terms, const int *orig, const struct spf_macros *m,
-    struct spf_norm *nm)
+record_fit(char *rec, const int *orig, size_t nterms,
+    const struct spf_macros *m, struct spf_norm *nm)
 {
-	struct buf	 b = { NULL, 0, 0 };
-	ssize_t		*size, s;
-	size_t		 i, n = 0;
+	struct strlist	 terms = { NULL, 0 };
+	ssize_t		*size, sz;
+	size_t		 i = 0, n = 0;
+	const char	*p, *e;
 	char		*out = NULL;
 
-	size = xcalloc(terms->n + 1, sizeof(*size));
-	for (i = 0; i < terms->n; i++) {
-		s = term_size(terms->v[i], terms->v[i] + strlen(terms->v[i]));
-		if (s < 0) {
+	size = xcalloc(nterms + 1, sizeof(*size));
+	for (p = rec + 6; *p != '\0'; p = e) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		e = p + strcspn(p, " ");
+		if ((sz = term_size(p, e)) < 0) {
 			norm_why(nm, "term %d of %s's record is longer than "
 			    "natguard's SPF library can compile safely",
-			    orig[i], domain_of(m));
+			    i < nterms ? orig[i] : (int)i + 1, domain_of(m));
 			goto done;
 		}
-		if (s > 0)
-			size[n++] = s;
+		i++;
+		if (sz > 0)
+			size[n++] = sz;
 	}
-	if (!mechs_fit(size, n)) {
-		out = record_chunks(terms, m, nm);
-		goto done;
+	if (mechs_fit(size, n)) {
+		free(size);
+		return (rec);
 	}
-	buf_adds(&b, "v=spf1");
-	for (i = 0; i < terms->n; i++) {
-		buf_add(&b, " ", 1);
-		buf_adds(&b, terms->v[i]);
+	for (p = rec + 6; *p != '\0'; p = e) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		e = p + strcspn(p, " ");
+		out = xstrndup(p, e - p);
+		strlist_add(&terms, out);
+		free(out);
 	}
-	out = buf_take(&b);
+	out = record_chunks(&terms, m, nm);
+	strlist_clear(&terms);
 done:
 	free(size);
-	strlist_clear(terms);
+	free(rec);
 	return (out != NULL ? out : xstrdup(SPF_RECORD_INVALID));
 }
 
-/* The normalised text of one term, its macros expanded, to terms. */
+/*
+ * One term's normalised text, now in t, onto the record in b: an exp=
+ * written out whole first (exp_expand(); it may go).  count terms of the
+ * original's n-th.
+ */
 static void
-term_add(struct strlist *terms, int **orig, int n, struct buf *t,
-    const struct spf_macros *m)
+term_add(struct buf *b, struct buf *t, int n, int count, int **orig,
+    size_t *nterms, const struct spf_macros *m)
 {
-	char	*s, *p, *e;
+	char	*s, *x;
 
-	s = macros_expand(buf_take(t), m);
-	if (strncasecmp(s, "exp=", 4) == 0) {
-		p = exp_expand(s, m);
+	if (t->len >= 4 && strncasecmp(t->s, "exp=", 4) == 0) {
+		s = macros_expand(buf_take(t), m);
+		x = exp_expand(s, m);
 		free(s);
-		if ((s = p) == NULL)
+		if (x == NULL)
 			return;
+		buf_add(b, " ", 1);
+		buf_adds(b, x);
+		free(x);
+	} else {
+		buf_add(b, " ", 1);
+		buf_add(b, t->s, t->len);
+		buf_reset(t);
 	}
-	/* Two terms for an ip4 or ip6 of length 0. */
-	for (p = s; *p != '\0'; p = e) {
-		while (*p == ' ')
-			p++;
-		if ((e = strchr(p, ' ')) != NULL)
-			*e++ = '\0';
-		else
-			e = p + strlen(p);
-		if (*p == '\0')
-			continue;
-		*orig = xreallocarray(*orig, terms->n + 1, sizeof(**orig));
-		(*orig)[terms->n] = n;
-		strlist_add(terms, p);
+	for (; count > 0; count--) {
+		/* Room for 8, then doubled whenever full. */
+		if (*nterms == 0)
+			*orig = xreallocarray(*orig, 8, sizeof(**orig));
+		else if (*nterms >= 8 && (*nterms & (*nterms - 1)) == 0)
+			*orig = xreallocarray(*orig, *nterms * 2,
+			    sizeof(**orig));
+		(*orig)[(*nterms)++] = n;
 	}
-	free(s);
 }
 
 char *
 spf_record_normalise(const char *text, size_t len, int v6,
     const struct spf_macros *m, struct spf_norm *nm)
 {
-	struct strlist	 terms = { NULL, 0 };
-	struct buf	 b = { NULL, 0, 0 };
+	struct buf	 b = { NULL, 0, 0 }, t = { NULL, 0, 0 };
 	const char	*why, *p, *e, *slash, *redirect = NULL;
 	char		*copy, *out;
 	int		 valid, has_all = 0, ip6, n = 0, redirect_n = 0;
 	int		*orig = NULL;
+	size_t		 nterms = 0;
 
 	if (nm != NULL)
 		nm->why[0] = '\0';
@@ -1185,8 +1202,10 @@ spf_record_normalise(const char *text, size_t len, int v6,
 		else if (e - p == 3 && strncasecmp(p, "all", 3) == 0)
 			has_all = 1;
 	}
+	buf_adds(&b, "v=spf1");
+	buf_add(&t, "", 0);
 	for (p = copy + 6; *p != '\0'; p = e) {
-		const char	*t, *eq;
+		const char	*tq, *eq;
 
 		while (*p == ' ')
 			p++;
@@ -1195,7 +1214,7 @@ spf_record_normalise(const char *text, size_t len, int v6,
 		if (e == p)
 			break;
 		n++;
-		t = is_qualifier(*p) ? p + 1 : p;
+		tq = is_qualifier(*p) ? p + 1 : p;
 		eq = memchr(p, '=', e - p);
 		if (eq != NULL && memchr(p, ':', eq - p) == NULL &&
 		    memchr(p, '/', eq - p) == NULL) {
@@ -1209,35 +1228,36 @@ spf_record_normalise(const char *text, size_t len, int v6,
 				redirect_n = n;
 				continue;
 			}
-		} else if ((strncasecmp(t, "ip4:", 4) == 0 ||
-		    strncasecmp(t, "ip6:", 4) == 0) &&
-		    (slash = memchr(t, '/', e - t)) != NULL &&
+		} else if ((strncasecmp(tq, "ip4:", 4) == 0 ||
+		    strncasecmp(tq, "ip6:", 4) == 0) &&
+		    (slash = memchr(tq, '/', e - tq)) != NULL &&
 		    e - slash == 2 && slash[1] == '0') {
-			ip6 = t[2] == '6';
-			buf_add(&b, p, t - p);
-			buf_adds(&b, ip6 ? "ip6:::/1 " : "ip4:0.0.0.0/1 ");
-			buf_add(&b, p, t - p);
-			buf_adds(&b, ip6 ? "ip6:8000::/1" : "ip4:128.0.0.0/1");
-			term_add(&terms, &orig, n, &b, m);
+			ip6 = tq[2] == '6';
+			buf_add(&t, p, tq - p);
+			buf_adds(&t, ip6 ? "ip6:::/1 " : "ip4:0.0.0.0/1 ");
+			buf_add(&t, p, tq - p);
+			buf_adds(&t, ip6 ? "ip6:8000::/1" : "ip4:128.0.0.0/1");
+			term_add(&b, &t, n, 2, &orig, &nterms, m);
 			continue;
 		}
-		if (((t[0] == 'a' || t[0] == 'A') && (t + 1 == e ||
-		    t[1] == ':' || t[1] == '/')) ||
-		    (strncasecmp(t, "mx", 2) == 0 && (t + 2 == e ||
-		    t[2] == ':' || t[2] == '/'))) {
-			cidr_term(&b, p, e, v6);
-			term_add(&terms, &orig, n, &b, m);
+		if (((tq[0] == 'a' || tq[0] == 'A') && (tq + 1 == e ||
+		    tq[1] == ':' || tq[1] == '/')) ||
+		    (strncasecmp(tq, "mx", 2) == 0 && (tq + 2 == e ||
+		    tq[2] == ':' || tq[2] == '/'))) {
+			cidr_term(&t, p, e, v6);
+			term_add(&b, &t, n, 1, &orig, &nterms, m);
 			continue;
 		}
-		buf_add(&b, p, e - p);
-		term_add(&terms, &orig, n, &b, m);
+		buf_add(&t, p, e - p);
+		term_add(&b, &t, n, 1, &orig, &nterms, m);
 	}
 	if (redirect != NULL) {
-		buf_add(&b, redirect, strcspn(redirect, " "));
-		term_add(&terms, &orig, redirect_n, &b, m);
+		buf_add(&t, redirect, strcspn(redirect, " "));
+		term_add(&b, &t, redirect_n, 1, &orig, &nterms, m);
 	}
 	free(copy);
-	out = record_fit(&terms, orig, m, nm);
+	buf_free(&t);
+	out = record_fit(macros_expand(buf_take(&b), m), orig, nterms, m, nm);
 	free(orig);
 	return (out);
 }
