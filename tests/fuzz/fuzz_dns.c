@@ -43,7 +43,8 @@ compile(const char *text)
 		abort();
 	if (strncasecmp(text, "v=spf1", 6) == 0) {
 		(void)SPF_record_compile(server, resp, &rec, text);
-		SPF_record_free(rec);
+		if (rec != NULL)	/* libspf2's free is not NULL-safe */
+			SPF_record_free(rec);
 	}
 	SPF_response_free(resp);
 	if (!spf_text_safe(text))
