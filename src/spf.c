@@ -23,10 +23,9 @@
 #include <arpa/nameser.h>
 
 #include <event2/event.h>
-#include <ctype.h>
-#include <errno.h>
 #include <netdb.h>
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,16 +370,22 @@ chunk_answer(SPF_dns_server_t *layer, struct spf_query *q, const char *domain)
 {
 	SPF_dns_rr_t	*rr;
 	size_t		 len = strlen(domain), slen = strlen(SPF_CHUNK_SUFFIX);
-	unsigned long	 i;
-	char		*end;
+	uint64_t	 i;
+	char		 num[24];
 
 	if (len <= slen || strcasecmp(domain + len - slen,
 	    SPF_CHUNK_SUFFIX) != 0)
 		return (NULL);
-	errno = 0;
-	i = strtoul(domain + 1, &end, 10);
-	if (domain[0] != 'c' || !isdigit((unsigned char)domain[1]) ||
-	    errno != 0 || end != domain + len - slen || i >= q->chunks.n)
+	len -= slen;
+	if (domain[0] != 'c' || len < 2 || len - 1 >= sizeof(num))
+		i = UINT64_MAX;
+	else {
+		memcpy(num, domain + 1, len - 1);
+		num[len - 1] = '\0';
+		if (parse_u64(num, 0, UINT64_MAX, &i) != 0)
+			i = UINT64_MAX;
+	}
+	if (i >= q->chunks.n)
 		return (SPF_dns_rr_new_init(layer, domain, ns_t_txt, 0,
 		    HOST_NOT_FOUND));
 	if ((rr = SPF_dns_rr_new_init(layer, domain, ns_t_txt, 0,

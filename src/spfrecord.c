@@ -830,17 +830,6 @@ term_size(const char *p, const char *e)
 	return (LS_BLOCK + d);
 }
 
-/* Whether libspf2 keeps every one of the mechanisms. */
-static int
-mechs_fit(const ssize_t *size, size_t n)
-{
-	size_t	i, used = 0;
-
-	for (i = 0; i + 1 < n; i++)
-		if ((used += size[i]) > LS_MAX_MECHS)
-			return (0);
-	return (1);
-}
 
 /*
  * A macro's value [v, end) as a macro-string's literal text; -1 where no
@@ -881,26 +870,26 @@ exp_truncate(char *term)
 }
 
 /*
- * An exp= term with its macros written out, so that spf.c knows each name
- * libspf2 reads an explanation from, and reads those with care (see
- * spf_text_safe()).  NULL where a macro cannot be written out (%{p} not
- * known yet, a value no name can carry): the exp= goes, and the
- * explanation is natguard's own.
+ * text with its macros of the given letters written out (the rest as
+ * they are); NULL where one cannot be: not a plain macro (natguard left
+ * it for libspf2), %{p} not known yet, a value no text can carry.
  */
 static char *
-exp_expand(const char *term, const struct spf_macros *m)
+macros_write_out(const char *text, const struct spf_macros *m,
+    const char *letters)
 {
 	struct buf	 b = { NULL, 0, 0 };
 	struct macro	 mc;
 	const char	*p, *e, *v, *end;
 
 	buf_add(&b, "", 0);
-	for (p = term; *p != '\0'; p++) {
+	for (p = text; *p != '\0'; p++) {
 		if (p[0] == '%' && p[1] != '{' && p[1] != '\0') {
 			buf_add(&b, p++, 2);	/* %%, %_, %- */
 			continue;
 		}
-		if (p[0] != '%' || (e = strchr(p, '}')) == NULL) {
+		if (p[0] != '%' || (e = strchr(p, '}')) == NULL ||
+		    strchr(letters, tolower((unsigned char)p[2])) == NULL) {
 			buf_add(&b, p, 1);
 			continue;
 		}
@@ -914,7 +903,23 @@ exp_expand(const char *term, const struct spf_macros *m)
 		}
 		p = e;
 	}
-	return (exp_truncate(buf_take(&b)));
+	return (buf_take(&b));
+}
+
+/*
+ * An exp= term with its macros written out, so that spf.c knows each name
+ * libspf2 reads an explanation from, and reads those with care (see
+ * spf_text_safe()).  NULL where one cannot be: the exp= goes, and the
+ * explanation is natguard's own.
+ */
+static char *
+exp_expand(const char *term, const struct spf_macros *m)
+{
+	char	*s;
+
+	if ((s = macros_write_out(term, m, "slodiphv")) == NULL)
+		return (NULL);
+	return (exp_truncate(s));
 }
 
 /*
@@ -924,11 +929,11 @@ exp_expand(const char *term, const struct spf_macros *m)
  * left for libspf2 (one natguard could not expand).
  */
 static char *
-term_own_domain(const char *term, const char *domain)
+term_own_domain(const char *term, const struct spf_macros *m)
 {
 	struct buf	 b = { NULL, 0, 0 };
-	const char	*t = is_qualifier(*term) ? term + 1 : term, *p;
-	char		*s;
+	const char	*t = is_qualifier(*term) ? term + 1 : term;
+	char		*s, *out;
 	size_t		 n;
 
 	n = strcspn(t, ":/=");
@@ -940,28 +945,9 @@ term_own_domain(const char *term, const char *domain)
 		buf_adds(&b, ":%{d}");
 	buf_adds(&b, t + n);
 	s = buf_take(&b);
-	buf_add(&b, "", 0);
-	for (p = s; *p != '\0'; p++) {
-		if (p[0] == '%' && p[1] != '{' && p[1] != '\0') {
-			buf_add(&b, p++, 2);	/* %%, %_, %- */
-			continue;
-		}
-		if (p[0] != '%' || p[1] != '{' ||
-		    tolower((unsigned char)p[2]) != 'd') {
-			buf_add(&b, p, 1);
-			continue;
-		}
-		if (p[2] != 'd' || p[3] != '}' ||	/* one natguard left */
-		    add_literal(&b, domain, domain + strlen(domain)) != 0)
-			goto fail;
-		p += 3;
-	}
+	out = macros_write_out(s, m, "d");
 	free(s);
-	return (buf_take(&b));
-fail:
-	free(s);
-	buf_free(&b);
-	return (NULL);
+	return (out);
 }
 
 static void
@@ -983,7 +969,8 @@ norm_why(struct spf_norm *nm, const char *fmt, ...)
 static const char *
 domain_of(const struct spf_macros *m)
 {
-	return (m != NULL && m->domain != NULL ? m->domain : "the");
+	return (m != NULL && m->domain != NULL ? m->domain :
+	    "an unnamed domain");
 }
 
 /*
@@ -1005,12 +992,12 @@ record_chunks(const struct strlist *terms, const struct spf_macros *m,
 	int		 all;
 
 	if (m == NULL || m->domain == NULL || nm == NULL || nm->chunk == NULL) {
-		norm_why(nm, "%s record is longer than natguard's SPF library "
+		norm_why(nm, "%s's record is longer than natguard's SPF library "
 		    "can evaluate", domain_of(m));
 		return (NULL);
 	}
 	for (i = 0; i < terms->n; i++) {
-		if ((t = term_own_domain(terms->v[i], m->domain)) == NULL) {
+		if ((t = term_own_domain(terms->v[i], m)) == NULL) {
 			norm_why(nm, "term %zu of %s's record cannot be "
 			    "evaluated in parts", i + 1, m->domain);
 			goto done;
@@ -1077,57 +1064,57 @@ done:
 	return (out);
 }
 
+/* The next term of a record at *p (past "v=spf1"); NULL at its end. */
+static const char *
+term_next(const char **p, const char **e)
+{
+	while (**p == ' ')
+		(*p)++;
+	if (**p == '\0')
+		return (NULL);
+	*e = *p + strcspn(*p, " ");
+	return (*p);
+}
+
 /*
  * The normalised record as libspf2 gets it, checked against libspf2's
  * bounds: whole (rec itself) or in chunks.  orig[i] is the original
- * record's number of the i-th term.  Takes rec.
+ * record's number of the i-th term.  Takes rec.  libspf2 keeps every
+ * mechanism when those before the last take at most LS_MAX_MECHS.
  */
 static char *
 record_fit(char *rec, const int *orig, size_t nterms,
     const struct spf_macros *m, struct spf_norm *nm)
 {
 	struct strlist	 terms = { NULL, 0 };
-	ssize_t		*size, sz;
-	size_t		 i = 0, n = 0;
+	ssize_t		 sz, last = 0;
+	size_t		 i = 0, used = 0;
 	const char	*p, *e;
 	char		*out = NULL;
 
-	size = xcalloc(nterms + 1, sizeof(*size));
-	for (p = rec + 6; *p != '\0'; p = e) {
-		while (*p == ' ')
-			p++;
-		if (*p == '\0')
-			break;
-		e = p + strcspn(p, " ");
+	for (p = rec + 6; term_next(&p, &e) != NULL; p = e, i++) {
 		if ((sz = term_size(p, e)) < 0) {
 			norm_why(nm, "term %d of %s's record is longer than "
 			    "natguard's SPF library can compile safely",
 			    i < nterms ? orig[i] : (int)i + 1, domain_of(m));
-			goto done;
+			free(rec);
+			return (xstrdup(SPF_RECORD_INVALID));
 		}
-		i++;
-		if (sz > 0)
-			size[n++] = sz;
+		if (sz > 0) {
+			used += sz;
+			last = sz;
+		}
 	}
-	if (mechs_fit(size, n)) {
-		free(size);
+	if (used - last <= LS_MAX_MECHS)
 		return (rec);
-	}
-	for (p = rec + 6; *p != '\0'; p = e) {
-		while (*p == ' ')
-			p++;
-		if (*p == '\0')
-			break;
-		e = p + strcspn(p, " ");
+	for (p = rec + 6; term_next(&p, &e) != NULL; p = e) {
 		out = xstrndup(p, e - p);
 		strlist_add(&terms, out);
 		free(out);
 	}
+	free(rec);
 	out = record_chunks(&terms, m, nm);
 	strlist_clear(&terms);
-done:
-	free(size);
-	free(rec);
 	return (out != NULL ? out : xstrdup(SPF_RECORD_INVALID));
 }
 
