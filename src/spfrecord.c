@@ -597,6 +597,27 @@ macro_transform(const struct macro *mc, const char *v, const char *end,
 }
 
 /*
+ * A macro's value [v, end) as a macro-string's literal text; -1 where no
+ * text can carry it (a "/" ends a domain-spec; a control octet).
+ */
+static int
+add_literal(struct buf *b, const char *v, const char *end)
+{
+	for (; v < end; v++) {
+		if (*v == '%')
+			buf_adds(b, "%%");
+		else if (*v == ' ')
+			buf_adds(b, "%_");
+		else if ((unsigned char)*v < 0x21 ||
+		    (unsigned char)*v > 0x7e || *v == '/')
+			return (-1);
+		else
+			buf_add(b, v, 1);
+	}
+	return (0);
+}
+
+/*
  * One macro ("%{...}", len octets) as libspf2 is to read it: the value
  * with "%" and " " written as macros, or NULL where libspf2 is to expand
  * it itself (a plain macro, one holding a "/" or a control octet that no
@@ -631,16 +652,11 @@ spf_macro_expand(const char *p, size_t len, const struct spf_macros *m)
 			buf_adds(&out, "%%");
 			buf_add(&out, &hex[c >> 4], 1);
 			buf_add(&out, &hex[c & 0xf], 1);
-		} else if (c == '%')
-			buf_adds(&out, "%%");
-		else if (c == ' ')
-			buf_adds(&out, "%_");
-		else if (c < 0x21 || c > 0x7e || c == '/') {
+		} else if (add_literal(&out, &v.s[i], &v.s[i + 1]) != 0) {
 			buf_free(&v);
 			buf_free(&out);
 			return (NULL);
-		} else
-			buf_add(&out, &v.s[i], 1);
+		}
 	}
 	buf_free(&v);
 	return (buf_take(&out));
@@ -828,28 +844,6 @@ term_size(const char *p, const char *e)
 	if (LS_BLOCK + d > LS_MAX_MECHS)
 		return (-1);
 	return (LS_BLOCK + d);
-}
-
-
-/*
- * A macro's value [v, end) as a macro-string's literal text; -1 where no
- * text can carry it (a "/" ends a domain-spec; a control octet).
- */
-static int
-add_literal(struct buf *b, const char *v, const char *end)
-{
-	for (; v < end; v++) {
-		if (*v == '%')
-			buf_adds(b, "%%");
-		else if (*v == ' ')
-			buf_adds(b, "%_");
-		else if ((unsigned char)*v < 0x21 ||
-		    (unsigned char)*v > 0x7e || *v == '/')
-			return (-1);
-		else
-			buf_add(b, v, 1);
-	}
-	return (0);
 }
 
 /*
