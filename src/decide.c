@@ -126,6 +126,7 @@ spf_verdict_copy(struct spf_verdict *dst, const struct spf_verdict *src)
 	dst->explanation = src->explanation ? xstrdup(src->explanation) : NULL;
 	dst->comment = src->comment ? xstrdup(src->comment) : NULL;
 	dst->no_mail = src->no_mail;
+	dst->crashed = src->crashed;
 }
 
 void
@@ -1033,7 +1034,16 @@ decide_spf(const struct config *cfg, struct decision *d,
 			return;
 		}
 	}
-	if (class != NULL) {
+	if (v->crashed) {
+		/*
+		 * The SPF worker died evaluating it: whatever spf_defer says,
+		 * a temporary answer (SPEC 4 step 7), never a header that
+		 * says temperror to a filter that might reject on it.
+		 */
+		d->reason = "spf-worker-crash";
+		d->action = ACT_DEFER_IF_PERMIT;
+		d->reply = spf_reply(cfg, d, v, 0, set->local);
+	} else if (class != NULL) {
 		d->action = ACT_RESTRICTION;
 		d->reply = decision_strdup(d, class);
 	} else if (set->reject & bit) {

@@ -194,6 +194,9 @@ main(int argc, char **argv)
 	const char	*why;
 	int		 ch, daemonize = 0, verbose = 0, rc;
 
+	if (argc == 2 && strcmp(argv[1], "spf-worker") == 0)
+		return (spfworker_main());
+	spfworker_exec_self();
 	if (argc > 1 && (strcmp(argv[1], "check") == 0 ||
 	    strcmp(argv[1], "gateways") == 0 ||
 	    strcmp(argv[1], "config") == 0 || strcmp(argv[1], "audit") == 0 ||

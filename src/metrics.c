@@ -158,6 +158,11 @@ metrics_text(struct evbuffer *b)
 	evbuffer_add_printf(b, "# HELP natguard_gateways Addresses and "
 	    "networks in the gateway set.\n# TYPE natguard_gateways gauge\n"
 	    "natguard_gateways %zu\n", gwset_count(server_gateways()));
+	evbuffer_add_printf(b, "# HELP natguard_spf_worker_crashes_total "
+	    "SPF worker processes that died (each costs the evaluation it "
+	    "was running).\n# TYPE natguard_spf_worker_crashes_total "
+	    "counter\nnatguard_spf_worker_crashes_total %llu\n",
+	    (unsigned long long)spf_worker_crashes(server_spf()));
 	hiders_count(&learned, &inside);
 	evbuffer_add_printf(b, "# HELP natguard_learned_hiders Hiders "
 	    "learned from traffic (gateway source traffic).\n"

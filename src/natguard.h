@@ -429,6 +429,7 @@ struct spf_verdict {
 	char		*explanation;	/* NULL: none */
 	char		*comment;	/* NULL: none */
 	int		 no_mail;	/* the record is "v=spf1 -all" */
+	int		 crashed;	/* temperror: the SPF worker died */
 };
 struct decision	*decision_new(void);
 void		 decision_free(struct decision *);
@@ -558,6 +559,7 @@ struct spf_outcome {
 	const char		*explanation;	/* for the SMTP client */
 	const char		*comment;	/* for a header */
 	int			 no_mail;	/* record "v=spf1 -all" */
+	int			 crashed;	/* the SPF worker died on it */
 };
 struct spf;
 struct spf_query;
@@ -569,6 +571,8 @@ void		 spf_config(struct spf *, const struct config *);
 struct spf_query *spf_check(struct spf *, const struct addr *, const char *,
 		    const char *, enum spf_identity, int, spf_cb, void *);
 void		 spf_cancel(struct spf_query *);
+uint64_t	 spf_worker_crashes(const struct spf *);
+const char	*spf_worker_sandbox(const struct spf *);
 struct spf_run;
 typedef void	(*spf_run_cb)(const struct spf_verdict *,
 		    const struct spf_verdict *, int, void *);
@@ -578,6 +582,83 @@ void		 spf_run_cancel(struct spf_run *);
 int		 spf_run_cached(struct spf *, const struct config *,
 		    const struct decision *, struct spf_verdict [2], int [2],
 		    int *);
+
+/*
+ * spfeval.c: one pass of libspf2 over the answers at hand, in the SPF
+ * worker.  A pass reads only its input; what it lacks comes back as needs.
+ */
+#define SPF_MAX_PTR_NAMES 10	/* RFC 7208 4.6.4 */
+struct spf_pin {
+	char			*name;		/* as dns_name() writes it */
+	int			 type;
+	struct dns_answer	*answer;	/* a reference of the pin's */
+};
+struct spf_need {
+	char			*name;
+	int			 type;
+};
+struct spf_pass {
+	struct addr		 client;
+	char			*helo;		/* as sent, for %{h}; NULL */
+	char			*mailbox;	/* the identity */
+	char			*rec_dom;	/* %{r}, the header's */
+	uint64_t		 void_limit;
+	struct spf_pin		*pins;
+	size_t			 npins;
+};
+struct spf_passed {
+	enum spf_result		 result;	/* reached without the needs */
+	int			 failed;	/* libspf2's internal error */
+	char			*explanation;
+	char			*comment;
+	char			*why;		/* a record refused: why */
+	char			*error;		/* libspf2's error message */
+	struct spf_need		*needs;		/* names the pass lacked */
+	size_t			 nneeds;
+};
+struct spfeval;
+struct spfeval	*spfeval_new(void);
+void		 spfeval_free(struct spfeval *);
+void		 spfeval_run(struct spfeval *, const struct spf_pass *,
+		    struct spf_passed *);
+void		 spf_passed_clear(struct spf_passed *);
+struct dns_answer *spf_pins_find(const struct spf_pin *, size_t,
+		    const char *, int);
+int		 spf_name_valid(const char *);
+void		 spf_reverse_name(const struct addr *, char *, size_t);
+
+/* spfmsg.c: the SPF worker's frames, a pass and what it found. */
+#define SPFMSG_MAX	(16 * 1024 * 1024)	/* a frame's payload */
+#define SPFMSG_MAX_NEEDS 100
+void		 spfmsg_pass_put(struct buf *, uint32_t,
+		    const struct spf_pass *, const struct spf_pin *, size_t);
+int		 spfmsg_pass_get(const void *, size_t, uint32_t *,
+		    struct spf_pass *);
+void		 spf_pass_clear(struct spf_pass *);
+void		 spfmsg_passed_put(struct buf *, uint32_t,
+		    const struct spf_passed *);
+int		 spfmsg_passed_get(const void *, size_t, uint32_t *,
+		    struct spf_passed *);
+
+/*
+ * spfworker.c: the process that runs the passes, sandboxed, and its life:
+ * started, fed, watched, restarted.  A job's cb gets NULL when the worker
+ * died on it; the crash callback names the domain it was evaluating.
+ */
+struct spfworker;
+struct spfjob;
+typedef void	(*spfjob_cb)(const struct spf_passed *, void *);
+typedef void	(*spfworker_crash_cb)(const char *, const char *, void *);
+void		 spfworker_exec_self(void);
+struct spfworker *spfworker_new(struct event_base *, spfworker_crash_cb,
+		    void *);
+void		 spfworker_free(struct spfworker *);
+struct spfjob	*spfworker_submit(struct spfworker *, struct buf *,
+		    const char *, spfjob_cb, void *);
+void		 spfworker_cancel(struct spfjob *);
+uint64_t	 spfworker_crashes(const struct spfworker *);
+const char	*spfworker_sandbox(const struct spfworker *);
+int		 spfworker_main(void);
 
 /* spfrecord.c: RFC 7208's grammar of an SPF record, strictly. */
 #define SPF_RECORD_INVALID	"v=spf1 invalid:record"	/* libspf2: permerror */

@@ -19,49 +19,40 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
-#include <arpa/nameser.h>
 
 #include <event2/event.h>
-#include <netdb.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include <spf2/spf.h>
-#include <spf2/spf_dns.h>
+#include <time.h>
 
 #include "natguard.h"
 
 /*
- * SPF evaluation on libspf2, without ever blocking the loop.
+ * SPF evaluation, without ever blocking the loop: the daemon's side.
  *
- * libspf2 asks its DNS layer synchronously.  Ours answers from the
- * answers this evaluation already holds, or from the cache; any other
- * name is noted and answered TRY_AGAIN.  After the pass the noted names
- * are resolved asynchronously, and the evaluation runs again with them,
- * until a pass needs nothing new.
+ * An evaluation is passes of libspf2 over the answers it holds (its
+ * pins), run in the SPF worker (spfworker.c, spfeval.c).  A pass that
+ * lacked names says which; they are taken from the DNS cache, or resolved
+ * asynchronously, and pinned, and the pass runs again with them, until a
+ * pass needs nothing new.  The DNS, the result cache and the whitelists'
+ * lookups stay here: a result cached is answered without the worker.
  *
- * libspf2's quirks stay in this file: its error handler must not return
- * (libspf2 calls abort() after it), so ours jumps back to the pass that
- * was running; TRY_AGAIN comes back as SPF_RESULT_INVALID, so a temporary
- * DNS failure is tracked here and turned into temperror.
+ * A worker that dies costs the evaluation it was running: temperror
+ * (crashed, reason spf-worker-crash), and that identity domain is
+ * answered so without evaluation for SPF_HOLD_SECONDS, so that one record
+ * cannot kill worker after worker.
  */
 
 #define SPF_MAX_PASSES	40
 #define SPF_KEY_MAX	1024	/* a longer key: no warm path, spf_run() */
 #define SPF_CACHE_WAYS	4	/* slots a key may take: see cache_set() */
 #define SPF_MAX_TERMS	10	/* RFC 7208 4.6.4 */
-#define SPF_MAX_PTR_NAMES 10	/* RFC 7208 4.6.4 */
-
-struct spf_pin {
-	char			*name;
-	int			 type;
-	struct dns_answer	*answer;
-};
+#define SPF_HOLD_SECONDS 600
+#define SPF_HOLD_MAX	64
+#define SPF_HINTS_MAX	32	/* cached answers sent ahead, a pass */
 
 struct spf_wait {
 	struct spf_query	*q;
@@ -76,23 +67,16 @@ struct spf_query {
 	struct addr		 client;
 	char			*helo;
 	char			*mailbox;	/* the identity, as a mailbox */
+	const char		*domain;	/* the mailbox's */
 	enum spf_identity	 identity;
 	struct spf_pin		*pins;
 	size_t			 npins;
-	struct spf_wait		**waits;	/* names this pass lacked */
+	struct spf_wait		**waits;	/* names the pass lacked */
 	size_t			 nwaits;
 	size_t			 outstanding;
-	int			 tempfail;	/* a DNS answer failed */
-	int			 terms;		/* DNS terms this pass (4.6.4) */
-	int			 voids;		/* of which answered empty */
-	struct strlist		 subnames;	/* MX and PTR targets */
-	struct strlist		 ptrnames;	/* PTR targets */
-	struct strlist		 expnames;	/* exp= domains seen */
-	struct strlist		 chunks;	/* see struct spf_norm */
-	int			 chunk_calls;	/* this pass */
-	char			*why;		/* a record refused, why */
-	int			 seen_own;	/* the identity's record */
+	struct spfjob		*job;		/* a pass in the worker */
 	int			 passes;
+	int			 crashed;
 	struct event		*timer;
 	struct event		*start;
 	char			*key;		/* for the result cache */
@@ -101,7 +85,6 @@ struct spf_query {
 	struct spf_verdict	 hitv;		/* a copy, slots get reused */
 	spf_cb			 cb;
 	void			*arg;
-	jmp_buf			 jb;
 };
 
 /*
@@ -121,49 +104,31 @@ struct spf_cached {
 	time_t			 expires;
 };
 
+/* A domain whose record killed a worker: not evaluated until then. */
+struct spf_held {
+	char			*domain;	/* NULL: free */
+	time_t			 until;
+	time_t			 when;		/* wall clock, for the text */
+};
+
 struct spf {
 	struct event_base	*base;
 	struct dns		*dns;
-	SPF_server_t		*server;
-	SPF_dns_server_t	 layer;
+	struct spfworker	*worker;
+	char			*rec_dom;
 	uint64_t		 timeout;
 	uint64_t		 void_limit;	/* RFC 7208 4.6.4: 2 */
 	struct spf_cached	*cache;
 	size_t			 ncache;	/* a power of two, or 0 */
+	struct spf_held		 held[SPF_HOLD_MAX];
 };
 
-/* The query whose pass is running, for the DNS layer and the handler. */
-static struct spf_query	*spf_running;
-
 static void	spf_pass(struct spf_query *);
-static void	reverse_name(const struct addr *, char *, size_t);
-
-static NG_DEAD void
-spf_error_handler(const char *file, int line, const char *msg)
-{
-	if (spf_running == NULL)
-		fatalx("libspf2: %s:%d: %s", file ? file : "?", line, msg);
-	log_error("libspf2: %s:%d: %s", file ? file : "?", line, msg);
-	longjmp(spf_running->jb, 1);
-}
-
-static void
-spf_warning_handler(const char *file, int line, const char *msg)
-{
-	(void)file;
-	(void)line;
-	log_debug("libspf2: %s", msg);
-}
 
 static struct dns_answer *
 pin_find(struct spf_query *q, const char *name, int type)
 {
-	size_t	i;
-
-	for (i = 0; i < q->npins; i++)
-		if (q->pins[i].type == type && strcmp(q->pins[i].name, name) == 0)
-			return (q->pins[i].answer);
-	return (NULL);
+	return (spf_pins_find(q->pins, q->npins, name, type));
 }
 
 /* Keep an answer for the rest of this evaluation; takes the reference. */
@@ -177,7 +142,7 @@ pin_add(struct spf_query *q, const char *name, int type, struct dns_answer *a)
 	q->npins++;
 }
 
-/* Note a name this pass lacked (once). */
+/* Note a name the pass lacked (once). */
 static void
 wait_note(struct spf_query *q, const char *name, int type)
 {
@@ -209,452 +174,6 @@ waits_clear(struct spf_query *q)
 	q->waits = NULL;
 	q->nwaits = 0;
 	q->outstanding = 0;
-}
-
-/* The exp= domain of a record (without macros), not a term's lookup. */
-static void
-note_exp(struct spf_query *q, const char *record)
-{
-	const char	*p = record, *e;
-	char		*name, *key;
-
-	while ((p = strstr(p, " exp=")) != NULL) {
-		p += 5;
-		for (e = p; *e != '\0' && *e != ' '; e++)
-			;
-		name = xstrndup(p, e - p);
-		if (strchr(name, '%') == NULL) {
-			key = dns_name(name);
-			strlist_add(&q->expnames, key);
-			free(key);
-		}
-		free(name);
-	}
-}
-
-/*
- * An answer for this pass: pinned, or cached and then pinned; NULL, and
- * the name noted for the next pass, when neither.
- */
-static struct dns_answer *
-pass_answer(struct spf_query *q, const char *name, int type)
-{
-	struct dns_answer	*a;
-	char			*key = dns_name(name);
-
-	if ((a = pin_find(q, key, type)) == NULL &&
-	    (a = dns_cached(q->spf->dns, key, type)) != NULL)
-		pin_add(q, key, type, a);
-	if (a == NULL)
-		wait_note(q, key, type);
-	free(key);
-	return (a);
-}
-
-static int
-answer_holds(const struct dns_answer *a, const struct addr *client)
-{
-	size_t	i, len = client->family == AF_INET ? 4 : 16;
-
-	if (a->status != DNS_OK)
-		return (0);
-	for (i = 0; i < a->n; i++)
-		if (a->rr[i].len == len &&
-		    memcmp(a->rr[i].data, client->bytes, len) == 0)
-			return (1);
-	return (0);
-}
-
-/*
- * %{p} (RFC 7208 7.3), for spfrecord.c's expansion: of the client's
- * validated names (a PTR name with the client's address), the domain,
- * else a subdomain of it, else the first; "unknown" without one.  NULL
- * while an answer is missing: the next pass has it.  These lookups are
- * the macro's, not a term's, and are not counted (4.6.4).
- */
-static const char *
-query_p(void *arg, const char *domain)
-{
-	struct spf_query	*q = arg;
-	struct dns_answer	*ptr, *a;
-	const char		*name, *first = NULL, *sub = NULL;
-	char			 rev[80];
-	size_t			 i, nlen, dlen = strlen(domain);
-	int			 missing = 0, type;
-
-	type = q->client.family == AF_INET ? DNS_T_A : DNS_T_AAAA;
-	reverse_name(&q->client, rev, sizeof(rev));
-	if ((ptr = pass_answer(q, rev, DNS_T_PTR)) == NULL)
-		return (NULL);
-	for (i = 0; ptr->status == DNS_OK && i < ptr->n &&
-	    i < SPF_MAX_PTR_NAMES; i++) {
-		name = ptr->rr[i].data;
-		if ((a = pass_answer(q, name, type)) == NULL) {
-			missing = 1;
-			continue;
-		}
-		if (!answer_holds(a, &q->client))
-			continue;
-		nlen = strlen(name);
-		if (strcasecmp(name, domain) == 0)
-			return (name);
-		if (sub == NULL && nlen > dlen && name[nlen - dlen - 1] == '.' &&
-		    strcasecmp(name + nlen - dlen, domain) == 0)
-			sub = name;
-		if (first == NULL)
-			first = name;
-	}
-	if (missing)
-		return (NULL);
-	return (sub != NULL ? sub : first != NULL ? first : "unknown");
-}
-
-/* The macros' values for the record of domain; ip is their buffer. */
-static void
-macros_for(struct spf_query *q, const char *domain, struct spf_macros *m,
-    char *ip, size_t size)
-{
-	static const char	 hex[] = "0123456789abcdef";
-	size_t			 i, n = 0;
-
-	memset(m, 0, sizeof(*m));
-	m->sender = q->mailbox;
-	m->domain = domain;
-	m->helo = q->helo;
-	m->v6 = q->client.family == AF_INET6;
-	m->p = query_p;
-	m->arg = q;
-	m->ip = ip;
-	if (!m->v6) {
-		addr_format(&q->client, ip, size);
-		return;
-	}
-	for (i = 0; i < 16 && n + 4 < size; i++) {
-		ip[n++] = hex[q->client.bytes[i] >> 4];
-		ip[n++] = '.';
-		ip[n++] = hex[q->client.bytes[i] & 0xf];
-		ip[n++] = '.';
-	}
-	ip[n - 1] = '\0';
-}
-
-/*
- * A chunk of a record too long for libspf2 (struct spf_norm): its name,
- * "c<index>" SPF_CHUNK_SUFFIX, which chunk_answer() answers with its text.
- * libspf2 counts each redirect= to one among its DNS mechanisms, so its
- * limit is raised by one for each: RFC 7208 4.6.4's 10 stay the records'.
- */
-static const char *
-chunk_add(void *arg, const char *text)
-{
-	static char		 name[64];
-	struct spf_query	*q = arg;
-	size_t			 i;
-
-	for (i = 0; i < q->chunks.n; i++)
-		if (strcmp(q->chunks.v[i], text) == 0)
-			break;
-	if (i == q->chunks.n)
-		strlist_add(&q->chunks, text);
-	q->chunk_calls++;
-	if (SPF_server_set_max_dns_mech(q->spf->server,
-	    SPF_MAX_TERMS + q->chunk_calls) != SPF_E_SUCCESS)
-		fatalx("SPF_server_set_max_dns_mech");
-	snprintf(name, sizeof(name), "c%zu" SPF_CHUNK_SUFFIX, i);
-	return (name);
-}
-
-/* The TXT answer for a chunk's name; NULL: domain is not one. */
-static SPF_dns_rr_t *
-chunk_answer(SPF_dns_server_t *layer, struct spf_query *q, const char *domain)
-{
-	SPF_dns_rr_t	*rr;
-	size_t		 len = strlen(domain), slen = strlen(SPF_CHUNK_SUFFIX);
-	uint64_t	 i;
-	char		 num[24];
-
-	if (len <= slen || strcasecmp(domain + len - slen,
-	    SPF_CHUNK_SUFFIX) != 0)
-		return (NULL);
-	len -= slen;
-	if (domain[0] != 'c' || len < 2 || len - 1 >= sizeof(num))
-		i = UINT64_MAX;
-	else {
-		memcpy(num, domain + 1, len - 1);
-		num[len - 1] = '\0';
-		if (parse_u64(num, 0, UINT64_MAX, &i) != 0)
-			i = UINT64_MAX;
-	}
-	if (i >= q->chunks.n)
-		return (SPF_dns_rr_new_init(layer, domain, ns_t_txt, 0,
-		    HOST_NOT_FOUND));
-	if ((rr = SPF_dns_rr_new_init(layer, domain, ns_t_txt, 0,
-	    NETDB_SUCCESS)) == NULL)
-		fatalx("SPF_dns_rr_new_init");
-	len = strlen(q->chunks.v[i]) + 1;
-	if (SPF_dns_rr_buf_realloc(rr, 0, len) != SPF_E_SUCCESS)
-		fatalx("SPF_dns_rr_buf_realloc");
-	memcpy(rr->rr[0], q->chunks.v[i], len);
-	rr->num_rr = 1;
-	note_exp(q, q->chunks.v[i]);
-	return (rr);
-}
-
-/* An answer in libspf2's form. */
-static SPF_dns_rr_t *
-rr_from(SPF_dns_server_t *layer, const char *domain, ns_type type,
-    const struct dns_answer *a, struct spf_query *q, int exp)
-{
-	SPF_dns_rr_t	*rr;
-	struct spf_macros m;
-	struct spf_norm	 nm;
-	const char	*data;
-	char		*norm, ip[80];
-	size_t		 i, n, len;
-	int		 herrno = NETDB_SUCCESS;
-
-	switch (a->status) {
-	case DNS_OK:
-		break;
-	case DNS_NXDOMAIN:
-		herrno = HOST_NOT_FOUND;
-		break;
-	case DNS_NODATA:
-		herrno = NO_DATA;
-		break;
-	case DNS_TEMPFAIL:
-		herrno = TRY_AGAIN;
-		break;
-	}
-	rr = SPF_dns_rr_new_init(layer, domain, type, 0, herrno);
-	if (rr == NULL)
-		fatalx("SPF_dns_rr_new_init");
-	if (a->status != DNS_OK)
-		return (rr);
-	/*
-	 * RFC 7208 4.6.4: of a PTR answer's names, all but the first 10 MUST
-	 * be ignored.  libspf2 answers permerror past 10 instead, so that the
-	 * result depended on where a server's round robin put the name.
-	 */
-	n = a->n;
-	if (type == ns_t_ptr && n > SPF_MAX_PTR_NAMES)
-		n = SPF_MAX_PTR_NAMES;
-	if (type == ns_t_txt) {
-		macros_for(q, domain, &m, ip, sizeof(ip));
-		nm.chunk = chunk_add;
-		nm.arg = q;
-	}
-	for (i = 0; i < n; i++) {
-		data = a->rr[i].data;
-		len = (type == ns_t_a || type == ns_t_aaaa) ? a->rr[i].len :
-		    a->rr[i].len + 1;
-		/* SPF records as RFC 7208 reads them: see spfrecord.c. */
-		norm = NULL;
-		if (type == ns_t_txt &&
-		    (norm = spf_record_normalise(data, a->rr[i].len,
-		    q->client.family == AF_INET6, &m, &nm)) != NULL) {
-			if (nm.why[0] != '\0' && q->why == NULL)
-				q->why = xstrdup(nm.why);
-			note_exp(q, norm);
-			data = norm;
-			len = strlen(norm) + 1;
-		}
-		if (exp && !spf_text_safe(data)) {
-			/* Read as an explanation, it would overflow. */
-			if (q->why == NULL)
-				xasprintf(&q->why, "a TXT record of %s is "
-				    "longer than natguard's SPF library can "
-				    "read safely", domain);
-			data = norm != NULL ? SPF_RECORD_INVALID : "";
-			len = strlen(data) + 1;
-		}
-		if (SPF_dns_rr_buf_realloc(rr, (int)i, len) != SPF_E_SUCCESS)
-			fatalx("SPF_dns_rr_buf_realloc");
-		memcpy(rr->rr[i], data, len);
-		free(norm);
-	}
-	rr->num_rr = (int)n;
-	return (rr);
-}
-
-/*
- * The answer for a name spfrecord.c marked with SPF_CIDR0_SUFFIX: an a or
- * mx term of prefix length 0, which matches any client of the family when
- * the domain has any address of it.  Its A or AAAA lookup is answered with
- * the client's own address when the domain has any (libspf2 then matches
- * the whole address), else as the domain's was; its MX lookup is the
- * domain's, each host marked in turn.  a is the answer for the unmarked
- * name.
- */
-static SPF_dns_rr_t *
-rr_cidr0(SPF_dns_server_t *layer, const char *domain, ns_type type,
-    const struct dns_answer *a, struct spf_query *q)
-{
-	SPF_dns_rr_t	*rr;
-	size_t		 i, len;
-	int		 fam = type == ns_t_a ? AF_INET : AF_INET6;
-
-	if (a->status != DNS_OK || a->n == 0 || (type != ns_t_mx &&
-	    ((type != ns_t_a && type != ns_t_aaaa) ||
-	    fam != q->client.family)))
-		return (rr_from(layer, domain, type, a, q, 0));
-	if ((rr = SPF_dns_rr_new_init(layer, domain, type, 0,
-	    NETDB_SUCCESS)) == NULL)
-		fatalx("SPF_dns_rr_new_init");
-	if (type != ns_t_mx) {
-		len = fam == AF_INET ? 4 : 16;
-		if (SPF_dns_rr_buf_realloc(rr, 0, len) != SPF_E_SUCCESS)
-			fatalx("SPF_dns_rr_buf_realloc");
-		memcpy(rr->rr[0], q->client.bytes, len);
-		rr->num_rr = 1;
-		return (rr);
-	}
-	for (i = 0; i < a->n; i++) {
-		len = a->rr[i].len + sizeof(SPF_CIDR0_SUFFIX);
-		if (SPF_dns_rr_buf_realloc(rr, (int)i, len) != SPF_E_SUCCESS)
-			fatalx("SPF_dns_rr_buf_realloc");
-		snprintf((char *)rr->rr[i], len, "%s%s", a->rr[i].data,
-		    SPF_CIDR0_SUFFIX);
-	}
-	rr->num_rr = (int)a->n;
-	return (rr);
-}
-
-/* A name DNS cannot carry (RFC 1035 2.3.4) does not exist: no query. */
-static int
-name_valid(const char *name)
-{
-	const char	*p = name, *dot;
-	size_t		 label, len = strlen(name);
-
-	if (len == 0 || len - (name[len - 1] == '.') > 253)
-		return (0);
-	for (;;) {
-		dot = strchr(p, '.');
-		label = dot != NULL ? (size_t)(dot - p) : strlen(p);
-		if (label > 63)
-			return (0);
-		if (label == 0)	/* only a final dot may end a label */
-			return (dot == NULL && p != name);
-		if (dot == NULL)
-			return (1);
-		p = dot + 1;
-	}
-}
-
-/*
- * RFC 7208 4.6.4, which libspf2 does not enforce: at most 10 terms that
- * cost a DNS lookup (include, a, mx, ptr, exists, redirect), at most 2 of
- * them answered empty.  Counted from the lookups libspf2 makes: the
- * identity's own record is not a term, nor are the address lookups of MX
- * and PTR targets, nor the TXT of an exp=.
- */
-static void
-count_term(struct spf_query *q, const char *name, int type,
-    const struct dns_answer *a)
-{
-	const char	*at = strrchr(q->mailbox, '@');
-	size_t		 i;
-
-	if (type == DNS_T_TXT && (q->terms == 0 && q->voids == 0 &&
-	    at != NULL && strcasecmp(name, at + 1) == 0 && !q->seen_own)) {
-		q->seen_own = 1;
-		return;
-	}
-	if ((type == DNS_T_A || type == DNS_T_AAAA) &&
-	    strlist_contains(&q->subnames, name))
-		return;
-	if (type == DNS_T_TXT && strlist_contains(&q->expnames, name))
-		return;
-	q->terms++;
-	if (a->status == DNS_NXDOMAIN || a->status == DNS_NODATA)
-		q->voids++;
-	/* An mx term whose MX lookup holds more than 10 names: permerror. */
-	if (type == DNS_T_MX && a->n > SPF_MAX_TERMS)
-		q->terms = SPF_MAX_TERMS + 1 + q->terms;
-	if ((type == DNS_T_MX || type == DNS_T_PTR) && a->status == DNS_OK)
-		for (i = 0; i < a->n; i++) {
-			strlist_add(&q->subnames, a->rr[i].data);
-			if (type == DNS_T_PTR)
-				strlist_add(&q->ptrnames, a->rr[i].data);
-		}
-}
-
-/*
- * A DNS error ends the evaluation in temperror (RFC 7208 5), but for these
- * lookups: the PTR of the client and the addresses of its names, where an
- * error is no match (5.5, and "unknown" for %{p}, 7.3), and the TXT of an
- * exp=, where it is no explanation (6.2).
- */
-static int
-tempfail_harmless(struct spf_query *q, const char *name, int type)
-{
-	if (type == DNS_T_PTR)
-		return (1);
-	if ((type == DNS_T_A || type == DNS_T_AAAA) &&
-	    strlist_contains(&q->ptrnames, name))
-		return (1);
-	return (type == DNS_T_TXT && strlist_contains(&q->expnames, name));
-}
-
-static SPF_dns_rr_t *
-layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
-    int should_cache)
-{
-	struct spf_query	*q = spf_running;
-	struct spf		*spf = layer->hook;
-	struct dns_answer	*a;
-	SPF_dns_rr_t		*rr;
-	char			*name;
-	size_t			 nlen, slen;
-	int			 cidr0, exp;
-
-	(void)should_cache;
-	if (q == NULL || domain == NULL)
-		return (SPF_dns_rr_new_init(layer, domain ? domain : "", type,
-		    0, TRY_AGAIN));
-	if (type == ns_t_txt && (rr = chunk_answer(layer, q, domain)) != NULL)
-		return (rr);
-	if (!name_valid(domain))
-		return (SPF_dns_rr_new_init(layer, domain, type, 0,
-		    HOST_NOT_FOUND));
-	name = dns_name(domain);
-	/* A marked name is looked up as the domain it marks. */
-	nlen = strlen(name);
-	slen = sizeof(SPF_CIDR0_SUFFIX) - 1;
-	if ((cidr0 = nlen > slen &&
-	    strcmp(name + nlen - slen, SPF_CIDR0_SUFFIX) == 0))
-		name[nlen - slen] = '\0';
-	if ((a = pin_find(q, name, type)) == NULL &&
-	    (a = dns_cached(spf->dns, name, type)) != NULL)
-		pin_add(q, name, type, a);
-	if (a == NULL) {
-		wait_note(q, name, type);
-		free(name);
-		return (SPF_dns_rr_new_init(layer, domain, type, 0,
-		    TRY_AGAIN));
-	}
-	count_term(q, name, type, a);
-	if (a->status == DNS_TEMPFAIL && tempfail_harmless(q, name, type)) {
-		/* As if there were nothing: see tempfail_harmless(). */
-		free(name);
-		return (SPF_dns_rr_new_init(layer, domain, type, 0,
-		    HOST_NOT_FOUND));
-	}
-	if (a->status == DNS_TEMPFAIL)
-		q->tempfail = 1;
-	exp = type == ns_t_txt && strlist_contains(&q->expnames, name);
-	free(name);
-	if (cidr0)
-		return (rr_cidr0(layer, domain, type, a, q));
-	rr = rr_from(layer, domain, type, a, q, exp);
-	return (rr);
-}
-
-static void
-layer_destroy(SPF_dns_server_t *layer)
-{
-	(void)layer;	/* part of struct spf */
 }
 
 static void
@@ -802,44 +321,69 @@ cache_store(struct spf *spf, const struct spf_query *q, enum spf_result r,
 	c->expires = expires;
 }
 
+/* The worker died on domain's record: held for SPF_HOLD_SECONDS. */
+static void
+spf_crashed(const char *domain, const char *how, void *arg)
+{
+	struct spf	*spf = arg;
+	struct spf_held	*h, *slot = NULL;
+	time_t		 now = spf_now(spf);
+	size_t		 i;
+
+	(void)how;
+	for (i = 0; i < SPF_HOLD_MAX; i++) {
+		h = &spf->held[i];
+		if (h->domain != NULL && strcasecmp(h->domain, domain) == 0) {
+			slot = h;
+			break;
+		}
+		if (slot == NULL || (slot->domain != NULL &&
+		    (h->domain == NULL || h->until < slot->until)))
+			slot = h;
+	}
+	if (slot->domain == NULL || strcasecmp(slot->domain, domain) != 0) {
+		free(slot->domain);
+		slot->domain = xstrdup(domain);
+	}
+	slot->until = now + SPF_HOLD_SECONDS;
+	slot->when = time(NULL);
+}
+
+static const struct spf_held *
+held_find(struct spf *spf, const char *domain)
+{
+	struct spf_held	*h;
+	size_t		 i;
+
+	for (i = 0; i < SPF_HOLD_MAX; i++) {
+		h = &spf->held[i];
+		if (h->domain == NULL || strcasecmp(h->domain, domain) != 0)
+			continue;
+		if (h->until > spf_now(spf))
+			return (h);
+		free(h->domain);
+		h->domain = NULL;
+	}
+	return (NULL);
+}
+
 struct spf *
 spf_new(struct event_base *base, struct dns *dns, const struct config *cfg)
 {
-	SPF_response_t	*resp = NULL;
 	struct spf	*spf;
-
-	SPF_error_handler = spf_error_handler;
-	SPF_warning_handler = spf_warning_handler;
-	SPF_info_handler = NULL;
-	SPF_debug_handler = NULL;
 
 	spf = xcalloc(1, sizeof(*spf));
 	spf->base = base;
 	spf->dns = dns;
 	spf->timeout = cfg->spf_timeout;
 	spf->void_limit = cfg->spf_void_limit;
+	spf->rec_dom = xstrdup(cfg->authserv_id);
 	if (cfg->dns_cache_size > 0) {
 		for (spf->ncache = 64; spf->ncache < cfg->dns_cache_size;)
 			spf->ncache *= 2;
 		spf->cache = xcalloc(spf->ncache, sizeof(*spf->cache));
 	}
-	spf->layer.destroy = layer_destroy;
-	spf->layer.lookup = layer_lookup;
-	spf->layer.name = "natguard";
-	spf->layer.hook = spf;
-	if ((spf->server = SPF_server_new_dns(&spf->layer, 0)) == NULL)
-		fatalx("SPF_server_new_dns");
-	/*
-	 * Ours, not libspf2's: its default points at a dead openspf URL.  It
-	 * is a macro-string, where a space is written %_; %{c} is the client
-	 * address as people write it (%{i} spells IPv6 as dotted nibbles).
-	 */
-	if (SPF_server_set_rec_dom(spf->server, cfg->authserv_id) !=
-	    SPF_E_SUCCESS ||
-	    SPF_server_set_explanation(spf->server, "%{o}%_does%_not%_designate"
-	    "%_%{c}%_as%_permitted%_sender", &resp) != SPF_E_SUCCESS)
-		fatalx("libspf2: cannot set receiver domain or explanation");
-	SPF_response_free(resp);
+	spf->worker = spfworker_new(base, spf_crashed, spf);
 	return (spf);
 }
 
@@ -852,10 +396,13 @@ spf_config(struct spf *spf, const struct config *cfg)
 {
 	size_t	i;
 
-	if (spf->void_limit != cfg->spf_void_limit)
+	if (spf->void_limit != cfg->spf_void_limit ||
+	    strcmp(spf->rec_dom, cfg->authserv_id) != 0)
 		for (i = 0; i < spf->ncache; i++)
 			cached_clear(&spf->cache[i]);
 	spf->void_limit = cfg->spf_void_limit;
+	free(spf->rec_dom);
+	spf->rec_dom = xstrdup(cfg->authserv_id);
 }
 
 void
@@ -868,8 +415,23 @@ spf_free(struct spf *spf)
 	for (i = 0; i < spf->ncache; i++)
 		cached_clear(&spf->cache[i]);
 	free(spf->cache);
-	SPF_server_free(spf->server);
+	for (i = 0; i < SPF_HOLD_MAX; i++)
+		free(spf->held[i].domain);
+	spfworker_free(spf->worker);
+	free(spf->rec_dom);
 	free(spf);
+}
+
+uint64_t
+spf_worker_crashes(const struct spf *spf)
+{
+	return (spf != NULL ? spfworker_crashes(spf->worker) : 0);
+}
+
+const char *
+spf_worker_sandbox(const struct spf *spf)
+{
+	return (spfworker_sandbox(spf != NULL ? spf->worker : NULL));
 }
 
 static void
@@ -878,6 +440,7 @@ query_free(struct spf_query *q)
 	size_t	i;
 
 	waits_clear(q);
+	spfworker_cancel(q->job);
 	for (i = 0; i < q->npins; i++) {
 		free(q->pins[i].name);
 		dns_answer_unref(q->pins[i].answer);
@@ -890,11 +453,6 @@ query_free(struct spf_query *q)
 	free(q->helo);
 	free(q->mailbox);
 	free(q->key);
-	strlist_clear(&q->subnames);
-	strlist_clear(&q->ptrnames);
-	strlist_clear(&q->expnames);
-	strlist_clear(&q->chunks);
-	free(q->why);
 	spf_verdict_clear(&q->hitv);
 	free(q);
 }
@@ -925,25 +483,24 @@ no_mail(struct spf_query *q, const char *domain)
 
 static void
 query_done(struct spf_query *q, enum spf_result r, const char *explanation,
-    const char *comment)
+    const char *comment, const char *why)
 {
 	struct spf_outcome	 o;
-	const char		*at;
 
 	memset(&o, 0, sizeof(o));
 	o.result = r;
 	o.identity = q->identity;
-	o.domain = (at = strrchr(q->mailbox, '@')) != NULL ? at + 1 :
-	    q->mailbox;
+	o.domain = q->domain;
 	o.explanation = explanation;
 	o.comment = comment;
-	if (r == SPF_R_PERMERROR && q->why != NULL) {
+	o.crashed = q->crashed;
+	if (r == SPF_R_PERMERROR && why != NULL) {
 		/* Past libspf2's bounds: what the admin can look up. */
-		log_info("spf: %s: permerror: %s", o.domain, q->why);
-		o.comment = q->why;
+		log_info("spf: %s: permerror: %s", o.domain, why);
+		o.comment = why;
 	}
 	o.no_mail = q->hit ? q->hitv.no_mail : no_mail(q, o.domain);
-	if (!q->hit && q->passes > 0)
+	if (!q->hit && !q->crashed && q->passes > 0)
 		cache_store(q->spf, q, r, o.domain, explanation, o.comment,
 		    o.no_mail);
 	waits_clear(q);
@@ -951,39 +508,27 @@ query_done(struct spf_query *q, enum spf_result r, const char *explanation,
 	query_free(q);
 }
 
-/*
- * libspf2's result, corrected: a temporary DNS failure it stumbled over
- * comes back as INVALID (or none, for the record itself), and is a
- * temperror.  A definite match result stands: a failed lookup for an
- * exp= explanation does not change the result (RFC 7208 6.2).
- */
-static enum spf_result
-result_map(SPF_result_t r, int tempfail)
+/* The answer of an evaluation the worker died on, or would. */
+static void
+query_crashed(struct spf_query *q, const struct spf_held *h)
 {
-	/*
-	 * A lookup the evaluation made failed: whatever libspf2 made of it
-	 * (it takes TRY_AGAIN for "no such name"), RFC 7208 5 says temperror.
-	 */
-	if (tempfail)
-		return (SPF_R_TEMPERROR);
-	switch (r) {
-	case SPF_RESULT_PASS:
-		return (SPF_R_PASS);
-	case SPF_RESULT_FAIL:
-		return (SPF_R_FAIL);
-	case SPF_RESULT_SOFTFAIL:
-		return (SPF_R_SOFTFAIL);
-	case SPF_RESULT_NEUTRAL:
-		return (SPF_R_NEUTRAL);
-	case SPF_RESULT_NONE:
-		return (SPF_R_NONE);
-	case SPF_RESULT_TEMPERROR:
-		return (SPF_R_TEMPERROR);
-	case SPF_RESULT_PERMERROR:
-	case SPF_RESULT_INVALID:
-	default:
-		return (SPF_R_PERMERROR);
+	char	*expl, when[32];
+
+	q->crashed = 1;
+	if (h == NULL) {
+		xasprintf(&expl, "evaluating the SPF record of %s crashed "
+		    "natguard's SPF worker; try again later", q->domain);
+	} else {
+		if (strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S",
+		    localtime(&h->when)) == 0)
+			when[0] = '\0';
+		xasprintf(&expl, "the SPF record of %s crashed natguard's SPF "
+		    "worker at %s; not evaluated again before %d s have "
+		    "passed; try again later", q->domain, when,
+		    SPF_HOLD_SECONDS);
 	}
+	query_done(q, SPF_R_TEMPERROR, expl, NULL, NULL);
+	free(expl);
 }
 
 /* A prefetch's answer: the DNS cache keeps it, nobody waits for it. */
@@ -992,6 +537,69 @@ prefetched(struct dns_answer *a, void *arg)
 {
 	(void)arg;
 	dns_answer_unref(a);
+}
+
+/*
+ * The names an SPF record's terms look up without macros: include: and
+ * redirect= targets (TXT), a: and mx: and exists: domains, and the
+ * record's own domain for a bare a or mx.  cb gets each; at most
+ * SPF_MAX_TERMS of them.
+ */
+static void
+record_targets(const char *txt, const char *domain, int v6,
+    void (*cb)(const char *, int, void *), void *arg)
+{
+	const char	*p, *e, *t;
+	char		*name;
+	size_t		 len;
+	int		 n = 0, type;
+
+	if (strncasecmp(txt, "v=spf1 ", 7) != 0)
+		return;
+	for (p = txt + 7; *p != '\0' && n < SPF_MAX_TERMS; p = e) {
+		while (*p == ' ')
+			p++;
+		e = p + strcspn(p, " ");
+		t = (*p == '+' || *p == '-' || *p == '~' || *p == '?') ?
+		    p + 1 : p;
+		len = strcspn(t, "/ ");
+		type = v6 ? DNS_T_AAAA : DNS_T_A;
+		if (strncasecmp(t, "include:", 8) == 0)
+			t += 8, type = DNS_T_TXT;
+		else if (strncasecmp(t, "redirect=", 9) == 0)
+			t += 9, type = DNS_T_TXT;
+		else if (strncasecmp(t, "exists:", 7) == 0)
+			t += 7, type = DNS_T_A;
+		else if (strncasecmp(t, "a:", 2) == 0)
+			t += 2;
+		else if (strncasecmp(t, "mx:", 3) == 0)
+			t += 3, type = DNS_T_MX;
+		else if (len == 1 && strncasecmp(t, "a", 1) == 0)
+			t = NULL;
+		else if (len == 2 && strncasecmp(t, "mx", 2) == 0)
+			t = NULL, type = DNS_T_MX;
+		else
+			continue;
+		name = t != NULL ? xstrndup(t, (size_t)(e - t)) :
+		    xstrdup(domain);
+		name[strcspn(name, "/")] = '\0';	/* a cidr-length */
+		if (*name != '\0' && strchr(name, '%') == NULL &&
+		    spf_name_valid(name)) {
+			cb(name, type, arg);
+			n++;
+		}
+		free(name);
+	}
+}
+
+static void
+prefetch_one(const char *name, int type, void *arg)
+{
+	struct spf_query	*q = arg;
+
+	if (type == DNS_T_TXT)
+		dns_query_prio(q->spf->dns, name, DNS_T_TXT, q->background,
+		    prefetched, NULL);
 }
 
 /*
@@ -1006,38 +614,62 @@ prefetched(struct dns_answer *a, void *arg)
 static void
 prefetch_targets(struct spf_query *q, const struct dns_answer *a)
 {
-	const char	*p, *e, *t;
-	char		*name;
-	size_t		 i;
-	int		 n = 0;
+	size_t	i;
 
 	if (!dns_caching(q->spf->dns))
 		return;
-	for (i = 0; i < a->n; i++) {
-		p = a->rr[i].data;
-		if (strncasecmp(p, "v=spf1 ", 7) != 0)
+	for (i = 0; i < a->n; i++)
+		record_targets(a->rr[i].data, "", 0, prefetch_one, q);
+}
+
+/*
+ * Before a pass: the cached answers it will probably ask for (what the
+ * records it holds look up), pinned, so that a warm DNS cache does not
+ * cost a round trip to the worker for each name.  A pin never asked for
+ * costs a few bytes.
+ */
+struct hints {
+	struct spf_query	*q;
+	size_t			 n;
+};
+
+static void
+hint_one(const char *name, int type, void *arg)
+{
+	struct hints		*h = arg;
+	struct dns_answer	*a;
+	char			*key;
+
+	if (h->n >= SPF_HINTS_MAX)
+		return;
+	key = dns_name(name);
+	if (pin_find(h->q, key, type) == NULL &&
+	    (a = dns_cached(h->q->spf->dns, key, type)) != NULL) {
+		pin_add(h->q, key, type, a);
+		h->n++;
+	}
+	free(key);
+}
+
+static void
+hints_pin(struct spf_query *q)
+{
+	struct hints		 h = { q, 0 };
+	struct dns_answer	*a;
+	size_t			 i, j;
+
+	if (!dns_caching(q->spf->dns))
+		return;
+	if (q->npins == 0)
+		hint_one(q->domain, DNS_T_TXT, &h);
+	/* Pins hinted here are read in turn: include chains unroll. */
+	for (i = 0; i < q->npins && h.n < SPF_HINTS_MAX; i++) {
+		a = q->pins[i].answer;
+		if (q->pins[i].type != DNS_T_TXT || a->status != DNS_OK)
 			continue;
-		for (p += 7; *p != '\0' && n < SPF_MAX_TERMS; p = e) {
-			while (*p == ' ')
-				p++;
-			e = p + strcspn(p, " ");
-			t = (*p == '+' || *p == '-' || *p == '~' ||
-			    *p == '?') ? p + 1 : p;
-			if (strncasecmp(t, "include:", 8) == 0)
-				t += 8;
-			else if (strncasecmp(t, "redirect=", 9) == 0)
-				t += 9;
-			else
-				continue;
-			name = xstrndup(t, e - t);
-			if (*name != '\0' && strchr(name, '%') == NULL &&
-			    name_valid(name)) {
-				dns_query_prio(q->spf->dns, name, DNS_T_TXT,
-				    q->background, prefetched, NULL);
-				n++;
-			}
-			free(name);
-		}
+		for (j = 0; j < a->n; j++)
+			record_targets(a->rr[j].data, q->pins[i].name,
+			    q->client.family == AF_INET6, hint_one, &h);
 	}
 }
 
@@ -1062,77 +694,48 @@ spf_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	query_done(arg, SPF_R_TEMPERROR, "SPF evaluation timed out", NULL);
+	query_done(arg, SPF_R_TEMPERROR, "SPF evaluation timed out", NULL,
+	    NULL);
 }
 
-/*
- * libspf2, once, over the answers at hand.  Returns -1 when libspf2 hit an
- * internal error (its handler jumped back here); what it held is lost.
- * Nothing this frame changes after setjmp() is read after the jump.
- */
-static int
-spf_eval(struct spf_query *q, SPF_result_t *r, char **expl, char **comment)
-{
-	SPF_request_t	*req;
-	SPF_response_t	*resp = NULL;
-	struct in_addr	 in;
-	struct in6_addr	 in6;
-
-	spf_running = q;
-	if (setjmp(q->jb) != 0) {
-		spf_running = NULL;
-		return (-1);
-	}
-	if ((req = SPF_request_new(q->spf->server)) == NULL)
-		fatalx("SPF_request_new");
-	if (q->client.family == AF_INET) {
-		memcpy(&in, q->client.bytes, 4);
-		SPF_request_set_ipv4(req, in);
-	} else {
-		memcpy(&in6, q->client.bytes, 16);
-		SPF_request_set_ipv6(req, in6);
-	}
-	if (q->helo != NULL)
-		SPF_request_set_helo_dom(req, q->helo);
-	SPF_request_set_env_from(req, q->mailbox);
-	SPF_request_query_mailfrom(req, &resp);
-	*r = resp != NULL ? SPF_response_result(resp) : SPF_RESULT_INVALID;
-	if (resp != NULL && SPF_response_get_explanation(resp) != NULL)
-		*expl = xstrdup(SPF_response_get_explanation(resp));
-	if (resp != NULL && SPF_response_get_header_comment(resp) != NULL)
-		*comment = xstrdup(SPF_response_get_header_comment(resp));
-	SPF_response_free(resp);
-	SPF_request_free(req);
-	spf_running = NULL;
-	return (0);
-}
-
-/* One evaluation; then either the names it lacked, or the result. */
+/* A pass came back: the result, or the names to look up first. */
 static void
-spf_pass(struct spf_query *q)
+pass_done(const struct spf_passed *o, void *arg)
 {
-	SPF_result_t	 r = SPF_RESULT_INVALID;
-	char		*expl = NULL, *comment = NULL;
-	size_t		 i;
+	struct spf_query	*q = arg;
+	struct dns_answer	*a;
+	size_t			 i;
 
-	q->passes++;
-	q->tempfail = 0;
-	q->chunk_calls = 0;
-	if (SPF_server_set_max_dns_mech(q->spf->server, SPF_MAX_TERMS) !=
-	    SPF_E_SUCCESS)
-		fatalx("SPF_server_set_max_dns_mech");
-	q->terms = q->voids = q->seen_own = 0;
-	strlist_clear(&q->subnames);
-	strlist_clear(&q->ptrnames);
-	strlist_clear(&q->expnames);
-	if (spf_eval(q, &r, &expl, &comment) != 0) {
-		query_done(q, SPF_R_TEMPERROR, "SPF evaluation failed", NULL);
+	q->job = NULL;
+	if (o == NULL) {
+		query_crashed(q, NULL);
 		return;
 	}
-	if (q->nwaits > 0 && q->passes < SPF_MAX_PASSES) {
+	if (o->failed) {
+		log_error("spf: %s: %s", q->domain, o->error ? o->error :
+		    "libspf2 failed");
+		query_done(q, SPF_R_TEMPERROR, "SPF evaluation failed", NULL,
+		    NULL);
+		return;
+	}
+	if (o->nneeds > 0 && q->passes < SPF_MAX_PASSES) {
+		for (i = 0; i < o->nneeds; i++) {
+			if (pin_find(q, o->needs[i].name, o->needs[i].type))
+				continue;
+			a = dns_cached(q->spf->dns, o->needs[i].name,
+			    o->needs[i].type);
+			if (a != NULL)
+				pin_add(q, o->needs[i].name, o->needs[i].type,
+				    a);
+			else
+				wait_note(q, o->needs[i].name,
+				    o->needs[i].type);
+		}
+		if (q->nwaits == 0) {
+			spf_pass(q);
+			return;
+		}
 		/* Names this pass lacked: resolve them all, then again. */
-		free(expl);
-		free(comment);
 		q->outstanding = q->nwaits;
 		for (i = 0; i < q->nwaits; i++)
 			q->waits[i]->w = dns_query_prio(q->spf->dns,
@@ -1140,23 +743,47 @@ spf_pass(struct spf_query *q)
 			    q->background, spf_answered, q->waits[i]);
 		return;
 	}
-	query_done(q, q->nwaits > 0 || q->terms > SPF_MAX_TERMS ||
-	    q->voids > (int)q->spf->void_limit ? SPF_R_PERMERROR :
-	    result_map(r, q->tempfail), expl, comment);
-	free(expl);
-	free(comment);
+	query_done(q, o->nneeds > 0 ? SPF_R_PERMERROR : o->result,
+	    o->explanation, o->comment, o->why);
+}
+
+/* One pass, in the worker, over the answers pinned. */
+static void
+spf_pass(struct spf_query *q)
+{
+	struct spf_pass	 in;
+	struct buf	 b = { NULL, 0, 0 };
+
+	q->passes++;
+	hints_pin(q);
+	memset(&in, 0, sizeof(in));
+	in.client = q->client;
+	in.helo = q->helo;
+	in.mailbox = q->mailbox;
+	in.rec_dom = q->spf->rec_dom;
+	in.void_limit = q->spf->void_limit;
+	in.pins = q->pins;
+	in.npins = q->npins;
+	spfmsg_pass_put(&b, 0, &in, NULL, 0);
+	q->job = spfworker_submit(q->spf->worker, &b, q->domain, pass_done,
+	    q);
 }
 
 static void
 spf_start(evutil_socket_t fd, short what, void *arg)
 {
 	struct spf_query	*q = arg;
+	const struct spf_held	*h;
 
 	(void)fd;
 	(void)what;
 	if (q->hit) {
 		query_done(q, q->hitv.result, q->hitv.explanation,
-		    q->hitv.comment);
+		    q->hitv.comment, NULL);
+		return;
+	}
+	if ((h = held_find(q->spf, q->domain)) != NULL) {
+		query_crashed(q, h);
 		return;
 	}
 	spf_pass(q);
@@ -1178,6 +805,7 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 	struct timeval		 tv;
 	char			 abuf[INET6_ADDRSTRLEN];
 	struct spf_cached	*c;
+	const char		*at;
 	size_t			 len;
 
 	q = xcalloc(1, sizeof(*q));
@@ -1194,6 +822,8 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 	else
 		xasprintf(&q->mailbox, "postmaster@%s", q->helo ? q->helo :
 		    "");
+	q->domain = (at = strrchr(q->mailbox, '@')) != NULL ? at + 1 :
+	    q->mailbox;
 	addr_format(client, abuf, sizeof(abuf));
 	len = cache_key(NULL, 0, identity, abuf, q->mailbox, q->helo);
 	q->key = xmalloc(len);
@@ -1201,7 +831,7 @@ spf_check(struct spf *spf, const struct addr *client, const char *helo,
 	q->hash = key_hash(q->key);
 	if ((c = cache_find(spf, q->key, q->hash)) != NULL) {
 		struct spf_verdict	v = { c->result, c->domain,
-		    c->explanation, c->comment, c->no_mail };
+		    c->explanation, c->comment, c->no_mail, 0 };
 
 		q->hit = 1;
 		spf_verdict_copy(&q->hitv, &v);
@@ -1296,6 +926,7 @@ run_got(const struct spf_outcome *o, void *arg)
 	v.explanation = (char *)o->explanation;
 	v.comment = (char *)o->comment;
 	v.no_mail = o->no_mail;
+	v.crashed = o->crashed;
 	if (s->i < 2)
 		spf_verdict_copy(&r->v[s->i], &v);
 	else if (o->result == SPF_R_PASS)
@@ -1327,42 +958,6 @@ lookup_start(struct spf_run *r, const char *name, int wl, int ptr)
 }
 
 /* "4.3.2.1.in-addr.arpa" or the nibbles of ip6.arpa. */
-static void
-reverse_name(const struct addr *a, char *dst, size_t size)
-{
-	static const char	 hex[] = "0123456789abcdef";
-	size_t			 i, n = 0;
-
-	const char		*zone;
-	unsigned int		 v;
-
-	/* By hand: on the warm path, snprintf cost more than the lookup. */
-	if (a->family == AF_INET) {
-		for (i = 4; i-- > 0 && n + 4 < size; ) {
-			v = a->bytes[i];
-			if (v >= 100)
-				dst[n++] = '0' + v / 100;
-			if (v >= 10)
-				dst[n++] = '0' + v / 10 % 10;
-			dst[n++] = '0' + v % 10;
-			dst[n++] = '.';
-		}
-		zone = "in-addr.arpa";
-	} else {
-		for (i = 16; i-- > 0 && n + 4 < size; ) {
-			dst[n++] = hex[a->bytes[i] & 0xf];
-			dst[n++] = '.';
-			dst[n++] = hex[a->bytes[i] >> 4];
-			dst[n++] = '.';
-		}
-		zone = "ip6.arpa";
-	}
-	if (n + strlen(zone) < size)
-		memcpy(dst + n, zone, strlen(zone) + 1);
-	else if (size > 0)
-		dst[0] = '\0';
-}
-
 /*
  * "postmaster@DOMAIN", the mailbox RFC 7208 2.3 checks for a HELO name
  * (and natguard for a whitelisted domain), into dst; -1 when it does not
@@ -1504,7 +1099,7 @@ spf_run(struct spf *spf, const struct config *cfg, const struct decision *d,
 		for (i = 0; i < cfg->spf_ptr_whitelist.n; i++)
 			strlist_add(&r->ptr_domains,
 			    cfg->spf_ptr_whitelist.v[i]);
-		reverse_name(&r->addr, rev, sizeof(rev));
+		spf_reverse_name(&r->addr, rev, sizeof(rev));
 		lookup_start(r, rev, SPF_WL_PTR, 1);
 	}
 	if (r->outstanding == 0) {
@@ -1584,7 +1179,7 @@ cached_whitelists(struct spf *spf, const struct config *cfg,
 			wl |= SPF_WL_HELO;
 	}
 	if (d->spf_need & SPF_NEED_PTR_WL) {
-		reverse_name(&d->spf_addr, rev, sizeof(rev));
+		spf_reverse_name(&d->spf_addr, rev, sizeof(rev));
 		if ((a = dns_cached(spf->dns, rev, DNS_T_PTR)) == NULL)
 			return (-1);
 		for (i = 0; a->status == DNS_OK && i < a->n &&
