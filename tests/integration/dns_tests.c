@@ -168,6 +168,15 @@ dnsmasq_try(const char *fwd, const char *fwd_servfail, const char *big,
 		    "--txt-record=pass.spf.test,v=spf1 ip4:192.0.2.0/24 "
 		    "ip6:2001:db8::/32 -all",
 		    "--txt-record=soft.spf.test,v=spf1 ~all",
+		    /* tests/natguard-crashy's worker dies on these. */
+		    "--txt-record=crash-abort.spf.test,v=spf1 "
+		    "x-natguard-crash=abort -all",
+		    "--txt-record=crash-segv.spf.test,v=spf1 "
+		    "x-natguard-crash=segv -all",
+		    "--txt-record=crash-syscall.spf.test,v=spf1 "
+		    "x-natguard-crash=syscall -all",
+		    "--txt-record=crash-hang.spf.test,v=spf1 "
+		    "x-natguard-crash=hang -all",
 		    "--txt-record=neutral.spf.test,v=spf1 ?all",
 		    "--txt-record=inc.spf.test,v=spf1 include:pass.spf.test "
 		    "-all",
@@ -1547,6 +1556,9 @@ static const struct {
 	const char	*reply;		/* how the reply starts */
 	const char	*comment;	/* in the header; NULL: none asked */
 } daemon_hostile[] = {
+	/* natguard, not natguard-crashy: an unknown modifier, no crash. */
+	{ "a@crash-abort.spf.test", "action=550 5.7.23", NULL },
+	{ "a@crash-segv.spf.test", "action=550 5.7.23", NULL },
 	{ "a@cve-include.long.spf.test", "action=PREPEND Received-SPF: "
 	    "permerror (term 1 of cve-include.long.spf.test's record is "
 	    "longer than natguard's SPF library can compile safely)", NULL },
@@ -1599,6 +1611,121 @@ START_TEST(test_daemon_hostile_records)
 	ck_assert_msg(log_has(&d, "spf: cve-include.long.spf.test: permerror: "
 	    "term 1 of cve-include.long.spf.test's record is longer than "
 	    "natguard's SPF library can compile safely"), "%s", log_text(&d));
+}
+END_TEST
+
+/*
+ * A worker crash, injected (tests/natguard-crashy): each way a worker can
+ * die costs the evaluation it was running, and nothing else.  The daemon
+ * stays up; the crash is answered DEFER_IF_PERMIT 4.7.24; the domain is
+ * held (its next request answered so at once, without a second crash);
+ * the requests sent beside it to the dead worker are answered normally;
+ * the next worker serves.
+ */
+static const struct {
+	const char	*kind;
+	const char	*how;		/* in the crash's log line */
+} worker_crashes[] = {
+	{ "abort", "killed by signal 6 (" },
+	{ "segv", "killed by signal 11 (" },
+	{ "syscall", "its sandbox refused a system call" },
+	{ "hang", "stopped answering for 2 s" },
+};
+
+#define CRASH_BESIDE	12	/* requests sent beside the crash */
+
+static char *
+crash_request(const char *client, const char *sender)
+{
+	char	*req;
+
+	ck_assert(asprintf(&req, "request=smtpd_access_policy\n"
+	    "protocol_state=RCPT\nclient_address=%s\n"
+	    "helo_name=nohelo.spf.test\nsender=%s\n"
+	    "recipient=b@example.com\n\n", client, sender) != -1);
+	return (req);
+}
+
+START_TEST(test_daemon_worker_crash)
+{
+	const char	*crashy = getenv("NATGUARD_CRASHY");
+	const char	*kind = worker_crashes[_i].kind;
+	struct daemon	 d;
+	char		*bin, *req, *r, sender[128], *log, *p;
+	int		 fd, fds[CRASH_BESIDE], i, n;
+
+	if (!have_dnsmasq)
+		return;
+	if (crashy == NULL || access(crashy, X_OK) != 0) {
+		fprintf(stderr, "SKIP: worker crash: NATGUARD_CRASHY is not "
+		    "built (make check builds tests/natguard-crashy)\n");
+		return;
+	}
+	bin = strdup(getenv("NATGUARD"));
+	setenv("NATGUARD", crashy, 1);
+	spf_daemon_start(&d);
+	setenv("NATGUARD", bin, 1);
+	free(bin);
+	/* The crash, and beside it ordinary evaluations, all at once. */
+	fd = conn_open(d.listen[0]);
+	snprintf(sender, sizeof(sender), "a@crash-%s.spf.test", kind);
+	req = crash_request("203.0.113.7", sender);
+	ck_assert_int_eq(send_str(fd, req), 0);
+	free(req);
+	for (i = 0; i < CRASH_BESIDE; i++) {
+		fds[i] = conn_open(d.listen[0]);
+		snprintf(sender, sizeof(sender), "u%d@pass.spf.test", i);
+		req = crash_request("192.0.2.10", sender);
+		ck_assert_int_eq(send_str(fds[i], req), 0);
+		free(req);
+	}
+	r = read_reply(fd, 10000);
+	ck_assert_msg(r != NULL, "%s: no reply; daemon: %s", kind,
+	    log_text(&d));
+	ck_assert_msg(strncmp(r, "action=DEFER_IF_PERMIT 4.7.24 ", 30) == 0 &&
+	    strstr(r, "crashed natguard's SPF worker") != NULL, "%s: %s",
+	    kind, r);
+	free(r);
+	for (i = 0; i < CRASH_BESIDE; i++) {
+		r = read_reply(fds[i], 10000);
+		ck_assert_msg(r != NULL && strncmp(r, "action=PREPEND "
+		    "Received-SPF: pass", 33) == 0, "%s: beside %d: %s", kind,
+		    i, r ? r : "no reply");
+		free(r);
+		close(fds[i]);
+	}
+	/* Held: answered at once, not evaluated again. */
+	snprintf(sender, sizeof(sender), "b@crash-%s.spf.test", kind);
+	req = crash_request("203.0.113.7", sender);
+	ck_assert_int_eq(send_str(fd, req), 0);
+	free(req);
+	r = read_reply(fd, 1000);
+	ck_assert_msg(r != NULL && strncmp(r, "action=DEFER_IF_PERMIT "
+	    "4.7.24 ", 30) == 0 && strstr(r, "not evaluated again") != NULL,
+	    "%s: held: %s", kind, r ? r : "no reply");
+	free(r);
+	/* The next worker serves: a fail is still a fail. */
+	req = crash_request("203.0.113.7", "a@pass.spf.test");
+	ck_assert_int_eq(send_str(fd, req), 0);
+	free(req);
+	r = read_reply(fd, 10000);
+	ck_assert_msg(r != NULL && strncmp(r, "action=550 5.7.23", 17) == 0,
+	    "%s: after: %s", kind, r ? r : "no reply");
+	free(r);
+	close(fd);
+	ck_assert_int_eq(daemon_stop(&d), 0);
+	log = log_text(&d);
+	for (n = 0, p = log; (p = strstr(p, "spf: the SPF worker (pid")) !=
+	    NULL; p++)
+		n++;
+	ck_assert_msg(n == 1, "%s: %d worker deaths logged: %s", kind, n,
+	    log);
+	ck_assert_msg(strstr(log, worker_crashes[_i].how) != NULL &&
+	    strstr(log, "evaluating the SPF record of crash-") != NULL,
+	    "%s: %s", kind, log);
+	ck_assert_msg(log_has(&d, "reason=spf-worker-crash"), "%s", log);
+	ck_assert_msg(log_has(&d, "seccomp filter allowing"), "%s", log);
+	free(log);
 }
 END_TEST
 
@@ -1939,6 +2066,8 @@ dns_suite(void)
 	    NELEMS(probe_cases));
 	tcase_add_test(tc, test_daemon_helo_servfail);
 	tcase_add_test(tc, test_daemon_hostile_records);
+	tcase_add_loop_test(tc, test_daemon_worker_crash, 0,
+	    NELEMS(worker_crashes));
 	tcase_add_test(tc, test_daemon_hider_flood);
 	suite_add_tcase(s, tc);
 	return (s);
