@@ -330,6 +330,7 @@ cmd_doctor(const struct config *cfg, int json, const char *daemon_json,
 	postfix_doctor(d, cfg, gs, postfix_dir);
 	(void)doctor_sockets(d, cfg, "", &eps);
 	doctor_listen(d, cfg, &eps);
+	doctor_spf_worker(d, cfg);
 	strlist_clear(&eps);
 	rc = doctor_status(d) == DS_FAIL ? 1 : 0;
 	if (json)

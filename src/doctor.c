@@ -703,3 +703,53 @@ doctor_sockets(struct doctor *d, const struct config *cfg, const char *root,
 	buf_free(&miss);
 	return (1);
 }
+
+/*
+ * The SPF worker: it starts, is sandboxed, evaluates; and the deaths the
+ * daemon noted in state_dir (a DNS record that crashes libspf2).
+ */
+void
+doctor_spf_worker(struct doctor *d, const struct config *cfg)
+{
+	char		*what, *path, *text, *last, *p;
+	size_t		 n = 0;
+
+	if (spfworker_selftest(&what) != 0)
+		doctor_add(d, DS_FAIL, "spf-worker", "run natguard -v to see "
+		    "why its SPF worker stops: until it runs, every SPF "
+		    "answer is a temperror", "%s", what);
+	else if (strstr(what, "no seccomp filter") != NULL)
+		doctor_add(d, DS_WARN, "spf-worker", "run natguard on a Linux "
+		    "kernel with seccomp filters (CONFIG_SECCOMP_FILTER): "
+		    "without one, a libspf2 bug that a DNS record reaches runs "
+		    "with natguard's rights", "%s", what);
+	else
+		doctor_add(d, DS_OK, "spf-worker", NULL, "%s", what);
+	free(what);
+	if (cfg->state_dir[0] == '\0')
+		return;
+	xasprintf(&path, "%s/%s", cfg->state_dir, SPF_CRASH_FILE);
+	text = read_small(path);
+	free(path);
+	if (text == NULL || *text == '\0') {
+		doctor_add(d, DS_OK, "spf-worker-crashes", NULL, "no SPF "
+		    "worker has died on a DNS record");
+		free(text);
+		return;
+	}
+	for (p = text, last = text; *p != '\0'; p++)
+		if (*p == '\n') {
+			n++;
+			if (p[1] != '\0')
+				last = p + 1;
+		}
+	last[strcspn(last, "\n")] = '\0';
+	doctor_add(d, DS_WARN, "spf-worker-crashes", "each evaluation it died "
+	    "on was answered temperror and its domain held for 10 minutes, "
+	    "so no mail was refused; send the domain's SPF record (dig TXT "
+	    "DOMAIN) to natguard's authors, and remove " SPF_CRASH_FILE " in "
+	    "state_dir once it is dealt with", "the SPF worker died %zu "
+	    "time%s evaluating a DNS record (%s/" SPF_CRASH_FILE "); the "
+	    "last: %s", n, n == 1 ? "" : "s", cfg->state_dir, last);
+	free(text);
+}

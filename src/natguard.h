@@ -571,6 +571,7 @@ void		 spf_config(struct spf *, const struct config *);
 struct spf_query *spf_check(struct spf *, const struct addr *, const char *,
 		    const char *, enum spf_identity, int, spf_cb, void *);
 void		 spf_cancel(struct spf_query *);
+#define SPF_CRASH_FILE	"spf-worker-crashes"	/* in state_dir */
 uint64_t	 spf_worker_crashes(const struct spf *);
 const char	*spf_worker_sandbox(const struct spf *);
 struct spf_run;
@@ -659,6 +660,7 @@ void		 spfworker_cancel(struct spfjob *);
 uint64_t	 spfworker_crashes(const struct spfworker *);
 const char	*spfworker_sandbox(const struct spfworker *);
 int		 spfworker_main(void);
+int		 spfworker_selftest(char **);
 
 /* spfrecord.c: RFC 7208's grammar of an SPF record, strictly. */
 #define SPF_RECORD_INVALID	"v=spf1 invalid:record"	/* libspf2: permerror */
@@ -777,6 +779,7 @@ void		 doctor_gateways(struct doctor *, const struct config *,
 		    const struct gwset *);
 int		 doctor_sockets(struct doctor *, const struct config *,
 		    const char *, struct strlist *);
+void		 doctor_spf_worker(struct doctor *, const struct config *);
 void		 doctor_listen(struct doctor *, const struct config *,
 		    const struct strlist *);
 void		 doctor_hiders(struct doctor *, const struct config *,

@@ -18,8 +18,10 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 
+#include <errno.h>
 #include <event2/event.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -116,6 +118,7 @@ struct spf {
 	struct dns		*dns;
 	struct spfworker	*worker;
 	char			*rec_dom;
+	char			*crash_file;	/* NULL: no state_dir */
 	uint64_t		 timeout;
 	uint64_t		 void_limit;	/* RFC 7208 4.6.4: 2 */
 	struct spf_cached	*cache;
@@ -321,6 +324,36 @@ cache_store(struct spf *spf, const struct spf_query *q, enum spf_result r,
 	c->expires = expires;
 }
 
+/*
+ * A line for doctor (state_dir/SPF_CRASH_FILE): when, which domain, how.
+ * Kept short: past CRASH_FILE_MAX it starts again.
+ */
+#define CRASH_FILE_MAX	65536
+
+static void
+crash_note(struct spf *spf, const char *domain, const char *how)
+{
+	struct stat	 st;
+	FILE		*f;
+	char		 when[32];
+	time_t		 now = time(NULL);
+	int		 big;
+
+	if (spf->crash_file == NULL)
+		return;
+	big = stat(spf->crash_file, &st) == 0 && st.st_size > CRASH_FILE_MAX;
+	if ((f = fopen(spf->crash_file, big ? "w" : "a")) == NULL) {
+		log_warnx("spf: %s: %s", spf->crash_file, strerror(errno));
+		return;
+	}
+	if (strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+	    gmtime(&now)) == 0)
+		when[0] = '\0';
+	fprintf(f, "%s %s %s\n", when, domain, how);
+	if (fclose(f) == EOF)
+		log_warnx("spf: %s: %s", spf->crash_file, strerror(errno));
+}
+
 /* The worker died on domain's record: held for SPF_HOLD_SECONDS. */
 static void
 spf_crashed(const char *domain, const char *how, void *arg)
@@ -330,7 +363,7 @@ spf_crashed(const char *domain, const char *how, void *arg)
 	time_t		 now = spf_now(spf);
 	size_t		 i;
 
-	(void)how;
+	crash_note(spf, domain, how);
 	for (i = 0; i < SPF_HOLD_MAX; i++) {
 		h = &spf->held[i];
 		if (h->domain != NULL && strcasecmp(h->domain, domain) == 0) {
@@ -378,6 +411,9 @@ spf_new(struct event_base *base, struct dns *dns, const struct config *cfg)
 	spf->timeout = cfg->spf_timeout;
 	spf->void_limit = cfg->spf_void_limit;
 	spf->rec_dom = xstrdup(cfg->authserv_id);
+	if (cfg->state_dir[0] != '\0')
+		xasprintf(&spf->crash_file, "%s/%s", cfg->state_dir,
+		    SPF_CRASH_FILE);
 	if (cfg->dns_cache_size > 0) {
 		for (spf->ncache = 64; spf->ncache < cfg->dns_cache_size;)
 			spf->ncache *= 2;
@@ -419,6 +455,7 @@ spf_free(struct spf *spf)
 		free(spf->held[i].domain);
 	spfworker_free(spf->worker);
 	free(spf->rec_dom);
+	free(spf->crash_file);
 	free(spf);
 }
 

@@ -803,3 +803,95 @@ spfworker_main(void)
 	}
 	return (worker_serve());
 }
+
+/* --- doctor ------------------------------------------------------------ */
+
+struct selftest {
+	struct event_base	*base;
+	int			 done;
+	enum spf_result		 result;
+};
+
+static void
+selftest_got(const struct spf_passed *o, void *arg)
+{
+	struct selftest	*t = arg;
+
+	t->done = o != NULL ? 1 : -1;
+	if (o != NULL)
+		t->result = o->result;
+	event_base_loopexit(t->base, NULL);
+}
+
+static void
+selftest_crash(const char *domain, const char *how, void *arg)
+{
+	(void)domain;
+	(void)how;
+	(void)arg;
+}
+
+/*
+ * For doctor: a worker started as the daemon starts one, given a record
+ * that passes.  Returns 0 with *what saying how it is sandboxed, or -1
+ * with *what saying what went wrong.  The caller frees *what.
+ */
+int
+spfworker_selftest(char **what)
+{
+	struct selftest		 t = { NULL, 0, SPF_R_NONE };
+	struct spfworker	*w;
+	struct spf_pass		 in;
+	struct spf_pin		 pin;
+	struct dns_answer	 a;
+	struct dns_rr		 rr;
+	struct buf		 b = { NULL, 0, 0 };
+	struct timeval		 tv = { 5, 0 };
+	char			 text[] = "v=spf1 ip4:192.0.2.1 -all";
+	int			 rc = -1;
+
+	if ((t.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	w = spfworker_new(t.base, selftest_crash, NULL);
+	memset(&in, 0, sizeof(in));
+	memset(&a, 0, sizeof(a));
+	memset(&rr, 0, sizeof(rr));
+	in.client.family = AF_INET;
+	memcpy(in.client.bytes, "\xc0\x00\x02\x01", 4);
+	in.mailbox = "postmaster@selftest.natguard.invalid";
+	in.rec_dom = "localhost";
+	in.void_limit = 2;
+	rr.ttl = 60;
+	rr.len = strlen(text);
+	rr.data = text;
+	a.status = DNS_OK;
+	a.type = DNS_T_TXT;
+	a.n = 1;
+	a.rr = &rr;
+	a.refs = 1;
+	pin.name = "selftest.natguard.invalid";
+	pin.type = DNS_T_TXT;
+	pin.answer = &a;
+	in.pins = &pin;
+	in.npins = 1;
+	spfmsg_pass_put(&b, 0, &in, NULL, 0);
+	(void)spfworker_submit(w, &b, "selftest.natguard.invalid",
+	    selftest_got, &t);
+	event_base_loopexit(t.base, &tv);
+	event_base_dispatch(t.base);
+	if (t.done == 1 && t.result == SPF_R_PASS) {
+		xasprintf(what, "the SPF worker runs (%s) and evaluates a "
+		    "record", spfworker_sandbox(w));
+		rc = 0;
+	} else if (t.done == 1)
+		xasprintf(what, "the SPF worker answered %s for a record that "
+		    "passes", spf_result_name(t.result));
+	else if (t.done == -1)
+		xasprintf(what, "the SPF worker died on a record that passes "
+		    "(%s)", spfworker_sandbox(w));
+	else
+		xasprintf(what, "the SPF worker did not answer within 5 s");
+	spfworker_free(w);
+	event_base_free(t.base);
+	return (rc);
+}
