@@ -11,6 +11,12 @@
  * an explanation.  Debian 12's libspf2 overflows its stack on what
  * natguard must never pass (CVE-2023-42118); its stack protector makes
  * that a crash the fuzzer reports.
+ *
+ * Then the whole path, as the SPF worker runs it (spfeval.c): an
+ * evaluation against a synthetic DNS where every name answers with this
+ * message for its type (the second bit of the first byte: TXT answers
+ * NXDOMAIN for all but the identity's own domain), pass after pass until
+ * it needs nothing new, macros expanded, includes and redirects followed.
  */
 #include "config.h"
 
@@ -18,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sys/socket.h>
 #include <netinet/in.h>
 
 #include <spf2/spf.h>
@@ -100,12 +107,70 @@ record(const char *s, size_t len, int flag)
 	free(norm);
 }
 
+/* The evaluation, each name it lacks answered from the world. */
+static void
+evaluate(struct dns_answer *world[], const int types[], size_t ntypes,
+    int flag)
+{
+	static struct spfeval	*eval;
+	struct dns_answer	*a, *nx;
+	struct spf_pass		 in;
+	struct spf_passed	 out;
+	size_t			 i, t;
+	int			 pass;
+
+	if (eval == NULL)
+		eval = spfeval_new();
+	nx = xcalloc(1, sizeof(*nx));
+	nx->status = DNS_NXDOMAIN;
+	nx->type = DNS_T_TXT;
+	nx->refs = 1;
+	memset(&in, 0, sizeof(in));
+	in.client.family = (flag & 1) ? AF_INET6 : AF_INET;
+	if (flag & 1)
+		memcpy(in.client.bytes, "\x20\x01\x0d\xb8\0\0\0\0"
+		    "\0\0\0\0\0\0\0\x01", 16);
+	else
+		memcpy(in.client.bytes, "\xc0\x00\x02\x01", 4);
+	in.helo = xstrdup("helo.x-y.example");
+	in.mailbox = xstrdup("l.p-a_rt+x=y@x-y.example");
+	in.rec_dom = xstrdup("receiver.example");
+	in.void_limit = 2;
+	for (pass = 0; pass < 24; pass++) {
+		spfeval_run(eval, &in, &out);
+		for (i = 0; i < out.nneeds; i++) {
+			for (t = 0; t < ntypes && types[t] != out.needs[i].type;
+			    t++)
+				;
+			if (t == ntypes)
+				abort();	/* a type natguard never asks */
+			a = world[t];
+			if ((flag & 2) && types[t] == DNS_T_TXT &&
+			    strcmp(out.needs[i].name, "x-y.example") != 0)
+				a = nx;
+			a->refs++;
+			in.pins = xreallocarray(in.pins, in.npins + 1,
+			    sizeof(*in.pins));
+			in.pins[in.npins].name = xstrdup(out.needs[i].name);
+			in.pins[in.npins].type = out.needs[i].type;
+			in.pins[in.npins].answer = a;
+			in.npins++;
+		}
+		i = out.nneeds;
+		spf_passed_clear(&out);
+		if (i == 0)
+			break;
+	}
+	spf_pass_clear(&in);
+	dns_answer_unref(nx);
+}
+
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 {
 	static const int	 types[] = { DNS_T_A, DNS_T_AAAA, DNS_T_MX,
 	    DNS_T_TXT, DNS_T_PTR };
-	struct dns_answer	*a;
+	struct dns_answer	*a, *world[5];
 	uint32_t		 ttl;
 	size_t			 i, j;
 	char			*s;
@@ -122,8 +187,11 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 			if (types[i] == DNS_T_TXT)
 				record(a->rr[j].data, a->rr[j].len, flag);
 		}
-		dns_answer_unref(a);
+		world[i] = a;
 	}
+	evaluate(world, types, 5, data[0]);
+	for (i = 0; i < 5; i++)
+		dns_answer_unref(world[i]);
 	/* The whole input as one record, too: a TXT string can be anything. */
 	s = xstrndup((const char *)data + 1, len - 1);
 	record(s, strlen(s), flag);
