@@ -98,6 +98,7 @@ class FaultDNS(asyncio.DatagramProtocol):
         self.delay = 0.0
         self.questions = 0
         self.transport = None
+        self.crash_at = 0.0
 
     def connection_made(self, transport):
         self.transport = transport
@@ -107,9 +108,13 @@ class FaultDNS(asyncio.DatagramProtocol):
         name = q.question[0].name.to_text().lower()
         if (q.question[0].rdtype == dns.rdatatype.TXT and
                 name.endswith(".fault.test.") and name.startswith("d")):
+            record = "v=spf1 ip4:192.0.2.0/24 -all"
+            if self.mode == "crash" and time.monotonic() >= self.crash_at:
+                # natguard-crashy's worker dies on it: one in 0.5 s.
+                self.crash_at = time.monotonic() + 0.5
+                record = "v=spf1 x-natguard-crash=segv -all"
             r.answer.append(dns.rrset.from_text(
-                q.question[0].name, 300, "IN", "TXT",
-                '"v=spf1 ip4:192.0.2.0/24 -all"'))
+                q.question[0].name, 300, "IN", "TXT", '"%s"' % record))
         else:
             r.set_rcode(dns.rcode.NXDOMAIN)
         return r
@@ -295,8 +300,8 @@ class Daemon:
         self.log = open(self.logpath, "w")
         self.proc = None
 
-    def start(self, preexec=None, env=None, wrap=None):
-        argv = [NATGUARD, "-c", self.conf]
+    def start(self, preexec=None, env=None, wrap=None, binary=None):
+        argv = [binary or NATGUARD, "-c", self.conf]
         if wrap:
             # sh -c 'SETUP && exec natguard -c CONF' in a namespace: the
             # daemon keeps the process (its pid, its signals).
@@ -643,6 +648,10 @@ FAULTS = [
      {"prepend"}),
     ("sigterm", "process: SIGTERM under load", "normal", 0, None, "",
      lambda: sigterm(1.0), SPF_TIMEOUT, {"prepend"}),
+    ("spf-worker-crash", "SPF: the worker crashes twice a second",
+     "crash", 0, None, "", None, SPF_TIMEOUT,
+     # The evaluation in hand when it died: temperror, a defer.
+     {"prepend", "defer_if_permit"}),
     ("full-fs", "process: audit_log and state_dir on a full file system",
      "normal", 0, None, "audit_log = {fs}/audit.json\n", full_fs,
      SPF_TIMEOUT, {"prepend"}),
@@ -712,8 +721,16 @@ async def run_fault(server, name, what, mode, delay, servers, extra,
                 "cp /etc/ld.so.cache %s/ && mount -t tmpfs tmpfs /etc && "
                 "cp %s/ld.so.cache /etc/ && ! test -e /etc/resolv.conf" %
                 (tmp, tmp)]
+    binary = None
+    if name == "spf-worker-crash":
+        binary = os.environ.get("NATGUARD_CRASHY", "")
+        if not os.access(binary, os.X_OK):
+            print("SKIP: %s: no NATGUARD_CRASHY (make check builds "
+                  "tests/natguard-crashy)" % name)
+            d.log.close()
+            return None
     try:
-        d.start(preexec, env, wrap)
+        d.start(preexec, env, wrap, binary)
         rss0 = d.rss_kb()
         inj = (lambda: inject()(d)) if inject else None
         await load(st, inj, seconds)
@@ -773,6 +790,17 @@ async def run_fault(server, name, what, mode, delay, servers, extra,
     if name == "sigterm":
         d.note += "; %d sent after it met a closed connection" % \
             st.after_term
+    if name == "spf-worker-crash":
+        crashes = text.count("spf: the SPF worker (pid")
+        held = text.count("reason=spf-worker-crash")
+        defers = st.spf_classes.get("defer_if_permit", 0)
+        d.note = "%d worker crashes, %d SPF answers deferred" % (
+            crashes, defers)
+        if crashes == 0:
+            fails.append("no crash was injected")
+        if defers > crashes or held != defers:
+            fails.append("%d deferred for %d crashes (%d logged "
+                         "spf-worker-crash)" % (defers, crashes, held))
     if name == "full-fs" and "No space left" not in text:
         fails.append("no log line names the full file system")
     if ASAN:
