@@ -697,8 +697,6 @@ hints_pin(struct spf_query *q)
 
 	if (!dns_caching(q->spf->dns))
 		return;
-	if (q->npins == 0)
-		hint_one(q->domain, DNS_T_TXT, &h);
 	/* Pins hinted here are read in turn: include chains unroll. */
 	for (i = 0; i < q->npins && h.n < SPF_HINTS_MAX; i++) {
 		a = q->pins[i].answer;
@@ -806,6 +804,37 @@ spf_pass(struct spf_query *q)
 	    q);
 }
 
+/*
+ * The identity's own record is what every evaluation asks first: asked
+ * for before the first pass, which then need not cross to the worker
+ * only to say so.  Returns 1 while it is being resolved.
+ */
+static int
+own_record(struct spf_query *q)
+{
+	struct dns_answer	*a;
+	char			*key;
+
+	if (!spf_name_valid(q->domain))
+		return (0);
+	key = dns_name(q->domain);
+	if (pin_find(q, key, DNS_T_TXT) != NULL) {
+		free(key);
+		return (0);
+	}
+	if ((a = dns_cached(q->spf->dns, key, DNS_T_TXT)) != NULL) {
+		pin_add(q, key, DNS_T_TXT, a);
+		free(key);
+		return (0);
+	}
+	wait_note(q, key, DNS_T_TXT);
+	free(key);
+	q->outstanding = 1;
+	q->waits[0]->w = dns_query_prio(q->spf->dns, q->waits[0]->name,
+	    DNS_T_TXT, q->background, spf_answered, q->waits[0]);
+	return (1);
+}
+
 static void
 spf_start(evutil_socket_t fd, short what, void *arg)
 {
@@ -823,6 +852,8 @@ spf_start(evutil_socket_t fd, short what, void *arg)
 		query_crashed(q, h);
 		return;
 	}
+	if (own_record(q))
+		return;
 	spf_pass(q);
 }
 
