@@ -588,6 +588,7 @@ int		 spf_run_cached(struct spf *, const struct config *,
  * spfeval.c: one pass of libspf2 over the answers at hand, in the SPF
  * worker.  A pass reads only its input; what it lacks comes back as needs.
  */
+#define SPF_MAX_TERMS	10	/* RFC 7208 4.6.4: DNS terms */
 #define SPF_MAX_PTR_NAMES 10	/* RFC 7208 4.6.4 */
 struct spf_pin {
 	char			*name;		/* as dns_name() writes it */

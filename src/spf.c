@@ -51,7 +51,6 @@
 #define SPF_MAX_PASSES	40
 #define SPF_KEY_MAX	1024	/* a longer key: no warm path, spf_run() */
 #define SPF_CACHE_WAYS	4	/* slots a key may take: see cache_set() */
-#define SPF_MAX_TERMS	10	/* RFC 7208 4.6.4 */
 #define SPF_HOLD_SECONDS 600
 #define SPF_HOLD_MAX	64
 #define SPF_HINTS_MAX	32	/* cached answers sent ahead, a pass */

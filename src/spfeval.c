@@ -55,7 +55,6 @@
  * so a temporary DNS failure is tracked here and turned into temperror.
  */
 
-#define SPF_MAX_TERMS	10	/* RFC 7208 4.6.4 */
 
 struct spfeval {
 	SPF_server_t		*server;

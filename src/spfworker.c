@@ -164,7 +164,7 @@ worker_feed(struct spfworker *w)
 }
 
 static void
-worker_answer(struct spfworker *w, uint32_t id, struct spf_passed *o)
+worker_answer(struct spfworker *w, struct spf_passed *o)
 {
 	struct spfjob	*j = TAILQ_FIRST(&w->flight);
 	struct timeval	 tv = { SPFW_STALL, 0 };
@@ -175,7 +175,6 @@ worker_answer(struct spfworker *w, uint32_t id, struct spf_passed *o)
 		evtimer_add(w->watchdog, &tv);
 	else
 		evtimer_del(w->watchdog);
-	(void)id;
 	if (j->cb != NULL)
 		j->cb(o, j->arg);
 	job_free(j);
@@ -226,7 +225,7 @@ worker_read(struct bufferevent *bev, void *arg)
 			spf_passed_clear(&o);
 			continue;
 		}
-		worker_answer(w, id, &o);
+		worker_answer(w, &o);
 		spf_passed_clear(&o);
 		worker_feed(w);
 	}
@@ -243,9 +242,12 @@ worker_event(struct bufferevent *bev, short what, void *arg)
 static void
 watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
+	char	why[64];
+
 	(void)fd;
 	(void)what;
-	worker_died(arg, "stopped answering for 2 s");
+	snprintf(why, sizeof(why), "stopped answering for %d s", SPFW_STALL);
+	worker_died(arg, why);
 }
 
 static void
