@@ -483,13 +483,22 @@ conn_take(struct conn *c)
 	return (0);
 }
 
-/* conn_take(), then the replies it made (or others owed) written. */
+/*
+ * conn_take(), then the replies it made (or others owed) written.  Returns
+ * -1 when the connection was failed (and may be gone), 1 when it was handed
+ * over (gone: stopping, and nothing more was owed), 0 otherwise.  The
+ * handover is tried here, whichever path wrote the reply, so that a busy
+ * connection goes at its first moment with nothing owed, not at the
+ * shutdown deadline.
+ */
 static int
 conn_process(struct conn *c)
 {
 	if (conn_take(c) == -1)
 		return (-1);
 	conn_flush(c);
+	if (conn_try_handover(c))
+		return (1);
 	return (0);
 }
 
@@ -528,7 +537,9 @@ conn_write(struct bufferevent *bev, void *arg)
 	}
 	if (c->paused) {
 		c->paused = 0;
-		if (conn_process(c) == 0 && !c->paused)
+		if (conn_process(c) != 0)
+			return;
+		if (!c->paused)
 			bufferevent_enable(bev, EV_READ);
 	}
 	(void)conn_try_handover(c);
