@@ -74,6 +74,14 @@
 #define SPFW_STALL		2	/* seconds without an answer */
 #define SPFW_BURST		5
 #define SPFW_BURST_SECONDS	10
+/*
+ * The worker's own backstop: a pass that runs this long ends it by
+ * SIGALRM, which the kernel delivers whatever the pass is doing.  A daemon
+ * that may not signal it (root without CAP_KILL, the worker being nobody)
+ * still sees it go.
+ */
+#define SPFW_ALARM		(2 * SPFW_STALL + 1)
+#define SPFW_ORPHANS		8	/* killed, not yet reaped */
 
 struct spfjob {
 	TAILQ_ENTRY(spfjob)	 entry;
@@ -104,6 +112,8 @@ struct spfworker {
 	char			*sandbox;	/* what the worker said */
 	spfworker_crash_cb	 crash_cb;
 	void			*crash_arg;
+	pid_t			 orphans[SPFW_ORPHANS];
+	size_t			 norphans;
 };
 
 /* This binary, to re-execute as the worker; -1: fork only (the tests). */
@@ -258,6 +268,8 @@ respawn_cb(evutil_socket_t fd, short what, void *arg)
 	worker_spawn(arg);
 }
 
+static void	status_text(int, char *, size_t);
+
 /* "killed by signal 11 (Segmentation fault)" and the like. */
 static void
 wait_status(pid_t pid, char *dst, size_t size)
@@ -269,6 +281,12 @@ wait_status(pid_t pid, char *dst, size_t size)
 			snprintf(dst, size, "waitpid: %s", strerror(errno));
 			return;
 		}
+	status_text(st, dst, size);
+}
+
+static void
+status_text(int st, char *dst, size_t size)
+{
 	if (WIFSIGNALED(st))
 		snprintf(dst, size, "killed by signal %d (%s)%s",
 		    WTERMSIG(st), strsignal(WTERMSIG(st)),
@@ -276,6 +294,64 @@ wait_status(pid_t pid, char *dst, size_t size)
 		    "call" : "");
 	else
 		snprintf(dst, size, "exit status %d", WEXITSTATUS(st));
+}
+
+/* Orphans that have ended since: reaped; with block, all of them. */
+static void
+orphans_reap(struct spfworker *w, int block)
+{
+	size_t	i = 0;
+	pid_t	r;
+	int	st;
+
+	while (i < w->norphans) {
+		r = waitpid(w->orphans[i], &st, block ? 0 : WNOHANG);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == 0) {
+			i++;
+			continue;
+		}
+		/* Reaped (or, -1, not ours to reap). */
+		w->orphans[i] = w->orphans[--w->norphans];
+	}
+}
+
+/*
+ * Let the worker go: its socket shut (an EOF it sees at once, even while
+ * libevent still holds the descriptor), SIGKILL, and its status reaped.
+ * A worker this process may not signal (EPERM: root without CAP_KILL, as
+ * a unit's CapabilityBoundingSet may leave it) and that has not ended yet
+ * is not waited for here, which would stop the event loop: it ends at
+ * the EOF, or by its alarm (SPFW_ALARM), and is reaped later.
+ */
+static void
+worker_stop(struct spfworker *w, char *how, size_t size)
+{
+	pid_t	pid = w->pid;
+	int	st, signalled, why;
+
+	(void)shutdown(bufferevent_getfd(w->bev), SHUT_RDWR);
+	bufferevent_free(w->bev);
+	w->bev = NULL;
+	w->pid = -1;
+	signalled = kill(pid, SIGKILL) == 0;
+	why = errno;
+	if (signalled || waitpid(pid, &st, WNOHANG) == pid) {
+		if (signalled)
+			wait_status(pid, how, size);
+		else
+			status_text(st, how, size);
+	} else {
+		log_warnx("spf: cannot kill the SPF worker (pid %ld): %s; "
+		    "it ends by itself within %d s", (long)pid,
+		    strerror(why), SPFW_ALARM);
+		snprintf(how, size, "not killed (%s)", strerror(why));
+		if (w->norphans == SPFW_ORPHANS)
+			orphans_reap(w, 1);
+		w->orphans[w->norphans++] = pid;
+	}
+	orphans_reap(w, 0);
 }
 
 /* The worker is gone, or must go: its pass in hand pays, no other. */
@@ -291,12 +367,8 @@ worker_died(struct spfworker *w, const char *what)
 
 	if (w->bev == NULL)
 		return;
-	bufferevent_free(w->bev);
-	w->bev = NULL;
+	worker_stop(w, how, sizeof(how));
 	w->hello = 0;
-	(void)kill(pid, SIGKILL);
-	wait_status(pid, how, sizeof(how));
-	w->pid = -1;
 	evtimer_del(w->watchdog);
 	w->crashes++;
 	if ((j = TAILQ_FIRST(&w->flight)) != NULL) {
@@ -382,9 +454,16 @@ worker_child(int fd)
 	closefrom(spfw_exe != -1 ? SPFW_FD + 2 : SPFW_FD + 1);
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	(void)signal(SIGHUP, SIG_DFL);
-	(void)signal(SIGTERM, SIG_DFL);
-	(void)signal(SIGINT, SIG_DFL);
+	/*
+	 * Stopping is the daemon's: systemd's SIGTERM goes to the whole
+	 * cgroup, and a worker it killed would be a crash (logged, counted,
+	 * its domain held).  The worker ends at its socket's EOF, when the
+	 * daemon exits or lets it go, however the daemon ended.
+	 */
+	(void)signal(SIGHUP, SIG_IGN);
+	(void)signal(SIGTERM, SIG_IGN);
+	(void)signal(SIGINT, SIG_IGN);
+	(void)signal(SIGALRM, SIG_DFL);
 	if (spfw_exe != -1) {
 		/* Close-on-exec: the worker does not hold its own binary. */
 		fexecve(SPFW_FD + 1, argv, environ);
@@ -458,12 +537,9 @@ spfworker_free(struct spfworker *w)
 
 	if (w == NULL)
 		return;
-	if (w->bev != NULL) {
-		/* It exits at EOF; SIGKILL only spares the wait. */
-		bufferevent_free(w->bev);
-		(void)kill(w->pid, SIGKILL);
-		wait_status(w->pid, how, sizeof(how));
-	}
+	if (w->bev != NULL)
+		worker_stop(w, how, sizeof(how));
+	orphans_reap(w, 1);
 	while ((j = TAILQ_FIRST(&w->flight)) != NULL) {
 		TAILQ_REMOVE(&w->flight, j, entry);
 		job_free(j);
@@ -597,6 +673,11 @@ static const struct {
 #ifdef __NR_time
 	{ __NR_time, SC_ALLOW },
 #endif
+	/* alarm(2): the worker's own backstop (SPFW_ALARM). */
+#ifdef __NR_alarm
+	{ __NR_alarm, SC_ALLOW },
+#endif
+	{ __NR_setitimer, SC_ALLOW },
 };
 #define SPFW_NSYSCALLS	(sizeof(spfw_syscalls) / sizeof(spfw_syscalls[0]))
 
@@ -718,22 +799,6 @@ sandbox(char *what, size_t size)
 }
 
 static int
-read_full(int fd, void *p, size_t n)
-{
-	ssize_t	r;
-
-	while (n > 0) {
-		if ((r = read(fd, p, n)) == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return (-1);
-		p = (char *)p + r;
-		n -= (size_t)r;
-	}
-	return (0);
-}
-
-static int
 write_full(int fd, const void *p, size_t n)
 {
 	ssize_t	w;
@@ -754,15 +819,24 @@ write_full(int fd, const void *p, size_t n)
  * closes the socket.  It exits with _exit(): nothing to flush, and a
  * sanitizer's exit-time checks would need more than the sandbox allows.
  */
+/*
+ * The worker's loop.  It reads what the socket holds (the daemon sends up
+ * to SPFW_WINDOW passes ahead: a cold burst costs a read a batch, not two
+ * a pass) and answers every whole pass in it, each as soon as it is
+ * evaluated: the daemon blames a death on the oldest pass unanswered, so
+ * an answer held back would make an innocent pass the culprit.
+ */
 static int
 worker_serve(void)
 {
 	struct spfeval		*e;
 	struct spf_pass		 in;
 	struct spf_passed	 out;
-	struct buf		 b = { NULL, 0, 0 };
-	char			 what[160], *p = NULL;
+	struct buf		 b = { NULL, 0, 0 }, rd = { NULL, 0, 0 };
+	char			 what[160];
 	uint32_t		 len, id;
+	size_t			 off;
+	ssize_t			 r;
 
 	e = spfeval_new();
 	sandbox(what, sizeof(what));
@@ -773,22 +847,37 @@ worker_serve(void)
 	    strstr(what, "not started") != NULL)
 		_exit(1);
 	for (;;) {
-		if (read_full(SPFW_FD, &len, sizeof(len)) == -1)
+		for (off = 0; rd.len - off >= sizeof(len); off += 4 + len) {
+			memcpy(&len, rd.s + off, sizeof(len));
+			if (len < 4 || len > SPFMSG_MAX)
+				_exit(3);
+			if (rd.len - off - sizeof(len) < len)
+				break;
+			if (spfmsg_pass_get(rd.s + off + sizeof(len), len,
+			    &id, &in) != 0)
+				_exit(3);
+			(void)alarm(SPFW_ALARM);
+			spfeval_run(e, &in, &out);
+			(void)alarm(0);
+			buf_reset(&b);
+			spfmsg_passed_put(&b, id, &out);
+			spf_passed_clear(&out);
+			spf_pass_clear(&in);
+			if (write_full(SPFW_FD, b.s, b.len) == -1)
+				_exit(0);
+		}
+		if (off > 0) {
+			memmove(rd.s, rd.s + off, rd.len - off);
+			rd.len -= off;
+		}
+		if (rd.size < rd.len + 65536 + 1)
+			buf_grow(&rd, 65536);
+		while ((r = read(SPFW_FD, rd.s + rd.len, rd.size - rd.len - 1))
+		    == -1 && errno == EINTR)
+			;
+		if (r <= 0)
 			_exit(0);
-		if (len < 4 || len > SPFMSG_MAX)
-			_exit(3);
-		p = xreallocarray(p, len, 1);
-		if (read_full(SPFW_FD, p, len) == -1)
-			_exit(0);
-		if (spfmsg_pass_get(p, len, &id, &in) != 0)
-			_exit(3);
-		spfeval_run(e, &in, &out);
-		buf_reset(&b);
-		spfmsg_passed_put(&b, id, &out);
-		spf_passed_clear(&out);
-		spf_pass_clear(&in);
-		if (write_full(SPFW_FD, b.s, b.len) == -1)
-			_exit(0);
+		rd.len += (size_t)r;
 	}
 }
 
