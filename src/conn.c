@@ -198,7 +198,7 @@ conn_try_handover(struct conn *c)
 	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 ||
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 		return (0);
-	if (notify_fd("FDSTORE=1\nFDNAME=connection",
+	if (notify_fd("FDSTORE=1\nFDNAME=" NOTIFY_CONN_NAME,
 	    bufferevent_getfd(c->bev)) == -1) {
 		log_warnx("%s: cannot hand the connection over to systemd; "
 		    "closing it", c->peer);

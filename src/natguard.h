@@ -490,6 +490,8 @@ void		 metrics_protocol_error(void);
 void		 metrics_reload(int);
 
 /* notify.c: readiness and status for a supervisor ($NOTIFY_SOCKET). */
+/* The FDNAME of a client connection handed to systemd's store. */
+#define NOTIFY_CONN_NAME	"connection"
 void		 notify(const char *, ...) NG_PRINTF(1, 2);
 int		 notify_fd(const char *, int);
 

@@ -183,6 +183,13 @@ adopt_connections(void)
 	if (n > 0)
 		log_notice("took over %d connections from the previous "
 		    "process", n);
+	/*
+	 * systemd keeps its copy of each stored descriptor until it sees
+	 * POLLHUP, so our closes would not reach the client: they are ours
+	 * now.  The store held them all, under one name; all are ours.
+	 */
+	if (nadopt > 0)
+		notify("FDSTOREREMOVE=1\nFDNAME=" NOTIFY_CONN_NAME);
 	free(adopt_fds);
 	adopt_fds = NULL;
 	nadopt = 0;
