@@ -38,5 +38,27 @@ done
 for sect in DESCRIPTION EXAMPLE FILES; do
 	check "natguard.conf(5) has $sect" grep -qx ".SH $sect" "$man5"
 done
+# The README and its topic documents: each document is linked from the
+# README, distributed and installed (Makefile.am's DOC_FILES), says first
+# whom it is for, and every file any of them names is in the tree.
+for doc in "$srcdir"/README_FILES/*; do
+	d=README_FILES/$(basename "$doc")
+	check "the README links $d" grep -qF "$d" "$srcdir/README"
+	check "Makefile.am's DOC_FILES lists $d" grep -qF "$d" \
+	    "$srcdir/Makefile.am"
+	check "$d says whom it is for" sh -c \
+	    'head -n 6 "$0" | grep -q "^Who this is for: "' "$doc"
+done
+check "the README is under 250 lines" \
+    test "$(wc -l < "$srcdir/README")" -lt 250
+for doc in "$srcdir/README" "$srcdir"/README_FILES/*; do
+	for p in $(grep -oE '(^|[ (`"])(tests|conf|src|man|debian|README_FILES)/[A-Za-z0-9_.*/-]*[A-Za-z0-9_*]' \
+	    "$doc" | sed -E 's/^[ (`"]//' | sort -u); do
+		# A pattern (tests/e2e/docker-*.sh) must match a file.
+		check "$(basename "$doc") names $p, which exists" sh -c \
+		    'for x in $0/$1 $0/$1.c; do [ -e "$x" ] && exit 0; done
+		    exit 1' "$srcdir" "$p"
+	done
+done
 echo "$name: $pass passed, $fail failed ($(echo "$keys" | wc -l) keys)"
 [ $fail -eq 0 ]

@@ -1,23 +1,26 @@
 #!/bin/sh
-# The README's examples are what natguard prints: the audit summary line
-# for line, and each FAIL/fix line of the doctor example (its "..." stand
-# for checks that depend on the machine).  The example files are the
-# fixtures the README names, copied to the names it uses.
+# The documents' examples are what natguard prints: the audit summary
+# line for line, and each FAIL/fix line of the doctor example (its "..."
+# stand for checks that depend on the machine).  The example files are
+# the fixtures the documents name, copied to the names they use.  Each
+# example is looked for in the README and every README_FILES document.
 set -u
 name=readme-examples
 : "${NATGUARD:?}" "${TESTDATA:?}"
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
-readme=$srcdir/README
+docs="$srcdir/README $srcdir/README_FILES/*"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 pass=0 fail=0
-# The indented block after the README line "    $ COMMAND", unindented.
+# The indented block after the line "    $ COMMAND" of the first document
+# that has it, unindented.
 block() {
+	# shellcheck disable=SC2086
 	awk -v cmd="    \$ $1" '
 	    $0 == cmd { on = 1; next }
 	    on && /^$/ { exit }
-	    on { sub(/^    /, ""); print }' "$readme"
+	    on { sub(/^    /, ""); print }' $docs
 }
 
 block "natguard audit tests/data/audit-rfc5424.txt" > "$tmp/audit.want"
@@ -26,7 +29,7 @@ block "natguard audit tests/data/audit-rfc5424.txt" > "$tmp/audit.want"
 if [ -s "$tmp/audit.want" ] && cmp -s "$tmp/audit.want" "$tmp/audit.got"; then
 	echo "PASS: audit example"; pass=$((pass + 1))
 else
-	echo "FAIL: audit example: README (-) and natguard (+) differ:"
+	echo "FAIL: audit example: the document (-) and natguard (+) differ:"
 	diff -u "$tmp/audit.want" "$tmp/audit.got" | sed 's/^/    /'
 	fail=$((fail + 1))
 fi
@@ -53,7 +56,7 @@ while IFS= read -r line; do
 	fi
 done < "$tmp/doctor.want"
 if [ $n -lt 4 ]; then
-	echo "FAIL: the README's doctor example has $n lines, expected 4"
+	echo "FAIL: the documents' doctor example has $n lines, expected 4"
 	fail=$((fail + 1))
 fi
 echo "$name: $pass passed, $fail failed"
