@@ -195,17 +195,19 @@ load() {	# label, systemctl verb, ms between requests, --reload
 	cat "$tmp/load-$1"
 	echo "TABLE: $1 under systemd: $(cut -d: -f2- "$tmp/load-$1" | tail -n 1)"
 }
-# systemd's copies of client connections: the established TCP sockets on
-# port 10041 among PID 1's descriptors (systemd 252 has no
-# NFileDescriptorStore property; this counts the same for any version);
-# "held 0A" counts its listeners, which shows the count sees them.
-held() {	# /proc/net/tcp state, established (01) unless given
-	st=${1:-01}
+# systemd's copies of client connections: the TCP sockets on port 10041
+# among PID 1's descriptors that are no listener, whatever their state
+# (one whose client has gone is CLOSE_WAIT), as systemd 252 has no
+# NFileDescriptorStore property; "held 0A" counts its listeners, which
+# shows the count sees them.
+held() {	# /proc/net/tcp state, or any but listening (0A)
+	st=${1:-any}
 	sd sh -c 'for f in /proc/1/fd/*; do readlink "$f"; done' |
 	    sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p' > "$tmp/pid1-sockets"
 	sd cat /proc/net/tcp /proc/net/tcp6 |
 	    awk -v st="$st" 'NR == FNR { s[$1] = 1; next }
-		$2 ~ /:2739$/ && $4 == st && ($10 in s) { n++ }
+		$2 ~ /:2739$/ && ($10 in s) &&
+		    (st == "any" ? $4 != "0A" : $4 == st) { n++ }
 		END { print n + 0 }' "$tmp/pid1-sockets" -
 }
 # The figures a restart should meet: nothing failed after the retry,
