@@ -5,7 +5,7 @@
 # with systemd as PID 1 under a private dockerd: `apt install ./natguard_*.deb`
 # (the service active and answering, as the user natguard), the conffile
 # edited, the newer build installed under a Postfix-like load (the edit
-# kept, no request lost), `apt remove` (stopped), `apt purge` (the user,
+# kept, no request lost) and reinstalled under a quieter one, `apt remove` (stopped), `apt purge` (the user,
 # the state and the conffile gone).
 set -u
 
@@ -116,16 +116,32 @@ run sd systemctl daemon-reload
 run sd systemctl stop natguard natguard.socket
 run sd systemctl start natguard.socket natguard
 cip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' sd)
-ip netns exec "$host" /usr/bin/python3 "$srcdir/tests/bench/restart.py" \
-    --connect "$cip:10041" --restarts 1 --clients 20 --settle 1 \
-    --command "'$DOCKER_CLI' -H 'unix://$tmp/dockerd/docker.sock' exec -e DEBIAN_FRONTEND=noninteractive sd apt-get install -y -q --no-install-recommends /tmp/$(basename "$new_deb") > $tmp/upgrade 2>&1" \
-    external > "$tmp/load-upgrade" 2>&1
-sed 's/^restart-external/upgrade/' "$tmp/load-upgrade"
-echo "TABLE: package upgrade under load: $(cut -d: -f2- "$tmp/load-upgrade" | tail -n 1)"
-has "upgrade under load: no request failed after the retry, none refused" \
-    ', 0 failed after the retry, 0 refused,' "$tmp/load-upgrade"
-has "upgrade under load: at most one first-try failure" \
-    ' [01] first-try failures ' "$tmp/load-upgrade"
+# apt-get install of the newer build (its maintainer scripts restart the
+# service) under 20 Postfix-like clients; what they saw.
+apt_under_load() {	# label, ms between requests, what, apt-get arguments
+	local label=$1 pause=$2 what=$3
+	shift 3
+	ip netns exec "$host" /usr/bin/python3 "$srcdir/tests/bench/restart.py" \
+	    --connect "$cip:10041" --restarts 1 --clients 20 --settle 1 \
+	    --pause "$pause" \
+	    --command "'$DOCKER_CLI' -H 'unix://$tmp/dockerd/docker.sock' exec -e DEBIAN_FRONTEND=noninteractive sd apt-get install -y -q --no-install-recommends $* /tmp/$(basename "$new_deb") > $tmp/$label 2>&1" \
+	    external > "$tmp/load-$label" 2>&1
+	sed "s/^restart-external/$label/" "$tmp/load-$label"
+	echo "TABLE: $what: $(cut -d: -f2- "$tmp/load-$label" | tail -n 1)"
+	has "$what: no request failed after the retry, none refused" \
+	    ', 0 failed after the retry, 0 refused,' "$tmp/load-$label"
+	has "$what: at most one first-try failure" \
+	    ' [01] first-try failures ' "$tmp/load-$label"
+}
+apt_under_load upgrade 0 "package upgrade under load"
+# The same upgrade path again under a quieter load: 5 ms between a reply
+# and the next request.
+apt_under_load reinstall 5 "package reinstall under a 5 ms-pause load" \
+    --reinstall
+sd dpkg -L natguard > "$tmp/files"
+has "the topic documents are installed under /usr/share/doc/natguard" \
+    '^/usr/share/doc/natguard/README_FILES/OPERATIONS_README(\.gz)?$' \
+    "$tmp/files"
 sd dpkg-query -W -f='${Version}\n' natguard > "$tmp/version"
 has "the newer build is installed" "^$(echo "$new" | sed 's/[.+]/\\&/g')\$" \
     "$tmp/version"
