@@ -18,7 +18,7 @@ skip() { echo "SKIP: $name: $*"; exit 77; }
 # docker_suite NAME PREFIX [sender]: what every real-Docker suite checks
 # first (SKIP, exit 77, with the reason where this machine cannot run it;
 # with "sender", what a remote sender needs too), then its $tmp, on disk
-# (vfs copies whole images), removed with all the rest on exit.
+# (images and containers go there), removed with all the rest on exit.
 docker_suite() {
 	name=$1
 	netns_check "$name"
@@ -145,18 +145,39 @@ deb_build() {
 	echo $? > "$d/lintian.rc"
 }
 
-# dockerd_launch DIR NETNS ARGS...: a dockerd (storage driver
-# $DOCKER_STORAGE, vfs by default: it works on every file system) with its
+# storage_driver DIR: overlay2 where DIR's file system takes an overlay
+# mount (vfs copies a whole image for each container and each layer),
+# else vfs, which works on every file system (an overlay root, as in a
+# container, takes none); $DOCKER_STORAGE overrides.
+storage_driver() {
+	local o=$1/ovl-probe
+	if [ -n "${DOCKER_STORAGE:-}" ]; then
+		echo "$DOCKER_STORAGE"
+		return
+	fi
+	mkdir -p "$o/l" "$o/u" "$o/w" "$o/m"
+	if mount -t overlay overlay \
+	    -o "lowerdir=$o/l,upperdir=$o/u,workdir=$o/w" "$o/m" 2>/dev/null
+	then
+		umount "$o/m"
+		echo overlay2
+	else
+		echo vfs
+	fi
+	rm -rf "$o"
+}
+
+# dockerd_launch DIR NETNS ARGS...: a dockerd (storage_driver's) with its
 # data, exec root, socket and pidfile in DIR, in the namespace NETNS (""
-# for the machine's own), ready when its API answers.  Sets launched_pid; prints why and
-# returns 1 when it does not come up within 60 s.
+# for the machine's own), ready when its API answers.  Sets launched_pid;
+# prints why and returns 1 when it does not come up within 60 s.
 dockerd_launch() {
 	local d=$1 ns=$2 n=0
 	shift 2
 	mkdir -p "$d"
 	${ns:+nsenter --net=/run/netns/$ns} "$DOCKERD" --data-root "$d/data" \
 	    --exec-root "$d/exec" -H "unix://$d/docker.sock" \
-	    --pidfile "$d/dockerd.pid" --storage-driver "${DOCKER_STORAGE:-vfs}" \
+	    --pidfile "$d/dockerd.pid" --storage-driver "$(storage_driver "$d")" \
 	    "$@" \
 	    >> "$d/dockerd.log" 2>&1 &
 	launched_pid=$!
