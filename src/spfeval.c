@@ -696,6 +696,38 @@ result_map(SPF_result_t r, int tempfail)
 }
 
 /*
+ * SPF_request_query_mailfrom() without its "localhost is always allowed":
+ * every entry point of libspf2 answers pass for a loopback client before
+ * reading any record.  RFC 7208 has no such rule, and on the mail host a
+ * tunnel or local proxy hands every client over from loopback, so the
+ * record decides here too (SPEC 4 step 5a).  The rest is what that entry
+ * point does, from libspf2's public pieces.
+ */
+static SPF_errcode_t
+query_mailfrom(SPF_request_t *req, SPF_response_t **respp)
+{
+	SPF_response_t	*resp;
+	SPF_record_t	*rec = NULL;
+	SPF_errcode_t	 err;
+
+	if ((resp = *respp = SPF_response_new(req)) == NULL)
+		return (SPF_E_NO_MEMORY);
+	req->cur_dom = req->use_helo ? req->helo_dom : req->env_from_dp;
+	err = SPF_server_get_record(req->spf_server, req, resp, &rec);
+	if (err != SPF_E_SUCCESS) {
+		if (rec != NULL)
+			SPF_record_free(rec);
+		SPF_i_done(resp, resp->result, resp->reason, resp->err);
+		return (err);
+	}
+	resp->spf_record_exp = rec;
+	err = SPF_record_interpret(rec, req, resp, 0);
+	SPF_record_free(rec);
+	resp->spf_record_exp = NULL;
+	return (err);
+}
+
+/*
  * libspf2, once, over the pass's answers.  Returns -1 when libspf2 hit an
  * internal error (its handler jumped back here); what it held is lost.
  * Nothing this frame changes after setjmp() is read after the jump.
@@ -726,7 +758,7 @@ pass_libspf2(struct ev_pass *p, SPF_result_t *r)
 	if (in->helo != NULL)
 		SPF_request_set_helo_dom(req, in->helo);
 	SPF_request_set_env_from(req, in->mailbox);
-	SPF_request_query_mailfrom(req, &resp);
+	query_mailfrom(req, &resp);
 	*r = resp != NULL ? SPF_response_result(resp) : SPF_RESULT_INVALID;
 	if (resp != NULL && SPF_response_get_explanation(resp) != NULL)
 		p->out->explanation =
