@@ -448,12 +448,70 @@ decide_nat(const struct config *cfg, struct decision *d,
 }
 
 /*
+ * A hider learned on the mail host itself (a tunnel, a local proxy): every
+ * client is hidden behind it, and Postfix answers all of them without SPF
+ * (skip_addresses, mynetworks).  Said on every request, never deferred: a
+ * content filter or a webmail looks the same until the admin says "mine"
+ * (spf_whitelist).
+ */
+static void
+same_host_report(struct decision *d, const struct addr *a,
+    const struct gateway *gw, const char *list, int mynet)
+{
+	struct buf	b = { NULL, 0, 0 };
+
+	d->class = CLIENT_GATEWAY;
+	d->has_gateway = 1;
+	d->gateway = *gw;
+	buf_adds(&b, "client address ");
+	buf_adds(&b, d->client);
+	buf_adds(&b, addr_same_host(NULL, a) ? " is loopback" :
+	    " is an address of this host");
+	buf_adds(&b, " and ");
+	buf_adds(&b, source_phrase(gw));
+	buf_adds(&b, " ");
+	gw_describe(&b, gw);
+	add_evidence(&b, &gw->ev);
+	buf_adds(&b, ": a tunnel or proxy on the mail host hands every "
+	    "client over from it, so every client is hidden and SPF is "
+	    "skipped for all of them (");
+	buf_adds(&b, list);
+	buf_adds(&b, ")");
+	if (mynet)
+		buf_adds(&b, "; with it in mynetworks this server relays for "
+		    "anyone who reaches the tunnel or proxy");
+	buf_adds(&b, "; ");
+	add_cause_fix(&b, HK_SAME_HOST, "");
+	decision_release(d, d->explanation);
+	d->explanation = buf_take(&b);
+	d->warning = decision_strdup(d, d->explanation);
+}
+
+/*
+ * A client answered without SPF (skip_addresses, mynetworks) that is a
+ * private address or on the mail host: watched (LEARN_WATCH: its MAIL
+ * FROM evaluated aside, the answer not waiting for it), unless the
+ * administrator said it is theirs (spf_whitelist).
+ */
+static void
+watch_aside(const struct config *cfg, const struct request *req,
+    struct decision *d, const struct addr *a)
+{
+	if (!cfg->hider_learning || !d->private_client || !cfg->spf ||
+	    netlist_find(cfg->spf_whitelist, a) >= 0)
+		return;
+	spf_plan(cfg, req, d, a, SPF_NEED_MAILFROM);
+	d->spf_need = 0;
+	d->learn = LEARN_WATCH;
+}
+
+/*
  * 5a. Postfix's own trusted clients: DUNNO, so that permit_mynetworks
  * decides as it would without natguard.  A hider learned from traffic in
  * there is said loudly: a proxy in mynetworks is an open relay, a relay
  * of the administrator's own carries failing mail as a proxy does.  A
  * private client is still watched (LEARN_WATCH: its MAIL FROM evaluated
- * aside, the answer not waiting for it).
+ * aside, the answer not waiting for it), and so is one on the mail host.
  */
 static void
 decide_mynetworks(const struct config *cfg, const struct request *req,
@@ -467,7 +525,9 @@ decide_mynetworks(const struct config *cfg, const struct request *req,
 	/* spf_whitelist: the administrator said it is their own relay. */
 	if (gw != NULL && netlist_find(cfg->spf_whitelist, a) >= 0)
 		gw = NULL;
-	if (gw != NULL) {
+	if (gw != NULL && d->same_host && gw->source == GW_TRAFFIC) {
+		same_host_report(d, a, gw, "mynetworks", 1);
+	} else if (gw != NULL) {
 		d->class = CLIENT_GATEWAY;
 		d->has_gateway = 1;
 		d->gateway = *gw;
@@ -490,12 +550,7 @@ decide_mynetworks(const struct config *cfg, const struct request *req,
 		xasprintf(&d->explanation, "client address %s is in "
 		    "mynetworks: permit_mynetworks decides", d->client);
 	}
-	if (!cfg->hider_learning || !d->private_client || !cfg->spf ||
-	    netlist_find(cfg->spf_whitelist, a) >= 0)
-		return;
-	spf_plan(cfg, req, d, a, SPF_NEED_MAILFROM);
-	d->spf_need = 0;
-	d->learn = LEARN_WATCH;
+	watch_aside(cfg, req, d, a);
 }
 
 struct decision *
@@ -531,10 +586,17 @@ decide(const struct config *cfg, const struct gwset *gws,
 	}
 	addr_format(&a, buf, sizeof(buf));
 	d->client = decision_strdup(d, buf);
+	/* A program on the mail host is no Internet sender either. */
+	d->same_host = addr_same_host(gws, &a);
+	d->private_client = d->same_host ||
+	    netlist_find(cfg->private_networks, &a) >= 0;
 
 	/*
 	 * 3. Addresses never checked; loopback is checked under a rootless
-	 * engine, where it can stand for anyone (a loopback gateway).
+	 * engine, where it can stand for anyone (a loopback gateway).  The
+	 * mail host's own addresses in the default skip_addresses are
+	 * watched: a tunnel there hides every client (a list set by hand
+	 * is the administrator's word).
 	 */
 	gw = gwset_find(gws, &a);
 	if (netlist_find(cfg->skip_addresses, &a) >= 0 &&
@@ -543,6 +605,13 @@ decide(const struct config *cfg, const struct gwset *gws,
 		dunno(d, "skip-address", words(buf, "is in skip_addresses"));
 		trace_request(cfg, req, d, "SPF check N/A for local "
 		    "connections");
+		if (!d->same_host || config_key_set(cfg, "skip_addresses"))
+			return (d);
+		if (gw != NULL && gw->source == GW_TRAFFIC &&
+		    netlist_find(cfg->spf_whitelist, &a) < 0)
+			same_host_report(d, &a, gw, "skip_addresses",
+			    netlist_find(cfg->mynetworks, &a) >= 0);
+		watch_aside(cfg, req, d, &a);
 		return (d);
 	}
 
@@ -558,7 +627,15 @@ decide(const struct config *cfg, const struct gwset *gws,
 	 * from traffic inside mynetworks may be a relay trusted on purpose.
 	 */
 	mynet = netlist_find(cfg->mynetworks, &a) >= 0;
-	d->private_client = netlist_find(cfg->private_networks, &a) >= 0;
+	if (gw != NULL && gw->source == GW_TRAFFIC && !mynet &&
+	    d->same_host && addr_same_host(NULL, &a)) {
+		/* Loopback learned: reported, never deferred (5a). */
+		xasprintf(&d->warning, "client address %s is loopback and "
+		    "learned from traffic: a tunnel or proxy on the mail host "
+		    "hands every client over from it; %s", buf,
+		    hider_kind_row(HK_SAME_HOST)->fix);
+		gw = NULL;
+	}
 	if (gw != NULL && !(gw->source == GW_TRAFFIC && mynet)) {
 		decide_nat(cfg, d, gw, gws);
 		/* spf = no: no SPF lookups at all, the probe's neither. */
@@ -808,8 +885,8 @@ helo_decides(const struct spf_sets *hs, const struct spf_sets *ms,
 
 /*
  * A private client whose deciding SPF result rejects: no Internet sender
- * has its address, so the result is probably the hider's, not the real
- * client's.  A temporary answer: senders retry, nothing is lost while the
+ * has its address (nor one of this host's, public ones too), so the
+ * result is probably the hider's, not the real client's.  A temporary answer: senders retry, nothing is lost while the
  * network is fixed (private_spf_action = reject restores the 550).
  */
 static void
@@ -833,10 +910,13 @@ decide_private(const struct config *cfg, struct decision *d,
 	buf_adds(&b, spf_result_name(v->result));
 	buf_adds(&b, " for ");
 	buf_adds(&b, v->domain != NULL ? v->domain : "?");
-	buf_adds(&b, " from private address ");
+	buf_adds(&b, d->same_host ? " from this host's address " :
+	    " from private address ");
 	buf_adds(&b, d->client);
-	buf_adds(&b, ": a proxy or NAT probably hides the real client; "
-	    "please try again later");
+	buf_adds(&b, d->same_host ? ": a tunnel or proxy on the mail host "
+	    "probably hides the real client; please try again later" :
+	    ": a proxy or NAT probably hides the real client; please try "
+	    "again later");
 	d->reply = buf_take(&b);
 
 	buf_adds(&b, "SPF ");
@@ -853,8 +933,11 @@ decide_private(const struct config *cfg, struct decision *d,
 	}
 	buf_adds(&b, ", but client address ");
 	buf_adds(&b, d->client);
-	buf_adds(&b, " is in private_networks, which no Internet sender "
-	    "has, so the result is probably not the real client's: ");
+	buf_adds(&b, d->same_host ? " is this host's own (loopback or an "
+	    "interface's), so the connection came from a program on the mail "
+	    "host and the result is probably not the real client's: " :
+	    " is in private_networks, which no Internet sender has, so the "
+	    "result is probably not the real client's: ");
 	add_cause_fix(&b, d->hider_guess, "");
 	buf_adds(&b, "; if it is a host of your own network, list it in "
 	    "mynetworks or spf_whitelist; answered ");

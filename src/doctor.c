@@ -374,7 +374,8 @@ doctor_gateways(struct doctor *d, const struct config *cfg,
 /*
  * Hiders learned from traffic: each named with its evidence and the fix
  * of the kind it points to; one inside mynetworks is said louder, since
- * if it is a proxy Postfix relays for anyone behind it.
+ * if it is a proxy Postfix relays for anyone behind it, and so is one on
+ * the mail host (a tunnel there hides every client).
  */
 void
 doctor_hiders(struct doctor *d, const struct config *cfg,
@@ -392,6 +393,19 @@ doctor_hiders(struct doctor *d, const struct config *cfg,
 		n++;
 		addr_format(&gw->net.addr, a, sizeof(a));
 		k = hider_kind_row(hider_kind_of(gs, gw));
+		if (addr_same_host(gs, &gw->net.addr) &&
+		    netlist_find(cfg->spf_whitelist, &gw->net.addr) < 0) {
+			doctor_add(d, DS_WARN, "learned-hiders", k->fix, "%s "
+			    "is on the mail host and carries mail whose SPF "
+			    "fails for %u unrelated domains (%s; %u "
+			    "requests): probably %s: %s%s", a,
+			    gw->ev.ndomains, gw->ev.domains, gw->ev.count,
+			    k->name, k->cause, netlist_find(cfg->mynetworks,
+			    &gw->net.addr) >= 0 ? "; it is in mynetworks: "
+			    "this server relays for anyone who reaches the "
+			    "tunnel or proxy" : "");
+			continue;
+		}
 		if (netlist_find(cfg->mynetworks, &gw->net.addr) >= 0 &&
 		    netlist_find(cfg->spf_whitelist, &gw->net.addr) >= 0) {
 			doctor_add(d, DS_OK, "learned-hiders", NULL, "%s is "

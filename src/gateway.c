@@ -48,6 +48,7 @@ struct gwset {
 	struct netlist		*nets;	/* same order as v, for matching */
 	struct engine_info	 engine;	/* names the fix */
 	struct netlist		*local;	/* this host's own subnets */
+	struct netlist		*own;	/* this host's own addresses */
 };
 
 #define RTF_UP_		0x0001
@@ -91,6 +92,7 @@ gwset_new(void)
 	gs = xcalloc(1, sizeof(*gs));
 	gs->nets = netlist_new();
 	gs->local = netlist_new();
+	gs->own = netlist_new();
 	gs->engine.kind = ENGINE_NONE;
 	return (gs);
 }
@@ -105,6 +107,8 @@ gwset_copy(const struct gwset *from)
 	gs->engine = from->engine;
 	for (i = 0; i < netlist_count(from->local); i++)
 		netlist_add(gs->local, netlist_get(from->local, i));
+	for (i = 0; i < netlist_count(from->own); i++)
+		netlist_add(gs->own, netlist_get(from->own, i));
 	for (i = 0; i < from->n; i++) {
 		(void)gwset_add(gs, &from->v[i].net, from->v[i].source,
 		    from->v[i].iface[0] != '\0' ? from->v[i].iface : NULL);
@@ -124,6 +128,41 @@ int
 gwset_local(const struct gwset *gs, const struct addr *a)
 {
 	return (gs != NULL && netlist_find(gs->local, a) >= 0);
+}
+
+/* An address of one of this host's interfaces, public ones too. */
+void
+gwset_add_own(struct gwset *gs, const struct addr *a)
+{
+	struct net	n;
+
+	n.addr = *a;
+	n.prefix = a->family == AF_INET ? 32 : 128;
+	if (netlist_find(gs->own, a) < 0)
+		netlist_add(gs->own, &n);
+}
+
+int
+gwset_own(const struct gwset *gs, const struct addr *a)
+{
+	return (gs != NULL && netlist_find(gs->own, a) >= 0);
+}
+
+/*
+ * Loopback, or an address of this host: a client there is a program on
+ * the mail host, and where it carries mail from many unrelated domains it
+ * is a tunnel or proxy that hides every real client (SPEC 4 step 5a).
+ */
+int
+addr_same_host(const struct gwset *gs, const struct addr *a)
+{
+	static const uint8_t	v6lo[16] = { [15] = 1 };
+
+	if (a->family == AF_INET && a->bytes[0] == 127)
+		return (1);
+	if (a->family == AF_INET6 && memcmp(a->bytes, v6lo, 16) == 0)
+		return (1);
+	return (gwset_own(gs, a));
 }
 
 /* A hider learned from traffic, with its evidence. */
@@ -148,6 +187,7 @@ gwset_free(struct gwset *gs)
 		return;
 	netlist_free(gs->nets);
 	netlist_free(gs->local);
+	netlist_free(gs->own);
 	free(gs->v);
 	free(gs);
 }
@@ -520,6 +560,28 @@ scan_interfaces(struct gwset *gs, int own)
 	freeifaddrs(ifa);
 }
 
+/*
+ * This host's own addresses, whatever gateways says: a client there is
+ * never refused for SPF (a proxy on the host connecting to Postfix
+ * through the host's public address hides every client as well).
+ */
+static void
+scan_own(struct gwset *gs)
+{
+	struct ifaddrs	*ifa, *i;
+	struct addr	 a;
+
+	if (getifaddrs(&ifa) == -1) {
+		log_warnx("getifaddrs: %s", strerror(errno));
+		return;
+	}
+	for (i = ifa; i != NULL; i = i->ifa_next)
+		if (!(i->ifa_flags & IFF_LOOPBACK) &&
+		    sockaddr_addr(i->ifa_addr, &a) == 0)
+			gwset_add_own(gs, &a);
+	freeifaddrs(ifa);
+}
+
 static struct engine_info	engine;
 static int			engine_read;
 
@@ -538,6 +600,7 @@ gateway_scan(const struct config *cfg)
 		engine_read = 1;
 	}
 	gwset_set_engine(gs, &engine);
+	scan_own(gs);
 	for (i = 0; i < netlist_count(cfg->gateways); i++)
 		(void)gwset_add(gs, netlist_get(cfg->gateways, i), GW_STATIC,
 		    NULL);

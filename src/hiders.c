@@ -126,6 +126,23 @@ static const struct hider_kind_row rows[HK_COUNT] = {
 	    "hairpin NAT for your own LAN; if the address is a host of your "
 	    "own network that sends mail, list it in mynetworks or "
 	    "spf_whitelist", 1 },
+	[HK_SAME_HOST] = { "same-host",
+	    "loopback or an address of this host's own interfaces, learned "
+	    "from traffic or failing SPF",
+	    "a tunnel or proxy on the mail host itself (frp, rathole, "
+	    "cloudflared, Tailscale serve or Funnel, ssh -R, stunnel, socat, "
+	    "HAProxy, nginx stream, Traefik, Caddy) hands every connection "
+	    "over from loopback or the host's own address: every client is "
+	    "hidden, and one that Postfix trusts (loopback is in its "
+	    "default mynetworks) is relayed for",
+	    FIX_PROXY_PROTOCOL " on the port the tunnel or proxy reaches "
+	    "(frp: proxyProtocolVersion = \"v2\"; Caddy layer4: "
+	    "proxy_protocol); rathole, cloudflared, Tailscale Funnel and "
+	    "ssh -R cannot send it and hide the client by design: put a "
+	    "relay that speaks PROXY protocol in their place, and take "
+	    "loopback out of mynetworks while they carry port 25; if these "
+	    "are your own programs (a content filter, webmail), say so with "
+	    "spf_whitelist", 1 },
 };
 
 const struct hider_kind_row *
@@ -151,6 +168,8 @@ hider_kind_guess(const struct gwset *gs, const struct addr *a)
 {
 	const struct engine_info *e = gwset_engine(gs);
 
+	if (addr_same_host(gs, a))
+		return (HK_SAME_HOST);
 	if (e != NULL && e->kubernetes)
 		return (HK_KUBERNETES);
 	if (!gwset_local(gs, a))

@@ -72,6 +72,7 @@ struct hentry {
 	long long	 last;
 	unsigned int	 count;
 	long long	 learned;	/* 0: not (yet) a hider */
+	int		 host;		/* on the mail host (loopback, own) */
 	int		 ndom;
 	struct hdomain	 dom[HIDER_DOMAINS_MAX];
 };
@@ -301,18 +302,20 @@ add_domain(struct hentry *e, const char *dom, long long now)
 }
 
 /*
- * Evidence: a request from private client a whose SPF for domain failed.
- * Returns 1 when a became a hider with it, 0 when not (yet), -1 when the
- * evidence is refused (a public address, no domain).
+ * Evidence: a request from private client a whose SPF for domain failed;
+ * host says a is loopback or one of the mail host's own addresses (public
+ * ones too: decide() knows, from the gateway set).  Returns 1 when a
+ * became a hider with it, 0 when not (yet), -1 when the evidence is
+ * refused (another public address, no domain).
  */
 int
-learn_record(struct learn *l, const struct addr *a, const char *domain,
-    long long now)
+learn_record(struct learn *l, const struct addr *a, int host,
+    const char *domain, long long now)
 {
 	struct hentry	*e;
 	char		 reg[DOMAIN_MAX + 2];
 
-	if (netlist_find(l->private_nets, a) < 0 ||
+	if ((!host && netlist_find(l->private_nets, a) < 0) ||
 	    registrable_domain(domain, reg, sizeof(reg)) == NULL)
 		return (-1);
 	if ((e = find(l, a)) == NULL) {
@@ -320,6 +323,7 @@ learn_record(struct learn *l, const struct addr *a, const char *domain,
 		e->a = *a;
 		e->first = now;
 	}
+	e->host = host;
 	e->count++;
 	e->last = now;
 	add_domain(e, reg, now);
@@ -454,6 +458,8 @@ state_json(const struct learn *l)
 		    "count", (json_int_t)l->v[i].count, "domains", doms);
 		if (o == NULL)
 			fatalx("json_pack");
+		if (l->v[i].host)
+			json_object_set_new(o, "host", json_true());
 		json_array_append_new(list, o);
 	}
 	return (json_pack("{s:s, s:i, s:o}", "format", STATE_FORMAT,
@@ -475,7 +481,7 @@ static const char *
 state_entry(struct learn *l, json_t *o)
 {
 	struct hentry	 e, *slotp;
-	json_t		*doms, *d;
+	json_t		*doms, *d, *h;
 	const char	*s;
 	size_t		 i;
 	long long	 count;
@@ -506,7 +512,10 @@ state_entry(struct learn *l, json_t *o)
 		    s);
 		e.ndom++;
 	}
-	if (netlist_find(l->private_nets, &e.a) < 0)
+	if ((h = json_object_get(o, "host")) != NULL && !json_is_boolean(h))
+		return ("an entry with a bad host flag");
+	e.host = json_is_true(h);
+	if (!e.host && netlist_find(l->private_nets, &e.a) < 0)
 		return (NULL);	/* private_networks changed: not a hider */
 	if (find(l, &e.a) != NULL)
 		return (NULL);

@@ -97,25 +97,32 @@ metrics_reload(int ok)
 		m.reloads_failed++;
 }
 
-/* The learned hiders in the set in use, and those inside mynetworks. */
+/*
+ * The learned hiders in the set in use, those inside mynetworks, and
+ * those on the mail host itself.
+ */
 static void
-hiders_count(size_t *learned, size_t *inside)
+hiders_count(size_t *learned, size_t *inside, size_t *host)
 {
 	const struct gwset	*gs = server_gateways();
 	const struct gateway	*g;
 	size_t			 i;
+	int			 mine;
 
-	*learned = *inside = 0;
+	*learned = *inside = *host = 0;
 	for (i = 0; i < gwset_count(gs); i++) {
 		g = gwset_get(gs, i);
 		if (g->source != GW_TRAFFIC)
 			continue;
 		(*learned)++;
 		/* spf_whitelist: a relay the administrator vouched for. */
-		if (netlist_find(server_config()->mynetworks, &g->net.addr) >=
-		    0 && netlist_find(server_config()->spf_whitelist,
-		    &g->net.addr) < 0)
+		mine = netlist_find(server_config()->spf_whitelist,
+		    &g->net.addr) >= 0;
+		if (!mine && netlist_find(server_config()->mynetworks,
+		    &g->net.addr) >= 0)
 			(*inside)++;
+		if (!mine && addr_same_host(gs, &g->net.addr))
+			(*host)++;
 	}
 }
 
@@ -123,7 +130,7 @@ static void
 metrics_text(struct evbuffer *b)
 {
 	uint64_t	q = 0, h = 0, fl = 0;
-	size_t		i, learned, inside;
+	size_t		i, learned, inside, host;
 
 	evbuffer_add_printf(b, "# HELP natguard_requests_total Policy "
 	    "requests answered, by action and reason.\n"
@@ -163,7 +170,7 @@ metrics_text(struct evbuffer *b)
 	    "was running).\n# TYPE natguard_spf_worker_crashes_total "
 	    "counter\nnatguard_spf_worker_crashes_total %llu\n",
 	    (unsigned long long)spf_worker_crashes(server_spf()));
-	hiders_count(&learned, &inside);
+	hiders_count(&learned, &inside, &host);
 	evbuffer_add_printf(b, "# HELP natguard_learned_hiders Hiders "
 	    "learned from traffic (gateway source traffic).\n"
 	    "# TYPE natguard_learned_hiders gauge\n"
@@ -171,7 +178,12 @@ metrics_text(struct evbuffer *b)
 	    "# HELP natguard_learned_hiders_mynetworks Learned hiders inside "
 	    "mynetworks: a relay trusted on purpose, or an open relay.\n"
 	    "# TYPE natguard_learned_hiders_mynetworks gauge\n"
-	    "natguard_learned_hiders_mynetworks %zu\n", learned, inside);
+	    "natguard_learned_hiders_mynetworks %zu\n"
+	    "# HELP natguard_learned_hiders_same_host Learned hiders on the "
+	    "mail host itself (loopback, its own addresses): a tunnel or "
+	    "proxy hides every client.\n"
+	    "# TYPE natguard_learned_hiders_same_host gauge\n"
+	    "natguard_learned_hiders_same_host %zu\n", learned, inside, host);
 	evbuffer_add_printf(b, "# HELP natguard_config_reloads_total "
 	    "Configuration reloads, by outcome.\n"
 	    "# TYPE natguard_config_reloads_total counter\n"

@@ -326,6 +326,9 @@ void		 gateway_add_engine(struct gwset *, const struct config *,
 int		 gateway_parse_route(struct gwset *, const char *);
 void		 gwset_add_local(struct gwset *, const struct net *);
 int		 gwset_local(const struct gwset *, const struct addr *);
+void		 gwset_add_own(struct gwset *, const struct addr *);
+int		 gwset_own(const struct gwset *, const struct addr *);
+int		 addr_same_host(const struct gwset *, const struct addr *);
 struct gwset	*gwset_copy(const struct gwset *);
 int		 gwset_add_traffic(struct gwset *, const struct addr *,
 		    const struct hider_evidence *);
@@ -342,9 +345,10 @@ enum hider_kind {
 	HK_PROXY,		/* a TCP proxy on this host's own network */
 	HK_SWARM,
 	HK_KUBERNETES,
-	HK_ROUTER		/* NAT beyond this host's networks */
+	HK_ROUTER,		/* NAT beyond this host's networks */
+	HK_SAME_HOST		/* a tunnel or proxy on the mail host */
 };
-#define HK_COUNT	(HK_ROUTER + 1)
+#define HK_COUNT	(HK_SAME_HOST + 1)
 struct hider_kind_row {
 	const char	*name;		/* lower-case, hyphenated */
 	const char	*recognised;	/* how natguard tells it, for docs */
@@ -399,7 +403,10 @@ struct decision {
 	char			*instance;	/* NULL: none */
 	char			*warning;	/* for the log; NULL: none */
 	enum learn_mark		 learn;
-	int			 private_client; /* in private_networks */
+	int			 private_client; /* in private_networks, or
+						    same_host */
+	int			 same_host;	/* loopback, or an address of
+						    this host's interfaces */
 	int			 hider_guess;	/* enum hider_kind, private */
 	/* What SPF the decision still needs: see decide_spf(). */
 	unsigned int		 spf_need;	/* SPF_NEED_* */
@@ -457,8 +464,8 @@ void		 learn_config(struct learn *, const struct config *);
 int		 learn_load(struct learn *, const char *, char **);
 int		 learn_save(struct learn *, char **);
 int		 learn_sync(struct learn *, char **);
-int		 learn_record(struct learn *, const struct addr *, const char *,
-		    long long);
+int		 learn_record(struct learn *, const struct addr *, int,
+		    const char *, long long);
 void		 learn_refresh(struct learn *, const struct addr *, long long);
 int		 learn_expire(struct learn *, long long);
 int		 learn_forget(struct learn *, const struct addr *);

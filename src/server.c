@@ -329,16 +329,19 @@ learn_save_now(void)
 	}
 }
 
-/* Evidence from a private client: maybe a hider learned, said loudly. */
+/*
+ * Evidence from a private client, or one on the mail host (host): maybe
+ * a hider learned, said loudly.
+ */
 static void
-learn_evidence(const struct addr *a, const char *client, const char *domain)
+learn_evidence(const struct addr *a, int host, const char *client,
+    const char *domain)
 {
 	const struct gateway	*gw;
 	struct buf		 b = { NULL, 0, 0 };
-
 	struct timeval		 tv = { LEARN_SAVE_DELAY, 0 };
 
-	if (learn_record(learn, a, domain, (long long)time(NULL)) != 1)
+	if (learn_record(learn, a, host, domain, (long long)time(NULL)) != 1)
 		return;
 	gateways_compose();
 	/* Soon, once for a burst: a flood of hiders is one write. */
@@ -347,7 +350,18 @@ learn_evidence(const struct addr *a, const char *client, const char *domain)
 	if ((gw = gwset_find(gws, a)) == NULL || gw->source != GW_TRAFFIC)
 		return;
 	buf_adds(&b, gw->ev.domains);
-	if (netlist_find(cfg->mynetworks, a) >= 0)
+	if (host)
+		log_warnx("learned hider %s on the mail host (probably %s): "
+		    "%u requests failed SPF for %u unrelated domains (%s): a "
+		    "tunnel or proxy here hands every client over from it, so "
+		    "every client is hidden%s; if these are your own programs "
+		    "(a content filter, webmail), say so with spf_whitelist = "
+		    "%s", client, hider_kind_row(hider_kind_of(gws, gw))->name,
+		    gw->ev.count, gw->ev.ndomains, b.s,
+		    netlist_find(cfg->mynetworks, a) >= 0 ? ", and with it in "
+		    "mynetworks this server relays for anyone who reaches the "
+		    "tunnel or proxy" : "", client);
+	else if (netlist_find(cfg->mynetworks, a) >= 0)
 		log_warnx("learned hider %s inside mynetworks: %u requests "
 		    "failed SPF for %u unrelated domains (%s): if it is a "
 		    "proxy or NAT, this is an open relay; if it is your own "
@@ -384,12 +398,15 @@ watch_done(const struct spf_verdict *helo, const struct spf_verdict *mailfrom,
 	(void)whitelisted;
 	w->run = NULL;
 	if (mailfrom != NULL && (cfg->spf_reject & (1U << mailfrom->result)))
-		learn_evidence(&w->d->spf_addr, w->d->client,
-		    mailfrom->domain);
+		learn_evidence(&w->d->spf_addr, w->d->same_host,
+		    w->d->client, mailfrom->domain);
 	watch_free(w);
 }
 
-/* A client answered without SPF (mynetworks): its MAIL FROM, aside. */
+/*
+ * A client answered without SPF (mynetworks, or skip_addresses on the mail
+ * host): its MAIL FROM, aside.
+ */
 static void
 watch_start(const struct decision *d)
 {
@@ -404,6 +421,7 @@ watch_start(const struct decision *d)
 	w->d = decision_new();
 	w->d->client = decision_strdup(w->d, d->client);
 	w->d->spf_addr = d->spf_addr;
+	w->d->same_host = d->same_host;
 	w->d->spf_helo_macro = decision_strdup(w->d, d->spf_helo_macro);
 	w->d->spf_mailbox = decision_strdup(w->d, d->spf_mailbox);
 	w->d->spf_need = SPF_NEED_MAILFROM;
@@ -424,7 +442,7 @@ server_learn(const struct decision *d)
 		return;
 	switch (d->learn) {
 	case LEARN_EVIDENCE:
-		learn_evidence(&a, d->client, d->spf_domain);
+		learn_evidence(&a, d->same_host, d->client, d->spf_domain);
 		break;
 	case LEARN_REFRESH:
 		/* Still carrying mail whose SPF fails (or unprobed mail). */

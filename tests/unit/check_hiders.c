@@ -47,6 +47,11 @@ hider_gateways(int kubernetes)
 	snprintf(ev.domains, sizeof(ev.domains), "a.test, b.test, c.test");
 	ck_assert_int_eq(addr_parse("10.0.0.5", &a), 0);
 	ck_assert_int_eq(gwset_add_traffic(gs, &a, &ev), 0);
+	/* On the mail host: a public address of its own, a tunnel learned. */
+	ck_assert_int_eq(addr_parse("198.51.100.1", &a), 0);
+	gwset_add_own(gs, &a);
+	ck_assert_int_eq(addr_parse("127.0.0.2", &a), 0);
+	ck_assert_int_eq(gwset_add_traffic(gs, &a, &ev), 0);
 	return (gs);
 }
 
@@ -118,9 +123,41 @@ static const struct {
 	{ "mynetworks = none", "mynetworks = none\n", "192.168.1.10",
 	    ACT_DUNNO, "spf-pending", CLIENT_EXTERNAL, LEARN_NONE, { NULL },
 	    0 },
-	{ "skip before mynetworks", "mynetworks = 127.0.0.0/8\n",
+	{ "skip before mynetworks, loopback watched",
+	    "mynetworks = 127.0.0.0/8\n", "127.0.0.1", ACT_DUNNO,
+	    "skip-address", CLIENT_SKIP, LEARN_WATCH, { "skip_addresses" },
+	    0 },
+	{ "::1 in the default skip_addresses: DUNNO, watched", "", "::1",
+	    ACT_DUNNO, "skip-address", CLIENT_SKIP, LEARN_WATCH,
+	    { "skip_addresses" }, 0 },
+	{ "skip_addresses set by hand: the admin's word, not watched",
+	    "skip_addresses = 127.0.0.0/8\n", "127.0.0.1", ACT_DUNNO,
+	    "skip-address", CLIENT_SKIP, LEARN_NONE, { "skip_addresses" }, 0 },
+	{ "loopback in spf_whitelist: not watched",
+	    "spf_whitelist = 127.0.0.1\n", "127.0.0.1", ACT_DUNNO,
+	    "skip-address", CLIENT_SKIP, LEARN_NONE, { "skip_addresses" }, 0 },
+	{ "loopback, learning off: not watched", "hider_learning = no\n",
 	    "127.0.0.1", ACT_DUNNO, "skip-address", CLIENT_SKIP, LEARN_NONE,
 	    { "skip_addresses" }, 0 },
+	{ "learned loopback hider in skip_addresses: DUNNO, said loudly",
+	    "mynetworks = none\n", "127.0.0.2", ACT_DUNNO, "skip-address",
+	    CLIENT_GATEWAY, LEARN_WATCH, { "127.0.0.2 is loopback",
+	    "every client is hidden and SPF is skipped for all of them "
+	    "(skip_addresses)", "probably same-host" }, 1 },
+	{ "learned loopback hider in mynetworks: the open relay said",
+	    "skip_addresses =\nmynetworks = 127.0.0.0/8\n", "127.0.0.2",
+	    ACT_DUNNO, "mynetworks", CLIENT_GATEWAY, LEARN_WATCH,
+	    { "(mynetworks)", "relays for anyone who reaches the tunnel",
+	    "spf_whitelist" }, 1 },
+	{ "learned loopback hider in spf_whitelist: yours, quiet",
+	    "spf_whitelist = 127.0.0.2\n", "127.0.0.2", ACT_DUNNO,
+	    "skip-address", CLIENT_SKIP, LEARN_NONE, { "skip_addresses" }, 0 },
+	{ "learned loopback, neither skipped nor trusted: SPF, reported",
+	    "skip_addresses =\nmynetworks = none\n", "127.0.0.2", ACT_DUNNO,
+	    "spf-pending", CLIENT_EXTERNAL, LEARN_NONE, { NULL }, 1 },
+	{ "the host's public address in mynetworks: watched",
+	    "mynetworks = 198.51.100.0/24\n", "198.51.100.1", ACT_DUNNO,
+	    "mynetworks", CLIENT_SKIP, LEARN_WATCH, { "mynetworks" }, 0 },
 };
 
 START_TEST(test_steps)
@@ -217,6 +254,24 @@ static const struct {
 	{ "private_networks emptied: the 550", "private_networks =\n",
 	    "172.29.8.3", SPF_R_FAIL, 0, ACT_REJECT, "spf-fail",
 	    "550 5.7.23 ", LEARN_NONE, NULL },
+	{ "the host's own public address: never the 550", "",
+	    "198.51.100.1", SPF_R_FAIL, 0, ACT_DEFER_IF_PERMIT,
+	    "private-client", "DEFER_IF_PERMIT 4.7.23 SPF fail for "
+	    "example.org from this host's address 198.51.100.1: a tunnel or "
+	    "proxy on the mail host probably hides the real client",
+	    LEARN_EVIDENCE, "probably same-host" },
+	{ "the host's own address, private_networks emptied: still no 550",
+	    "private_networks =\n", "198.51.100.1", SPF_R_FAIL, 0,
+	    ACT_DEFER_IF_PERMIT, "private-client", "DEFER_IF_PERMIT ",
+	    LEARN_EVIDENCE, "send-proxy" },
+	{ "loopback, not skipped: never the 550", "skip_addresses =\n",
+	    "127.0.0.1", SPF_R_FAIL, 0, ACT_DEFER_IF_PERMIT, "private-client",
+	    "DEFER_IF_PERMIT 4.7.23 SPF fail for example.org from this "
+	    "host's address 127.0.0.1", LEARN_EVIDENCE, "cannot send it" },
+	{ "a Kubernetes pod's own address: same-host, not kube-proxy", "",
+	    "198.51.100.1", SPF_R_FAIL, 1, ACT_DEFER_IF_PERMIT,
+	    "private-client", "DEFER_IF_PERMIT ", LEARN_EVIDENCE,
+	    "probably same-host" },
 };
 
 START_TEST(test_private)
@@ -252,7 +307,12 @@ START_TEST(test_private)
 		ck_assert_msg(strstr(d->explanation, privates[_i].kind) !=
 		    NULL, "%s: explanation lacks %s: %s", privates[_i].label,
 		    privates[_i].kind, d->explanation);
-	if (d->action == ACT_DEFER_IF_PERMIT || d->action == ACT_DEFER)
+	if ((d->action == ACT_DEFER_IF_PERMIT || d->action == ACT_DEFER) &&
+	    d->same_host)
+		ck_assert_msg(strstr(d->explanation, "a program on the mail "
+		    "host") != NULL && strstr(d->explanation, "spf_whitelist")
+		    != NULL, "%s: %s", privates[_i].label, d->explanation);
+	else if (d->action == ACT_DEFER_IF_PERMIT || d->action == ACT_DEFER)
 		ck_assert_msg(strstr(d->explanation, "mynetworks") != NULL &&
 		    strstr(d->explanation, "private_networks") != NULL,
 		    "%s: %s", privates[_i].label, d->explanation);
@@ -358,17 +418,17 @@ START_TEST(test_learn_threshold)
 	struct gwset	*gs = gwset_new();
 	long long	 t = 1000000;
 
-	ck_assert_int_eq(learn_record(l, &pub, "a.test", t), -1);
-	ck_assert_int_eq(learn_record(l, &a, NULL, t), -1);
-	ck_assert_int_eq(learn_record(l, &a, "x.a.example.org", t), 0);
+	ck_assert_int_eq(learn_record(l, &pub, 0, "a.test", t), -1);
+	ck_assert_int_eq(learn_record(l, &a, 0, NULL, t), -1);
+	ck_assert_int_eq(learn_record(l, &a, 0, "x.a.example.org", t), 0);
 	/* The same registrable domain again is no new evidence. */
-	ck_assert_int_eq(learn_record(l, &a, "y.a.example.org", t + 1), 0);
-	ck_assert_int_eq(learn_record(l, &a, "Example.ORG", t + 2), 0);
-	ck_assert_int_eq(learn_record(l, &a, "b.example.net", t + 3), 0);
+	ck_assert_int_eq(learn_record(l, &a, 0, "y.a.example.org", t + 1), 0);
+	ck_assert_int_eq(learn_record(l, &a, 0, "Example.ORG", t + 2), 0);
+	ck_assert_int_eq(learn_record(l, &a, 0, "b.example.net", t + 3), 0);
 	ck_assert_uint_eq(learn_count(l), 0);
-	ck_assert_int_eq(learn_record(l, &a, "c.example.com", t + 4), 1);
+	ck_assert_int_eq(learn_record(l, &a, 0, "c.example.com", t + 4), 1);
 	ck_assert_uint_eq(learn_count(l), 1);
-	ck_assert_int_eq(learn_record(l, &a, "d.example.com", t + 5), 0);
+	ck_assert_int_eq(learn_record(l, &a, 0, "d.example.com", t + 5), 0);
 	learn_gateways(l, gs);
 	ck_assert_uint_eq(gwset_count(gs), 1);
 	ck_assert_int_eq(gwset_get(gs, 0)->source, GW_TRAFFIC);
@@ -392,11 +452,11 @@ START_TEST(test_learn_window)
 	struct addr	 a = A("10.1.1.1");
 	long long	 t = 1000000;
 
-	ck_assert_int_eq(learn_record(l, &a, "a.test", t), 0);
-	ck_assert_int_eq(learn_record(l, &a, "b.test", t + 300), 0);
+	ck_assert_int_eq(learn_record(l, &a, 0, "a.test", t), 0);
+	ck_assert_int_eq(learn_record(l, &a, 0, "b.test", t + 300), 0);
 	/* a.test is past the window: two fresh domains, not three. */
-	ck_assert_int_eq(learn_record(l, &a, "c.test", t + 700), 0);
-	ck_assert_int_eq(learn_record(l, &a, "d.test", t + 800), 1);
+	ck_assert_int_eq(learn_record(l, &a, 0, "c.test", t + 700), 0);
+	ck_assert_int_eq(learn_record(l, &a, 0, "d.test", t + 800), 1);
 	/* Evidence keeps it; none for hider_expiry forgets it. */
 	learn_refresh(l, &a, t + 3000);
 	ck_assert_int_eq(learn_expire(l, t + 3000 + 3599), 0);
@@ -404,7 +464,7 @@ START_TEST(test_learn_window)
 	ck_assert_int_eq(learn_expire(l, t + 3000 + 3601), 1);
 	ck_assert_uint_eq(learn_count(l), 0);
 	/* Evidence still gathering goes once all of it is old. */
-	ck_assert_int_eq(learn_record(l, &a, "a.test", t), 0);
+	ck_assert_int_eq(learn_record(l, &a, 0, "a.test", t), 0);
 	ck_assert_uint_eq(learn_tracked(l), 1);
 	ck_assert_int_eq(learn_expire(l, t + 601), 0);
 	ck_assert_uint_eq(learn_tracked(l), 0);
@@ -427,7 +487,7 @@ START_TEST(test_learn_bounds)
 	/* One address, 10000 forged sender domains. */
 	for (i = 0; i < 10000; i++) {
 		snprintf(dom, sizeof(dom), "forged%u.test", i);
-		learned += learn_record(l, &a, dom, t + i) == 1;
+		learned += learn_record(l, &a, 0, dom, t + i) == 1;
 	}
 	ck_assert_int_eq(learned, 1);
 	ck_assert_uint_eq(learn_tracked(l), 1);
@@ -438,10 +498,10 @@ START_TEST(test_learn_bounds)
 		b.bytes[1] = (unsigned char)(i >> 16);
 		b.bytes[2] = (unsigned char)(i >> 8);
 		b.bytes[3] = (unsigned char)i;
-		learn_record(l, &b, "a.test", t + i);
+		learn_record(l, &b, 0, "a.test", t + i);
 		if (i % 10 == 0) {
-			learn_record(l, &b, "b.test", t + i);
-			learn_record(l, &b, "c.test", t + i);
+			learn_record(l, &b, 0, "b.test", t + i);
+			learn_record(l, &b, 0, "c.test", t + i);
 		}
 		if (i % 997 == 0) {
 			ck_assert_uint_le(learn_tracked(l), HIDER_ADDRS_MAX);
@@ -454,7 +514,7 @@ START_TEST(test_learn_bounds)
 	b = A("198.51.100.7");
 	for (i = 0; i < 100; i++) {
 		snprintf(dom, sizeof(dom), "p%u.test", i);
-		ck_assert_int_eq(learn_record(l, &b, dom, t), -1);
+		ck_assert_int_eq(learn_record(l, &b, 0, dom, t), -1);
 	}
 	learn_free(l);
 	config_free(cfg);
@@ -462,13 +522,19 @@ START_TEST(test_learn_bounds)
 END_TEST
 
 static void
-learn_three(struct learn *l, const char *addr, long long t)
+learn_three_host(struct learn *l, const char *addr, int host, long long t)
 {
 	struct addr	a = A(addr);
 
-	learn_record(l, &a, "a.test", t);
-	learn_record(l, &a, "b.test", t + 1);
-	ck_assert_int_eq(learn_record(l, &a, "c.test", t + 2), 1);
+	learn_record(l, &a, host, "a.test", t);
+	learn_record(l, &a, host, "b.test", t + 1);
+	ck_assert_int_eq(learn_record(l, &a, host, "c.test", t + 2), 1);
+}
+
+static void
+learn_three(struct learn *l, const char *addr, long long t)
+{
+	learn_three_host(l, addr, 0, t);
 }
 
 START_TEST(test_learn_state)
@@ -483,12 +549,14 @@ START_TEST(test_learn_state)
 	ck_assert_int_eq(learn_load(l, NULL, &err), 0);	/* none yet */
 	learn_three(l, "10.2.2.2", 2000000);
 	learn_three(l, "fd00:9::9", 2000000);
+	/* The mail host's public address: learned, as decide() says. */
+	learn_three_host(l, "198.51.100.1", 1, 2000000);
 	ck_assert_int_eq(learn_save(l, &err), 0);
 	ck_assert_int_eq(learn_dirty(l), 0);
 	/* A restart reads them back, evidence and all. */
 	m = learn_new(cfg);
 	ck_assert_int_eq(learn_load(m, NULL, &err), 0);
-	ck_assert_uint_eq(learn_count(m), 2);
+	ck_assert_uint_eq(learn_count(m), 3);
 	learn_gateways(m, gs);
 	ck_assert_str_eq(gwset_get(gs, 0)->ev.domains,
 	    "a.test, b.test, c.test");
@@ -499,15 +567,18 @@ START_TEST(test_learn_state)
 	sleep(1);	/* a new mtime, whatever the file system's grain */
 	ck_assert_int_eq(learn_save(m, &err), 0);
 	ck_assert_int_eq(learn_sync(l, &err), 1);
-	ck_assert_uint_eq(learn_count(l), 1);
+	ck_assert_uint_eq(learn_count(l), 2);
 	ck_assert_int_eq(learn_sync(l, &err), 0);
-	/* A private_networks without the address drops it on load. */
+	/*
+	 * A private_networks without the address drops it on load; the mail
+	 * host's own stays, whatever private_networks says.
+	 */
 	config_free(cfg);
 	cfg = learn_cfg("private_networks = fd00::/8\n");
 	learn_free(m);
 	m = learn_new(cfg);
 	ck_assert_int_eq(learn_load(m, NULL, &err), 0);
-	ck_assert_uint_eq(learn_count(m), 1);
+	ck_assert_uint_eq(learn_count(m), 2);
 	unlink(path);
 	free(path);
 	gwset_free(gs);
@@ -549,6 +620,10 @@ static const struct {
 	    "bad domain" },
 	{ "duplicate keys", "{\"format\": \"natguard-hiders\", "
 	    "\"format\": \"x\", \"version\": 1, \"hiders\": []}", "line 1" },
+	{ "a host flag that is no boolean", "{\"format\": "
+	    "\"natguard-hiders\", \"version\": 1, \"hiders\": [{\"address\": "
+	    "\"127.0.0.1\", \"learned\": 1, \"first\": 1, \"last\": 1, "
+	    "\"count\": 1, \"domains\": [], \"host\": 1}]}", "bad host flag" },
 };
 
 START_TEST(test_learn_corrupt)
@@ -611,6 +686,16 @@ static const struct {
 	    "your own relay", DS_OK, NULL },
 	{ "a router learned: no PROXY advice", "none", "192.168.1.1",
 	    { "", "", "", "" }, DS_WARN, "probably nat-router", DS_OK, NULL },
+	{ "a tunnel on the mail host, loopback in mynetworks", "127.0.0.0/8",
+	    "127.0.0.1", { "", "", "", "" }, DS_WARN, "is on the mail host "
+	    "and carries mail whose SPF fails for 3 unrelated domains (a.test, "
+	    "b.test, c.test; 5 requests): probably same-host", DS_OK, NULL },
+	{ "a tunnel on the mail host: the open relay said",
+	    "127.0.0.0/8, ::1", "::1", { "", "", "", "" }, DS_WARN, "this server relays for "
+	    "anyone who reaches the tunnel", DS_OK, NULL },
+	{ "a tunnel on the mail host, in spf_whitelist: your own",
+	    "127.0.0.0/8\nspf_whitelist = 127.0.0.1", "127.0.0.1",
+	    { "", "", "", "" }, DS_OK, "your own relay", DS_OK, NULL },
 };
 
 START_TEST(test_doctor)
