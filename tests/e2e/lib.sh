@@ -185,3 +185,95 @@ hider_zone() {
 	echo 'txt-record=fail.test,"v=spf1 ip4:192.0.2.1 -all"'
 	echo 'txt-record=corp.test,"v=spf1 ip4:203.0.113.5 -all"'
 }
+
+# --- the kit: namespaces, DNS, natguard; undone on any exit ----------------
+# kit_init PREFIX makes $tmp and the traps; whatever the kit starts is
+# registered and undone by kit_cleanup, whatever the exit (a suite adds
+# its own undo with kit_on_exit).  kit_ns NAME... makes namespaces, their
+# loopback up.
+kit_pids="" kit_nss="" kit_undo=""
+kit_init() {
+	tmp=$(mktemp -d "/tmp/natguard-$1.XXXXXX")
+	chmod 755 "$tmp"		# Postfix's own users walk into it
+	nglog=$tmp/natguard.log
+	trap kit_cleanup EXIT
+	trap 'exit 1' INT TERM
+}
+kit_on_exit() { kit_undo="$1; $kit_undo"; }
+kit_cleanup() {
+	local ns
+	eval "$kit_undo"
+	[ -n "${ng_pid:-}" ] && kill "$ng_pid" 2>/dev/null
+	# shellcheck disable=SC2086
+	[ -n "$kit_pids" ] && kill $kit_pids 2>/dev/null
+	for ns in $kit_nss; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+		rm -rf "/etc/netns/$ns"
+	done
+	wait 2>/dev/null
+	rm -rf --one-file-system "$tmp"
+}
+kit_ns() {
+	local ns
+	for ns; do
+		run ip netns add "$ns"
+		kit_nss="$kit_nss $ns"
+		run ip -n "$ns" link set lo up
+	done
+}
+
+# dns_start NS CONF: dnsmasq with that configuration in NS (on its
+# loopback, port 53, as CONF says), named by NS's resolv.conf; ready when
+# it says it started.  Its log goes to $tmp/dnsmasq-NS.log.
+dns_start() {
+	local line
+	mkdir -p "/etc/netns/$1"
+	echo "nameserver 127.0.0.1" > "/etc/netns/$1/resolv.conf"
+	rm -f "$tmp/dns.fifo"
+	mkfifo "$tmp/dns.fifo"
+	ip netns exec "$1" dnsmasq --keep-in-foreground --user=root \
+	    --conf-file="$2" --log-facility=- 2>"$tmp/dns.fifo" &
+	kit_pids="$kit_pids $!"
+	while read -r line; do
+		case "$line" in *started*) break ;; esac
+	done < "$tmp/dns.fifo"
+	cat "$tmp/dns.fifo" > "$tmp/dnsmasq-$1.log" &
+}
+
+# natguard_start NS CONF [ENV=VALUE...]: the daemon in NS with that file
+# (log = stderr), its lines appended to $nglog; ready when it logs
+# "listening on".  natguard_stop stops it and waits.
+natguard_start() {
+	local ns=$1 conf=$2 line
+	shift 2
+	rm -f "$tmp/ng.fifo"
+	mkfifo "$tmp/ng.fifo"
+	ip netns exec "$ns" env "$@" "$NATGUARD" -c "$conf" \
+	    2>"$tmp/ng.fifo" &
+	ng_pid=$!
+	while read -r line; do
+		echo "$line" >> "$nglog"
+		case "$line" in *"listening on"*) break ;; esac
+	done < "$tmp/ng.fifo"
+	cat "$tmp/ng.fifo" >> "$nglog" &
+	kill -0 "$ng_pid" 2>/dev/null ||
+	    die "natguard did not start: $(tail -n 5 "$nglog")"
+}
+natguard_stop() {
+	kill "$ng_pid" 2>/dev/null
+	wait "$ng_pid"
+	ng_pid=
+}
+
+# policy_ask NS PORT NAME=VALUE...: one policy request to 127.0.0.1:PORT
+# from inside NS, as Postfix's smtpd sends it; prints the reply line.
+policy_ask() {
+	local ns=$1 port=$2
+	shift 2
+	ip netns exec "$ns" bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1
+	    shift
+	    { printf "request=smtpd_access_policy\nprotocol_state=RCPT\n"
+	      printf "%s\n" "$@"; printf "\n"; } >&3
+	    head -n 1 <&3' ask "$port" "$@"
+}
