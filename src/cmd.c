@@ -328,6 +328,7 @@ cmd_doctor(const struct config *cfg, int json, const char *daemon_json,
 	if (compose != NULL)
 		docker_compose(d, compose);
 	postfix_doctor(d, cfg, gs, postfix_dir);
+	doctor_smtp_ports(d, gs, "/proc");
 	(void)doctor_sockets(d, cfg, "", &eps);
 	doctor_listen(d, cfg, &eps);
 	doctor_spf_worker(d, cfg);

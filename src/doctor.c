@@ -767,3 +767,139 @@ doctor_spf_worker(struct doctor *d, const struct config *cfg)
 	    "last: %s", n, n == 1 ? "" : "s", cfg->state_dir, last);
 	free(text);
 }
+
+static int
+same_addr(const struct addr *a, const struct addr *b)
+{
+	return (a->family == b->family &&
+	    memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0);
+}
+
+static int
+smtp_port(uint16_t port)
+{
+	return (port == 25 || port == 465 || port == 587);
+}
+
+/* Who holds a socket, in words: "haproxy (pid 812)". */
+static int
+owner_name(const char *proc, const struct sockent *e, char *dst,
+    size_t size, const char **comm, struct sockowner *o, int *denied)
+{
+	int	d;
+
+	if (sockdiag_owner(proc, e->inode, o, &d) != 0) {
+		*denied |= d;
+		return (-1);
+	}
+	snprintf(dst, size, "%s (pid %d)", o->comm, (int)o->pid);
+	*comm = o->comm;
+	return (0);
+}
+
+/* One row a program and what it does (not one a connection). */
+static void
+smtp_program(struct doctor *d, struct strlist *said, const char *comm,
+    const char *who, const char *what)
+{
+	const struct hider_program_row	*r = hider_program(comm);
+	char				*key;
+
+	xasprintf(&key, "%s %s", comm, what);
+	if (strlist_contains(said, key)) {
+		free(key);
+		return;
+	}
+	strlist_add(said, key);
+	free(key);
+	doctor_add(d, DS_WARN, "smtp-ports", r != NULL ? r->fix :
+	    hider_kind_row(HK_SAME_HOST)->fix, "%s%s%s %s: every client "
+	    "reaches Postfix from it, hidden", who, r != NULL ? ", " : "",
+	    r != NULL ? r->what : "", what);
+}
+
+/*
+ * Who holds the SMTP ports (25, 465, 587), and who connects to Postfix
+ * from the mail host itself (sockdiag.c): a program other than Postfix's
+ * master on a public SMTP port, or at the other end of Postfix's
+ * connections from loopback or this host's own address, hides every
+ * client.  proc is /proc; without root the owners of other users' sockets
+ * cannot be seen, and the check says so.
+ */
+void
+doctor_smtp_ports(struct doctor *d, const struct gwset *gs, const char *proc)
+{
+	struct sockent		*v;
+	struct sockowner	 o;
+	struct buf		 ok = { NULL, 0, 0 };
+	struct strlist		 said = { NULL, 0 };
+	const char		*comm;
+	char			 who[64], a[INET6_ADDRSTRLEN], what[160];
+	size_t			 n, i, j, warned = 0;
+	int			 denied = 0, *postfix;
+
+	if (sockdiag_tcp(SOCKDIAG_LISTEN | SOCKDIAG_ESTABLISHED, &v, &n)
+	    != 0) {
+		doctor_add(d, DS_OK, "smtp-ports", NULL, "the kernel's socket "
+		    "table cannot be read here (%s): who holds the SMTP "
+		    "ports not checked", strerror(errno));
+		return;
+	}
+	/* Listeners: Postfix's master's ports are the ones it serves. */
+	postfix = xcalloc(n + 1, sizeof(*postfix));
+	for (i = 0; i < n; i++) {
+		if (v[i].state != 10 || owner_name(proc, &v[i], who,
+		    sizeof(who), &comm, &o, &denied) != 0)
+			continue;
+		postfix[i] = strcmp(comm, "master") == 0;
+		if (!smtp_port(v[i].sport))
+			continue;
+		addr_format(&v[i].src, a, sizeof(a));
+		if (postfix[i]) {
+			buf_adds(&ok, ok.len ? ", " : "");
+			buf_adds(&ok, a);
+			snprintf(what, sizeof(what), ":%u", v[i].sport);
+			buf_adds(&ok, what);
+			continue;
+		}
+		snprintf(what, sizeof(what), "holds SMTP port %s:%u, not "
+		    "Postfix's master", a, v[i].sport);
+		smtp_program(d, &said, comm, who, what);
+		warned++;
+	}
+	/* Postfix's end of a connection from this host: who is the other? */
+	for (i = 0; i < n; i++) {
+		if (v[i].state != 1 || !addr_same_host(gs, &v[i].dst))
+			continue;
+		for (j = 0; j < n && !(postfix[j] &&
+		    v[j].sport == v[i].sport); j++)
+			;
+		if (j == n)
+			continue;
+		for (j = 0; j < n; j++)
+			if (v[j].state == 1 && v[j].sport == v[i].dport &&
+			    v[j].dport == v[i].sport &&
+			    same_addr(&v[j].src, &v[i].dst))
+				break;
+		if (j == n || owner_name(proc, &v[j], who, sizeof(who), &comm,
+		    &o, &denied) != 0 || strcmp(comm, "master") == 0 ||
+		    strcmp(comm, "smtpd") == 0)
+			continue;
+		addr_format(&v[i].dst, a, sizeof(a));
+		snprintf(what, sizeof(what), "connects to Postfix's port %u "
+		    "from %s", v[i].sport, a);
+		smtp_program(d, &said, comm, who, what);
+		warned++;
+	}
+	if (warned == 0)
+		doctor_add(d, DS_OK, "smtp-ports", NULL, "%s%s%s",
+		    ok.len ? "Postfix's master holds " : "no SMTP port (25, "
+		    "465, 587) is held by Postfix here", ok.len ? ok.s : "",
+		    denied ? "; natguard is not root here and cannot see who "
+		    "holds every socket (run natguard doctor as root)" :
+		    "; no other program on this host relays to Postfix");
+	buf_free(&ok);
+	strlist_clear(&said);
+	free(postfix);
+	free(v);
+}

@@ -205,3 +205,90 @@ hider_kind_of(const struct gwset *gs, const struct gateway *gw)
 		return (HK_KUBERNETES);
 	return (HK_DOCKER);
 }
+
+/*
+ * The programs that hide clients on the mail host itself, a row each: the
+ * name the kernel gives the process (/proc/PID/comm), what it is, and the
+ * fix.  sockdiag.c finds the one holding the other end of Postfix's
+ * connections from loopback, or a public SMTP port; doctor names it with
+ * its row.  Where a tool cannot send PROXY protocol it hides the client by
+ * design, and the row says what to put in its place.
+ */
+#define FIX_POSTFIX	"; on Postfix's side, a second smtpd for the " \
+	"port it reaches with smtpd_upstream_proxy_protocol = haproxy " \
+	"(postscreen_upstream_proxy_protocol = haproxy where postscreen " \
+	"holds port 25)"
+#define NO_PROXY_PROTOCOL " cannot send PROXY protocol: it hides the " \
+	"client by design; relay port 25 with a proxy that speaks it " \
+	"(HAProxy send-proxy, frp with proxyProtocolVersion) in its place, " \
+	"and take loopback out of mynetworks while it carries port 25"
+
+static const struct hider_program_row programs[] = {
+	{ "frpc", "frp's client (a reverse tunnel from a VPS)",
+	    "transport.proxyProtocolVersion = \"v2\" on the proxy in "
+	    "frpc.toml (proxy_protocol_version = v2 in older INI files)"
+	    FIX_POSTFIX },
+	{ "frps", "frp's server (a reverse tunnel's public end)",
+	    "transport.proxyProtocolVersion = \"v2\" on the proxy in the "
+	    "client's frpc.toml" FIX_POSTFIX },
+	{ "rathole", "rathole (a reverse tunnel from a VPS)",
+	    "rathole" NO_PROXY_PROTOCOL },
+	{ "cloudflared", "Cloudflare Tunnel (cloudflared)",
+	    "a Cloudflare Tunnel" NO_PROXY_PROTOCOL "; or receive mail on a "
+	    "public address directly" },
+	{ "tailscaled", "Tailscale serve or Funnel (tailscaled)",
+	    "Tailscale serve and Funnel" NO_PROXY_PROTOCOL "; or route the "
+	    "VPS's port 25 over the tailnet with DNAT and no SNAT" },
+	{ "sshd", "an SSH remote port forward (ssh -R)",
+	    "ssh -R" NO_PROXY_PROTOCOL },
+	{ "ssh", "an SSH local port forward (ssh -L)",
+	    "ssh -L" NO_PROXY_PROTOCOL },
+	{ "stunnel", "stunnel", "protocol = proxy in the stunnel service "
+	    "(it then sends PROXY protocol)" FIX_POSTFIX },
+	{ "stunnel4", "stunnel", "protocol = proxy in the stunnel service "
+	    "(it then sends PROXY protocol)" FIX_POSTFIX },
+	{ "socat", "socat", "socat relays bytes and" NO_PROXY_PROTOCOL },
+	{ "haproxy", "HAProxy", "send-proxy on the server line"
+	    FIX_POSTFIX },
+	{ "nginx", "nginx stream", "proxy_protocol on; in the stream "
+	    "server block" FIX_POSTFIX },
+	{ "traefik", "Traefik", "proxyProtocol (version 2) on the TCP "
+	    "service's load balancer" FIX_POSTFIX },
+	{ "caddy", "Caddy layer4", "proxy_protocol v2 in the layer4 proxy "
+	    "handler" FIX_POSTFIX },
+	{ "docker-proxy", "Docker's userland proxy",
+	    "IPv6 all the way to the container (/etc/docker/daemon.json "
+	    "\"ip6tables\": true) or \"userland-proxy\": false" },
+	{ "rootlesskit", "rootless Docker's port driver (rootlesskit)",
+	    "DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=slirp4netns for "
+	    "dockerd-rootless.sh" },
+	{ "slirp4netns", "slirp4netns", "port_handler=slirp4netns (Podman) "
+	    "or the slirp4netns port driver (rootless Docker)" },
+	{ "pasta", "pasta", "pasta keeps remote clients' addresses; "
+	    "connections from this host itself are handed over from "
+	    "loopback: let them authenticate or list them in skip_addresses" },
+	{ "passt", "passt", "as for pasta" },
+	{ "gvproxy", "gvproxy (Podman machine)", "publish the port from a "
+	    "rootful Podman machine, or relay with PROXY protocol" },
+	{ "rootlessport", "rootless Podman's port forwarder",
+	    "podman run --network slirp4netns:port_handler=slirp4netns" },
+};
+
+/* The row of a process name; NULL for a program natguard does not know. */
+const struct hider_program_row *
+hider_program(const char *comm)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(programs) / sizeof(programs[0]); i++)
+		if (strcmp(programs[i].comm, comm) == 0)
+			return (&programs[i]);
+	return (NULL);
+}
+
+const struct hider_program_row *
+hider_program_get(size_t i)
+{
+	return (i < sizeof(programs) / sizeof(programs[0]) ? &programs[i] :
+	    NULL);
+}

@@ -357,6 +357,13 @@ struct hider_kind_row {
 	int		 guessed;	/* told from evidence, not seen */
 };
 const struct hider_kind_row *hider_kind_row(enum hider_kind);
+struct hider_program_row {
+	const char	*comm;		/* /proc/PID/comm */
+	const char	*what;
+	const char	*fix;
+};
+const struct hider_program_row *hider_program(const char *);
+const struct hider_program_row *hider_program_get(size_t);
 enum hider_kind	 hider_kind_of(const struct gwset *, const struct gateway *);
 enum hider_kind	 hider_kind_guess(const struct gwset *, const struct addr *);
 int		 gateway_parse_route6(struct gwset *, const char *);
@@ -501,6 +508,24 @@ void		 metrics_reload(int);
 #define NOTIFY_CONN_NAME	"connection"
 void		 notify(const char *, ...) NG_PRINTF(1, 2);
 int		 notify_fd(const char *, int);
+
+/* sockdiag.c: this host's TCP sockets and who holds them. */
+#define SOCKDIAG_ESTABLISHED	(1U << 1)	/* TCP_ESTABLISHED */
+#define SOCKDIAG_LISTEN		(1U << 10)	/* TCP_LISTEN */
+struct sockent {
+	struct addr	 src, dst;
+	uint16_t	 sport, dport;
+	int		 state;
+	unsigned int	 uid;
+	unsigned long	 inode;
+};
+struct sockowner {
+	pid_t		 pid;
+	char		 comm[32];
+};
+int		 sockdiag_tcp(uint32_t, struct sockent **, size_t *);
+int		 sockdiag_owner(const char *, unsigned long, struct sockowner *,
+		    int *);
 
 /* netwatch.c: address, route and link changes (rtnetlink), debounced. */
 struct netwatch;
@@ -795,6 +820,8 @@ void		 doctor_listen(struct doctor *, const struct config *,
 void		 doctor_hiders(struct doctor *, const struct config *,
 		    const struct gwset *);
 void		 doctor_mynetworks(struct doctor *, const struct config *);
+void		 doctor_smtp_ports(struct doctor *, const struct gwset *,
+		    const char *);
 
 /* docker.c: Docker's daemon.json and compose files, for doctor. */
 void		 docker_daemon_json(struct doctor *, const char *, int);

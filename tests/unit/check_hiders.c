@@ -2,6 +2,11 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdint.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +348,23 @@ START_TEST(test_kind_rows)
 		ck_assert_msg(strstr(man, r->name) != NULL,
 		    "natguard.conf(5) does not name hider kind %s", r->name);
 	}
+	/* And every program of the mail host's own, with its fix. */
+	for (k = 0; hider_program_get(k) != NULL; k++) {
+		const struct hider_program_row *p = hider_program_get(k);
+		char	*b1, *b2;
+
+		ck_assert_msg(p->what != NULL && p->fix != NULL, "%s",
+		    p->comm);
+		ck_assert_ptr_eq(hider_program(p->comm), p);
+		xasprintf(&b1, ".BR %s ", p->comm);
+		xasprintf(&b2, ".B %s\n", p->comm);
+		ck_assert_msg(strstr(man, b1) != NULL ||
+		    strstr(man, b2) != NULL,
+		    "natguard.conf(5) does not name program %s", p->comm);
+		free(b1);
+		free(b2);
+	}
+	ck_assert_ptr_null(hider_program("postfix"));
 	free(man);
 	free(path);
 }
@@ -746,6 +768,52 @@ START_TEST(test_doctor)
 }
 END_TEST
 
+/*
+ * The kernel's socket table and /proc, for real: a listener and a
+ * connection to it made here are found, and this process is their owner.
+ */
+START_TEST(test_sockdiag)
+{
+	struct sockaddr_in	 sin;
+	struct sockent		*v;
+	struct sockowner	 o;
+	socklen_t		 len = sizeof(sin);
+	size_t			 n, i, listen_i = SIZE_MAX, conn_i = SIZE_MAX;
+	int			 l, c, denied;
+	uint16_t		 port;
+
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(l, 1), 0);
+	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(connect(c, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	if (sockdiag_tcp(SOCKDIAG_LISTEN | SOCKDIAG_ESTABLISHED, &v, &n) != 0)
+		ck_abort_msg("sockdiag_tcp: %s", strerror(errno));
+	for (i = 0; i < n; i++) {
+		if (v[i].sport == port && v[i].state == 10)
+			listen_i = i;
+		if (v[i].dport == port && v[i].state == 1)
+			conn_i = i;
+	}
+	ck_assert_msg(listen_i != SIZE_MAX, "the listener on %u", port);
+	ck_assert_msg(conn_i != SIZE_MAX, "the connection to %u", port);
+	ck_assert(addr_same_host(NULL, &v[conn_i].src));
+	ck_assert_int_eq(sockdiag_owner("/proc", v[conn_i].inode, &o,
+	    &denied), 0);
+	ck_assert_int_eq(o.pid, getpid());
+	ck_assert_msg(strlen(o.comm) > 0, "a name");
+	ck_assert_int_eq(sockdiag_owner("/proc", 0, &o, &denied), -1);
+	free(v);
+	close(c);
+	close(l);
+}
+END_TEST
+
 Suite *
 hiders_suite(void)
 {
@@ -763,6 +831,7 @@ hiders_suite(void)
 	tcase_add_test(tc, test_learn_state);
 	tcase_add_loop_test(tc, test_learn_corrupt, 0, NELEMS(bad_states));
 	tcase_add_loop_test(tc, test_doctor, 0, NELEMS(doctors));
+	tcase_add_test(tc, test_sockdiag);
 	suite_add_tcase(s, tc);
 	return (s);
 }
