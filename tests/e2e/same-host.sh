@@ -24,13 +24,14 @@ command -v dnsmasq >/dev/null 2>&1 ||
     { echo "SKIP: $name: dnsmasq is not installed (apt-get install dnsmasq-base)"; exit 77; }
 
 kit_init same-host
-mx=ngsh$$
-kit_ns "$mx"
-# A veth pair inside the namespace (this kernel has no dummy links).
-run ip -n "$mx" link add eth0 type veth peer name eth1
+mx=ngsh$$ rem=ngsr$$
+kit_ns "$mx" "$rem"
+# The mail host's public link, to a remote sender's namespace.
+run ip link add eth0 netns "$mx" type veth peer name eth0 netns "$rem"
 run ip -n "$mx" addr add 198.51.100.1/24 dev eth0
+run ip -n "$rem" addr add 198.51.100.2/24 dev eth0
 run ip -n "$mx" link set eth0 up
-run ip -n "$mx" link set eth1 up
+run ip -n "$rem" link set eth0 up
 
 # Six unrelated sender domains whose SPF fails from anywhere here.
 {
@@ -39,6 +40,10 @@ run ip -n "$mx" link set eth1 up
 	    local=/ip6.arpa/
 	for i in 1 2 3 4 5 6 7 8 9; do
 		echo "txt-record=d$i.test,\"v=spf1 ip4:192.0.2.1 -all\""
+	done
+	# Real senders', whose SPF passes for the remote client only.
+	for i in 1 2 3 4; do
+		echo "txt-record=pass$i.test,\"v=spf1 ip4:198.51.100.0/24 -all\""
 	done
 } > "$tmp/dnsmasq.conf"
 dns_start "$mx" "$tmp/dnsmasq.conf"
@@ -154,6 +159,69 @@ spf=$(metric 'natguard_spf_results_total{result="fail"}')
 [ "$spf" = 1 ] && ok "skip_addresses set by hand: no evaluation aside (1 SPF result, the public client's)" ||
     bad "skip_addresses set by hand: no evaluation aside" 1 "$spf"
 hasnt "nothing learned from 127.0.0.7" 'learned hider 127\.0\.0\.7' "$nglog"
+
+# --- a tunnel's local end, with real Postfix ------------------------------------
+# Postfix on loopback only (its default mynetworks, read by natguard
+# through postconf), natguard first in smtpd_recipient_restrictions, and
+# socat holding the public port 25 and relaying to it, as the local end
+# of a tunnel or a port forward does.
+natguard_stop
+rm -f "$tmp/state/hiders.json"
+pf=$tmp/postfix log=$tmp/maillog mail=$tmp/mail
+mkdir -p "$pf" "$tmp/queue" "$tmp/data" "$mail"
+chown 65534:65534 "$mail"
+chown postfix: "$tmp/data"
+cp "$srcdir/tests/e2e/master.cf" "$pf/master.cf"
+main_cf "$tmp/queue" "$tmp/data" "$log" "$mail" > "$pf/main.cf"
+postconf -c "$pf" -e "inet_interfaces = loopback-only"
+ip netns exec "$mx" postfix -c "$pf" start >"$tmp/postfix.out" 2>&1 ||
+    die "postfix start: $(cat "$tmp/postfix.out")"
+kit_on_exit "ip netns exec $mx postfix -c $pf stop >/dev/null 2>&1"
+conf "" | sed 's/^mynetworks = .*/mynetworks = postfix/' > "$tmp/natguard.conf"
+nglog=$tmp/natguard-postfix.log
+natguard_start "$mx" "$tmp/natguard.conf" MAIL_CONFIG="$pf"
+ip netns exec "$mx" socat TCP4-LISTEN:25,bind=198.51.100.1,reuseaddr,fork \
+    TCP4:127.0.0.1:25 2>"$tmp/socat.err" &
+kit_pids="$kit_pids $!"
+wait_for "ip netns exec $mx ss -Hltn 'sport = :25' | grep -q 198.51.100.1" ||
+    die "socat is not listening"
+for i in 1 2 3 4; do
+	ip netns exec "$rem" swaks --server 198.51.100.1 --port 25 \
+	    --timeout 20 --helo "mx.pass$i.test" --from "user@pass$i.test" \
+	    --to postmaster@example.test \
+	    --header "Subject: natguard e2e socat$i" --body "case socat$i" \
+	    > "$tmp/socat$i.swaks" 2>&1
+done
+no_5xx "socat relaying port 25 to Postfix on loopback" "$tmp"/socat?.swaks
+delivered "socat: the fourth sender" "$tmp/socat4.swaks" socat4 \
+    '^Received: from mx\.pass4\.test \(localhost \[127\.0\.0\.1\]\)'
+has "Postfix saw every client as 127.0.0.1" \
+    'connect from localhost\[127\.0\.0\.1\]' "$log"
+has "natguard learned loopback from the relayed mail" \
+    'learned hider 127\.0\.0\.1 on the mail host \(probably same-host\): 3 requests failed SPF for 3 unrelated domains \(pass1\.test, pass2\.test, pass3\.test\)' \
+    "$nglog"
+has "and said it on the next request" \
+    'warning: .*client address 127\.0\.0\.1 is loopback and a hider learned from traffic' \
+    "$nglog"
+# doctor, as root, names the program: the listener, and the other end
+# of a connection held open through it meanwhile.
+ip netns exec "$rem" bash -c 'exec 3<>/dev/tcp/198.51.100.1/25 &&
+    head -n 1 <&3 > "$0/held.banner" && exec sleep 30 <&3' "$tmp" &
+held=$!
+kit_pids="$kit_pids $held"
+wait_for "grep -q '^220 ' '$tmp/held.banner' 2>/dev/null" ||
+    bad "a connection through socat" "Postfix's 220" "$tmp/held.banner"
+ip netns exec "$mx" env MAIL_CONFIG="$pf" "$NATGUARD" doctor \
+    -c "$tmp/natguard.conf" > "$tmp/doctor2" 2>&1
+has "doctor names the program holding the public SMTP port" \
+    '^WARN smtp-ports: socat \(pid [0-9]+\), socat holds SMTP port 198\.51\.100\.1:25, not Postfix.s master' \
+    "$tmp/doctor2"
+has "doctor names the program at the other end of Postfix's connection" \
+    '^WARN smtp-ports: socat \(pid [0-9]+\), socat connects to Postfix.s port 25 from 127\.0\.0\.1' \
+    "$tmp/doctor2"
+has "with its fix" 'fix: socat relays bytes and cannot send PROXY protocol' \
+    "$tmp/doctor2"
+kill "$held" 2>/dev/null
 
 echo "$name: $pass passed, $fail failed"
 [ $fail -eq 0 ]
