@@ -49,6 +49,7 @@ struct gwset {
 	struct engine_info	 engine;	/* names the fix */
 	struct netlist		*local;	/* this host's own subnets */
 	struct netlist		*own;	/* this host's own addresses */
+	struct netlist		*tunnels; /* reached over a VPN's interface */
 };
 
 #define RTF_UP_		0x0001
@@ -93,6 +94,7 @@ gwset_new(void)
 	gs->nets = netlist_new();
 	gs->local = netlist_new();
 	gs->own = netlist_new();
+	gs->tunnels = netlist_new();
 	gs->engine.kind = ENGINE_NONE;
 	return (gs);
 }
@@ -109,6 +111,8 @@ gwset_copy(const struct gwset *from)
 		netlist_add(gs->local, netlist_get(from->local, i));
 	for (i = 0; i < netlist_count(from->own); i++)
 		netlist_add(gs->own, netlist_get(from->own, i));
+	for (i = 0; i < netlist_count(from->tunnels); i++)
+		netlist_add(gs->tunnels, netlist_get(from->tunnels, i));
 	for (i = 0; i < from->n; i++) {
 		(void)gwset_add(gs, &from->v[i].net, from->v[i].source,
 		    from->v[i].iface[0] != '\0' ? from->v[i].iface : NULL);
@@ -146,6 +150,19 @@ int
 gwset_own(const struct gwset *gs, const struct addr *a)
 {
 	return (gs != NULL && netlist_find(gs->own, a) >= 0);
+}
+
+/* Networks reached over a tunnel interface (vpn-relay). */
+void
+gwset_add_tunnel(struct gwset *gs, const struct net *n)
+{
+	netlist_add(gs->tunnels, n);
+}
+
+int
+gwset_tunnel(const struct gwset *gs, const struct addr *a)
+{
+	return (gs != NULL && netlist_find(gs->tunnels, a) >= 0);
 }
 
 /*
@@ -188,6 +205,7 @@ gwset_free(struct gwset *gs)
 	netlist_free(gs->nets);
 	netlist_free(gs->local);
 	netlist_free(gs->own);
+	netlist_free(gs->tunnels);
 	free(gs->v);
 	free(gs);
 }
@@ -417,6 +435,38 @@ is_bridge(const char *iface)
 }
 
 /*
+ * A VPN's interface: the kernel's link kind where it tells one (a tun or
+ * tap device has tun_flags; WireGuard's uevent says DEVTYPE=wireguard),
+ * else the names the tools give theirs (wg0, tailscale0, tun0, zt...).
+ * Under a rootless engine its own tap device (slirp4netns's) is no VPN:
+ * scan_interfaces() leaves it to is_engine_link().
+ */
+static int
+is_tunnel(const char *iface)
+{
+	static const char	*names[] = { "wg", "tailscale", "tun", "zt",
+	    "nebula", NULL };
+	char			 path[128], *u;
+	struct stat		 st;
+	int			 i, wg;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", iface);
+	if (stat(path, &st) == 0)
+		return (1);
+	snprintf(path, sizeof(path), "/sys/class/net/%s/uevent", iface);
+	if ((u = read_small(path)) != NULL) {
+		wg = strstr(u, "DEVTYPE=wireguard") != NULL;
+		free(u);
+		if (wg)
+			return (1);
+	}
+	for (i = 0; names[i] != NULL; i++)
+		if (strncmp(iface, names[i], strlen(names[i])) == 0)
+			return (1);
+	return (0);
+}
+
+/*
  * An interface an engine made for the container: slirp4netns's tap
  * device (it has tun_flags) or a veth (its peer link is another
  * interface).  Under rootless Podman's host networking the container has
@@ -495,26 +545,69 @@ first_host(const struct addr *a, const struct addr *mask, struct addr *out)
 
 /* The subnet of an interface address, for hider_kind_guess(). */
 static void
+subnet_of(const struct addr *a, const struct addr *mask, struct net *n)
+{
+	int	i, len = a->family == AF_INET ? 4 : 16;
+
+	n->addr = *a;
+	n->prefix = 0;
+	for (i = 0; i < len; i++) {
+		n->addr.bytes[i] &= mask->bytes[i];
+		n->prefix += __builtin_popcount(mask->bytes[i]);
+	}
+}
+
+static void
 add_local(struct gwset *gs, const struct addr *a, const struct addr *mask)
 {
 	struct net	n;
-	int		i, len = a->family == AF_INET ? 4 : 16;
 
-	n.addr = *a;
-	n.prefix = 0;
-	for (i = 0; i < len; i++) {
-		n.addr.bytes[i] &= mask->bytes[i];
-		n.prefix += __builtin_popcount(mask->bytes[i]);
-	}
+	subnet_of(a, mask, &n);
 	gwset_add_local(gs, &n);
+}
+
+static void
+add_tunnel(struct gwset *gs, const struct addr *a, const struct addr *mask)
+{
+	struct net	n;
+
+	subnet_of(a, mask, &n);
+	gwset_add_tunnel(gs, &n);
+}
+
+/*
+ * IPv4 routes over a tunnel interface (a tailnet's 100.64.0.0/10 on
+ * tailscale0, a WireGuard peer's network): a client there came over the
+ * VPN.  /proc/net/route's lines, as gateway_parse_route() reads them.
+ */
+static void
+scan_tunnel_routes(struct gwset *gs, const char *text)
+{
+	const char	*p = text;
+	char		 line[512], iface[IF_NAMESIZE + 1];
+	unsigned int	 dst, gw, flags, mask, refcnt, use, metric;
+	struct net	 n;
+
+	while ((p = next_line(p, line, sizeof(line))) != NULL) {
+		if (sscanf(line, "%16s %x %x %x %u %u %u %x", iface, &dst, &gw,
+		    &flags, &refcnt, &use, &metric, &mask) != 8 ||
+		    mask == 0 || !(flags & RTF_UP_) || !is_tunnel(iface))
+			continue;
+		memset(&n, 0, sizeof(n));
+		n.addr.family = AF_INET;
+		memcpy(n.addr.bytes, &dst, 4);
+		n.prefix = __builtin_popcount(mask);
+		gwset_add_tunnel(gs, &n);
+	}
 }
 
 /*
  * bridge-interface and subnet-gateway, from the interfaces' addresses, and
- * with "own" this host's own addresses (own-address).
+ * with "own" this host's own addresses (own-address); the subnets of
+ * tunnel interfaces too (vpn-relay), but for a rootless engine's tap.
  */
 static void
-scan_interfaces(struct gwset *gs, int own)
+scan_interfaces(struct gwset *gs, int own, int rootless)
 {
 	struct ifaddrs	*ifa, *i;
 	struct addr	 a, mask, gw;
@@ -547,6 +640,9 @@ scan_interfaces(struct gwset *gs, int own)
 			    mask.family != a.family)
 				continue;
 			add_local(gs, &a, &mask);
+			if (is_tunnel(i->ifa_name) &&
+			    !(rootless && is_engine_link(i->ifa_name)))
+				add_tunnel(gs, &a, &mask);
 			/*
 			 * Where this host is itself the first host, it is
 			 * the gateway, and its own address is no NAT sign.
@@ -608,6 +704,7 @@ gateway_scan(const struct config *cfg)
 		return (gs);
 	if ((text = read_small("/proc/net/route")) != NULL) {
 		gateway_parse_route(gs, text);
+		scan_tunnel_routes(gs, text);
 		free(text);
 	}
 	if ((text = read_small("/proc/net/ipv6_route")) != NULL) {
@@ -619,7 +716,8 @@ gateway_scan(const struct config *cfg)
 	 * client arrives from one of the container's own addresses, which no
 	 * real client can have.
 	 */
-	scan_interfaces(gs, engine.kind == ENGINE_PODMAN_ROOTLESS);
+	scan_interfaces(gs, engine.kind == ENGINE_PODMAN_ROOTLESS,
+	    engine_rootless(engine.kind));
 	gateway_add_engine(gs, cfg, &engine);
 	return (gs);
 }

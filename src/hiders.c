@@ -143,6 +143,17 @@ static const struct hider_kind_row rows[HK_COUNT] = {
 	    "loopback out of mynetworks while they carry port 25; if these "
 	    "are your own programs (a content filter, webmail), say so with "
 	    "spf_whitelist", 1 },
+	[HK_VPN_RELAY] = { "vpn-relay",
+	    "a private address reached over a tunnel interface of this host "
+	    "(WireGuard, Tailscale, tun: the kernel's link kind, else the "
+	    "interface's name)",
+	    "a VPS forwards port 25 over a VPN (WireGuard, Tailscale) with "
+	    "SNAT, so every client arrives from the VPS's tunnel address",
+	    "DNAT without SNAT on the VPS, with a route back over the tunnel "
+	    "on this side (policy routing by the tunnel's source, so that the "
+	    "replies to Internet clients go back through the VPS), or PROXY "
+	    "protocol from the VPS (HAProxy send-proxy, nginx proxy_protocol "
+	    "on) with Postfix smtpd_upstream_proxy_protocol = haproxy", 1 },
 };
 
 const struct hider_kind_row *
@@ -170,6 +181,8 @@ hider_kind_guess(const struct gwset *gs, const struct addr *a)
 
 	if (addr_same_host(gs, a))
 		return (HK_SAME_HOST);
+	if (gwset_tunnel(gs, a))
+		return (HK_VPN_RELAY);
 	if (e != NULL && e->kubernetes)
 		return (HK_KUBERNETES);
 	if (!gwset_local(gs, a))

@@ -329,6 +329,8 @@ int		 gwset_local(const struct gwset *, const struct addr *);
 void		 gwset_add_own(struct gwset *, const struct addr *);
 int		 gwset_own(const struct gwset *, const struct addr *);
 int		 addr_same_host(const struct gwset *, const struct addr *);
+void		 gwset_add_tunnel(struct gwset *, const struct net *);
+int		 gwset_tunnel(const struct gwset *, const struct addr *);
 struct gwset	*gwset_copy(const struct gwset *);
 int		 gwset_add_traffic(struct gwset *, const struct addr *,
 		    const struct hider_evidence *);
@@ -346,9 +348,10 @@ enum hider_kind {
 	HK_SWARM,
 	HK_KUBERNETES,
 	HK_ROUTER,		/* NAT beyond this host's networks */
-	HK_SAME_HOST		/* a tunnel or proxy on the mail host */
+	HK_SAME_HOST,		/* a tunnel or proxy on the mail host */
+	HK_VPN_RELAY		/* SNAT at a VPS, over a VPN to this host */
 };
-#define HK_COUNT	(HK_SAME_HOST + 1)
+#define HK_COUNT	(HK_VPN_RELAY + 1)
 struct hider_kind_row {
 	const char	*name;		/* lower-case, hyphenated */
 	const char	*recognised;	/* how natguard tells it, for docs */

@@ -32,6 +32,14 @@ run ip -n "$mx" addr add 198.51.100.1/24 dev eth0
 run ip -n "$rem" addr add 198.51.100.2/24 dev eth0
 run ip -n "$mx" link set eth0 up
 run ip -n "$rem" link set eth0 up
+# A VPN to a VPS: this kernel has no WireGuard, so a tun device stands in
+# for it (told as a tunnel by the kernel, tun_flags), and a link named
+# wg0 for one told by its name only.
+echo "    (the VPN relay is rebuilt: a tun device and a link named wg0 stand in for WireGuard, which this kernel lacks)"
+run ip -n "$mx" tuntap add dev tun0 mode tun
+run ip -n "$mx" addr add 10.8.0.1/24 dev tun0
+run ip -n "$mx" link add wg0 type veth peer name wg0peer
+run ip -n "$mx" addr add 10.9.0.1/24 dev wg0
 
 # Six unrelated sender domains whose SPF fails from anywhere here.
 {
@@ -85,7 +93,11 @@ answers() {	# label, client, first domain, last domain, expected prefix
 metric() { ip netns exec "$mx" bash -c 'exec 3<>/dev/tcp/127.0.0.1/10042 &&
     printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3' |
     sed -n "s/^$1 //p"; }
-ng() { ip netns exec "$mx" "$NATGUARD" "$@" -c "$tmp/natguard.conf"; }
+ng() {	# SUBCOMMAND [ARGS]: with the daemon's file
+	local c=$1
+	shift
+	ip netns exec "$mx" "$NATGUARD" "$c" -c "$tmp/natguard.conf" "$@"
+}
 
 # --- loopback: DUNNO, watched, learned, said ---------------------------------
 answers "127.0.0.1 in skip_addresses, three failing domains" 127.0.0.1 1 3 \
@@ -142,6 +154,19 @@ wait_for "ng gateways | grep -q '^198.51.100.1 '" ||
     bad "gateways lists 198.51.100.1" "a line" "$(ng gateways 2>&1)"
 answers "198.51.100.1, learned: nat_action" 198.51.100.1 4 4 \
     "action=DEFER 4.3.5"
+
+# --- a VPN relay: a VPS's SNAT over the tunnel ----------------------------------
+for vps in 10.8.0.2 10.9.0.2; do
+	answers "$vps, over a tunnel: three failing domains" $vps 1 3 \
+	    "action=DEFER_IF_PERMIT 4.7.23"
+	has "$vps learned as a VPN relay" \
+	    "learned hider ${vps//./\\.} \\(probably vpn-relay\\)" "$nglog"
+done
+r=$(ng check client_address=10.8.0.2 sender=a@d4.test)
+case "$r" in *"probably vpn-relay"*"DNAT without SNAT on the VPS"*)
+	ok "its explanation names the VPN relay and the fix" ;;
+*)	bad "the VPN relay's explanation" "probably vpn-relay ... DNAT without SNAT" "$r" ;;
+esac
 
 # --- controls --------------------------------------------------------------------
 answers "a public address that is not the host's: still the 550" 192.0.2.99 \

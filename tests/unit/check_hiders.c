@@ -44,6 +44,12 @@ hider_gateways(int kubernetes)
 	gwset_add_local(gs, &n);
 	ck_assert_int_eq(net_parse("172.29.8.0/24", &n, &why), 0);
 	gwset_add_local(gs, &n);
+	/* A WireGuard or Tailscale peer's network. */
+	ck_assert_int_eq(net_parse("10.8.0.0/24", &n, &why), 0);
+	gwset_add_local(gs, &n);
+	gwset_add_tunnel(gs, &n);
+	ck_assert_int_eq(net_parse("100.64.0.0/10", &n, &why), 0);
+	gwset_add_tunnel(gs, &n);
 	memset(&ev, 0, sizeof(ev));
 	ev.count = 4;
 	ev.ndomains = 3;
@@ -273,6 +279,13 @@ static const struct {
 	    "127.0.0.1", SPF_R_FAIL, 0, ACT_DEFER_IF_PERMIT, "private-client",
 	    "DEFER_IF_PERMIT 4.7.23 SPF fail for example.org from this "
 	    "host's address 127.0.0.1", LEARN_EVIDENCE, "cannot send it" },
+	{ "a VPS's SNAT over WireGuard: vpn-relay", "", "10.8.0.2",
+	    SPF_R_FAIL, 0, ACT_DEFER_IF_PERMIT, "private-client",
+	    "DEFER_IF_PERMIT 4.7.23 ", LEARN_EVIDENCE, "probably vpn-relay" },
+	{ "a tailnet routed over tailscale0: vpn-relay, with its fix", "",
+	    "100.101.102.103", SPF_R_FAIL, 0, ACT_DEFER_IF_PERMIT,
+	    "private-client", "DEFER_IF_PERMIT ", LEARN_EVIDENCE,
+	    "DNAT without SNAT on the VPS" },
 	{ "a Kubernetes pod's own address: same-host, not kube-proxy", "",
 	    "198.51.100.1", SPF_R_FAIL, 1, ACT_DEFER_IF_PERMIT,
 	    "private-client", "DEFER_IF_PERMIT ", LEARN_EVIDENCE,
