@@ -252,10 +252,10 @@ static const struct hider_program_row programs[] = {
 	{ "tailscaled", "Tailscale serve or Funnel (tailscaled)",
 	    "Tailscale serve and Funnel" NO_PROXY_PROTOCOL "; or route the "
 	    "VPS's port 25 over the tailnet with DNAT and no SNAT" },
-	{ "sshd", "an SSH remote port forward (ssh -R)",
-	    "ssh -R" NO_PROXY_PROTOCOL },
-	{ "ssh", "an SSH local port forward (ssh -L)",
-	    "ssh -L" NO_PROXY_PROTOCOL },
+	{ "sshd", "an SSH port forward into this host (ssh -L from a VPS)",
+	    "an SSH port forward" NO_PROXY_PROTOCOL },
+	{ "ssh", "an SSH remote forward run from this host (ssh -R to a "
+	    "VPS)", "ssh -R" NO_PROXY_PROTOCOL },
 	{ "stunnel", "stunnel", "protocol = proxy in the stunnel service "
 	    "(it then sends PROXY protocol)" FIX_POSTFIX },
 	{ "stunnel4", "stunnel", "protocol = proxy in the stunnel service "

@@ -126,8 +126,9 @@ send_mx() {	# name port from
 	    --to postmaster@example.test --header "Subject: natguard e2e $1" \
 	    --body "case $1" > "$tmp/$1.swaks" 2>&1
 }
+# swaks marks a reply "<-", one over TLS "<~"; an error "<**", "<~*".
 queue_id() {	# swaks output file: the queue id of "250 ... queued as ID"
-	sed -nE 's/^<- +250 .*queued as ([0-9A-Za-z]+).*/\1/p' "$1" | tail -n 1
+	sed -nE 's/^<[-~] +250 .*queued as ([0-9A-Za-z]+).*/\1/p' "$1" | tail -n 1
 }
 # Accepted by Postfix and delivered to the mailbox: wait for the log line,
 # then the message file must carry the header.
@@ -168,12 +169,12 @@ no_5xx() {	# label, swaks output files...
 	local l=$1 f n=0
 	shift
 	for f in "$@"; do
-		grep -qE '^<\*\* +5[0-9][0-9] ' "$f" && n=$((n + 1))
+		grep -qE '^<(\*\*|~\*) +5[0-9][0-9] ' "$f" && n=$((n + 1))
 	done
 	if [ $n -eq 0 ]; then ok "$l: no 5xx for any of $# senders"
 	else bad "$l" "no 5xx reply" "$n of $# got one"; fi
 }
-reply() { grep -E '^<\*\* +[45][0-9][0-9] ' "$1" | head -n 1 | cut -c 1-160; }
+reply() { grep -E '^<(\*\*|~\*) +[45][0-9][0-9] ' "$1" | head -n 1 | cut -c 1-160; }
 # The hiders' suites' zone: eight sender domains whose SPF passes for the
 # real client (198.51.100.0/24), one forged, an office's.
 hider_zone() {
@@ -203,7 +204,8 @@ kit_on_exit() { kit_undo="$1; $kit_undo"; }
 kit_cleanup() {
 	local ns
 	eval "$kit_undo"
-	[ -n "${ng_pid:-}" ] && kill "$ng_pid" 2>/dev/null
+	[ -n "${ng_pid:-}" ] && kill "$ng_pid" 2>/dev/null &&
+	    wait "$ng_pid" 2>/dev/null
 	# shellcheck disable=SC2086
 	[ -n "$kit_pids" ] && kill $kit_pids 2>/dev/null
 	for ns in $kit_nss; do

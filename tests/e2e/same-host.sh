@@ -51,7 +51,7 @@ run ip -n "$mx" addr add 10.9.0.1/24 dev wg0
 	done
 	# Real senders', whose SPF passes for the remote client only.
 	for i in 1 2 3 4; do
-		echo "txt-record=pass$i.test,\"v=spf1 ip4:198.51.100.0/24 -all\""
+		echo "txt-record=pass$i.test,\"v=spf1 ip4:198.51.100.2 -all\""
 	done
 } > "$tmp/dnsmasq.conf"
 dns_start "$mx" "$tmp/dnsmasq.conf"
@@ -247,6 +247,200 @@ has "doctor names the program at the other end of Postfix's connection" \
 has "with its fix" 'fix: socat relays bytes and cannot send PROXY protocol' \
     "$tmp/doctor2"
 kill "$held" 2>/dev/null
+
+# --- every other tool this machine has ------------------------------------------
+# Postfix also on the host's own address (2525, where a proxy on the host
+# may connect) and with PROXY protocol on loopback (10025, as a fixed
+# backend would be).  Each tool relays one sender from the remote
+# namespace; its twin with PROXY protocol, where the tool has it, relays
+# another to 10025.  frp, rathole, cloudflared and tailscaled are not in
+# Debian 12: socat under each name stands in, and the output says so.
+printf '%s\n' '198.51.100.1:2525 inet n - n - - smtpd' \
+    '127.0.0.1:10025 inet n - n - - smtpd -o smtpd_upstream_proxy_protocol=haproxy' \
+    >> "$pf/master.cf"
+ip netns exec "$mx" postfix -c "$pf" reload >/dev/null 2>&1 || die "postfix reload"
+listening() {	# NS PORT
+	wait_for "ip netns exec $1 ss -Hltn 'sport = :$2' | grep -q ." ||
+	    die "nothing listens on port $2 in $1"
+}
+listening "$mx" 2525
+listening "$mx" 10025
+stream_mod=/usr/lib/nginx/modules/ngx_stream_module.so
+tools=""
+if command -v haproxy >/dev/null 2>&1; then
+	cat > "$tmp/haproxy.cfg" <<EOF
+global
+	log stderr format short local0 warning
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+listen plain
+	bind 198.51.100.1:2601
+	server pf 127.0.0.1:25
+listen pp
+	bind 198.51.100.1:2611
+	server pf 127.0.0.1:10025 send-proxy
+EOF
+	ip netns exec "$mx" haproxy -db -f "$tmp/haproxy.cfg" \
+	    > "$tmp/haproxy.log" 2>&1 &
+	kit_pids="$kit_pids $!"
+	listening "$mx" 2601
+	tools="$tools haproxy:2601:2611"
+else
+	echo "SKIP: HAProxy: not installed (apt-get install haproxy)"
+fi
+if command -v nginx >/dev/null 2>&1 && [ -f "$stream_mod" ]; then
+	mkdir -p "$tmp/nginx"
+	cat > "$tmp/nginx.conf" <<EOF
+load_module $stream_mod;
+daemon off;
+master_process off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 64; }
+stream {
+	server { listen 198.51.100.1:2602; proxy_pass 198.51.100.1:2525; }
+	server { listen 198.51.100.1:2612; proxy_pass 127.0.0.1:10025;
+		proxy_protocol on; }
+}
+EOF
+	ip netns exec "$mx" nginx -p "$tmp/nginx" -c "$tmp/nginx.conf" \
+	    > "$tmp/nginx/out" 2>&1 &
+	kit_pids="$kit_pids $!"
+	listening "$mx" 2602
+	tools="$tools nginx:2602:2612"
+else
+	echo "SKIP: nginx stream: not installed (apt-get install nginx-light libnginx-mod-stream)"
+fi
+if command -v stunnel4 >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
+	openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=mx.example.test \
+	    -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 1 \
+	    >/dev/null 2>&1 || die "openssl req"
+	cat > "$tmp/stunnel.conf" <<EOF
+foreground = yes
+pid =
+[plain]
+accept = 198.51.100.1:2603
+connect = 127.0.0.1:25
+cert = $tmp/cert.pem
+key = $tmp/key.pem
+[pp]
+accept = 198.51.100.1:2613
+connect = 127.0.0.1:10025
+protocol = proxy
+cert = $tmp/cert.pem
+key = $tmp/key.pem
+EOF
+	ip netns exec "$mx" stunnel4 "$tmp/stunnel.conf" > "$tmp/stunnel.log" 2>&1 &
+	kit_pids="$kit_pids $!"
+	listening "$mx" 2603
+	tools="$tools stunnel4:2603:2613"
+else
+	echo "SKIP: stunnel: not installed (apt-get install stunnel4)"
+fi
+# ssh -R from the mail host to a "VPS" (the remote namespace's sshd): the
+# VPS's port 2604 comes back to Postfix on loopback through ssh.
+if [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null 2>&1; then
+	mkdir -p /run/sshd
+	ssh-keygen -q -t ed25519 -N '' -f "$tmp/hostkey" >/dev/null
+	ssh-keygen -q -t ed25519 -N '' -f "$tmp/id" >/dev/null
+	cp "$tmp/id.pub" "$tmp/authorized_keys"
+	cat > "$tmp/sshd_config" <<EOF
+ListenAddress 198.51.100.2:22
+HostKey $tmp/hostkey
+AuthorizedKeysFile $tmp/authorized_keys
+PermitRootLogin prohibit-password
+GatewayPorts yes
+StrictModes no
+UsePAM no
+PidFile none
+EOF
+	ip netns exec "$rem" /usr/sbin/sshd -D -e -f "$tmp/sshd_config" \
+	    > "$tmp/sshd.log" 2>&1 &
+	kit_pids="$kit_pids $!"
+	listening "$rem" 22
+	ip netns exec "$mx" ssh -N -i "$tmp/id" -o BatchMode=yes \
+	    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+	    -o ExitOnForwardFailure=yes \
+	    -R 198.51.100.2:2604:127.0.0.1:25 root@198.51.100.2 \
+	    > "$tmp/ssh.log" 2>&1 &
+	kit_pids="$kit_pids $!"
+	listening "$rem" 2604
+	tools="$tools ssh:2604:"
+else
+	echo "SKIP: ssh -R: openssh-server is not installed (apt-get install openssh-server)"
+fi
+mkdir -p "$tmp/bin"
+port=2605
+for t in frpc rathole cloudflared tailscaled; do
+	cp "$(command -v socat)" "$tmp/bin/$t"
+	echo "    ($t is not in Debian 12: socat named $t stands in for it)"
+	ip netns exec "$mx" "$tmp/bin/$t" \
+	    TCP4-LISTEN:$port,bind=198.51.100.1,reuseaddr,fork \
+	    TCP4:127.0.0.1:25 2>"$tmp/$t.err" &
+	kit_pids="$kit_pids $!"
+	listening "$mx" $port
+	tools="$tools $t:$port:"
+	port=$((port + 1))
+done
+
+# One sender through each (and one through its PROXY twin).
+relay() {	# name host port [tls]
+	ip netns exec "$rem" swaks --server "$2" --port "$3" ${4:+--tlsc} \
+	    --timeout 20 --helo mx.pass1.test --from user@pass1.test \
+	    --to postmaster@example.test --header "Subject: natguard e2e $1" \
+	    --body "case $1" > "$tmp/$1.swaks" 2>&1
+}
+tool_host() { case $1 in ssh) echo 198.51.100.2 ;; *) echo 198.51.100.1 ;; esac; }
+for t in $tools; do
+	tool=${t%%:*} rest=${t#*:}
+	port=${rest%%:*} pp=${rest#*:}
+	tls=
+	[ "$tool" = stunnel4 ] && tls=yes
+	relay "$tool" "$(tool_host "$tool")" "$port" $tls
+	no_5xx "$tool" "$tmp/$tool.swaks"
+	first=$(reply "$tmp/$tool.swaks")
+	if [ -z "$first" ]; then
+		delivered "$tool" "$tmp/$tool.swaks" "$tool" \
+		    '^Received: from mx\.pass1\.test \((localhost \[127\.0\.0\.1\]|[^ ]* ?\[198\.51\.100\.1\])\)'
+		f=$(grep -l "natguard e2e $tool\$" "$mail"/postmaster/new/* 2>/dev/null | head -n 1)
+		first="delivered, Postfix saw $(sed -nE 's/^Received: from mx\.pass1\.test \(([^)]*)\).*/\1/p' "$f" 2>/dev/null | head -n 1)"
+	fi
+	echo "TABLE: same host: $tool | $first"
+	[ -n "$pp" ] || continue
+	relay "$tool-pp" 198.51.100.1 "$pp" $tls
+	delivered "$tool with PROXY protocol: SPF sees the real client" \
+	    "$tmp/$tool-pp.swaks" "$tool-pp" \
+	    '^Received-SPF: pass .*client-ip=198\.51\.100\.2;'
+done
+
+# doctor names each program: one connection held through each meanwhile.
+for t in $tools; do
+	tool=${t%%:*} rest=${t#*:}
+	port=${rest%%:*}
+	if [ "$tool" = stunnel4 ]; then
+		ip netns exec "$rem" sh -c 'sleep 30 | openssl s_client -quiet \
+		    -connect 198.51.100.1:$1 > "$0/held-stunnel4" 2>/dev/null' \
+		    "$tmp" "$port" &
+	else
+		ip netns exec "$rem" bash -c 'exec 3<>/dev/tcp/$1/$2 &&
+		    head -n 1 <&3 > "$0/held-$3" && exec sleep 30 <&3' \
+		    "$tmp" "$(tool_host "$tool")" "$port" "$tool" &
+	fi
+	kit_pids="$kit_pids $!"
+	wait_for "grep -q '^220 ' '$tmp/held-$tool' 2>/dev/null" ||
+	    bad "a connection through $tool" "Postfix's 220" "$tmp/held-$tool"
+done
+ip netns exec "$mx" env MAIL_CONFIG="$pf" "$NATGUARD" doctor \
+    -c "$tmp/natguard.conf" > "$tmp/doctor3" 2>&1
+for t in $tools; do
+	tool=${t%%:*}
+	has "doctor names $tool at the other end of Postfix's connection" \
+	    "^WARN smtp-ports: $tool \\(pid [0-9]+\\), .* connects to Postfix.s port (25|2525) from (127\\.0\\.0\\.1|198\\.51\\.100\\.1)" \
+	    "$tmp/doctor3"
+done
 
 echo "$name: $pass passed, $fail failed"
 [ $fail -eq 0 ]
