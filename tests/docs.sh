@@ -7,6 +7,7 @@ set -u
 name=docs
 : "${NATGUARD:?}"
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
+builddir=$(cd "$(dirname "$NATGUARD")/.." && pwd)
 man8=$srcdir/man/natguard.8
 man5=$srcdir/man/natguard.conf.5
 conf=$srcdir/conf/natguard.conf
@@ -54,10 +55,11 @@ check "the README is under 250 lines" \
 for doc in "$srcdir/README" "$srcdir"/README_FILES/*; do
 	for p in $(grep -oE '(^|[ (`"])(tests|conf|src|man|debian|README_FILES)/[A-Za-z0-9_.*/-]*[A-Za-z0-9_*]' \
 	    "$doc" | sed -E 's/^[ (`"]//' | sort -u); do
-		# A pattern (tests/e2e/docker-*.sh) must match a file.
+		# A pattern (tests/e2e/docker-*.sh) must match a file: a
+		# source, or a program built beside natguard (a VPATH build).
 		check "$(basename "$doc") names $p, which exists" sh -c \
-		    'for x in $0/$1 $0/$1.c; do [ -e "$x" ] && exit 0; done
-		    exit 1' "$srcdir" "$p"
+		    'for x in $0/$1 $0/$1.c $2/$1; do [ -e "$x" ] && exit 0; done
+		    exit 1' "$srcdir" "$p" "$builddir"
 	done
 done
 echo "$name: $pass passed, $fail failed ($(echo "$keys" | wc -l) keys)"
