@@ -30,45 +30,25 @@ for tool in ip postfix postconf swaks dnsmasq ss haproxy nginx iptables \
 	    "(apt-get install postfix swaks dnsmasq-base haproxy nginx-light" \
 	    "libnginx-mod-stream iptables)"
 done
-stream_mod=/usr/lib/nginx/modules/ngx_stream_module.so
-[ -f "$stream_mod" ] ||
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] ||
     skip "nginx has no stream module (apt-get install libnginx-mod-stream)"
 : "${NATGUARD:?NATGUARD must name the binary}"
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 
 rem=nghr$$ mid=nghm$$ mx=nghx$$
-tmp=$(mktemp -d)
-chmod 755 "$tmp"
-pf=$tmp/postfix log=$tmp/maillog nglog=$tmp/natguard.log mail=$tmp/mail
-state=$tmp/state
-pids=""
-
-cleanup() {
-	[ -n "${ng_pid:-}" ] && kill "$ng_pid" 2>/dev/null
-	ip netns exec "$mx" postfix -c "$pf" stop >/dev/null 2>&1
-	# shellcheck disable=SC2086
-	[ -n "$pids" ] && kill $pids 2>/dev/null
-	for ns in "$mx" "$mid" "$rem"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns del "$ns" 2>/dev/null
-	done
-	wait 2>/dev/null
-	# The swarm's dockerd leaves namespace mounts under its exec root.
-	awk -v t="$tmp" 'index($2, t) == 1 { print $2 }' /proc/mounts |
-	    sort -r | xargs -r -n 1 umount -l 2>/dev/null
-	rm -rf --one-file-system "/etc/netns/$mx" "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
 . "$srcdir/tests/e2e/lib.sh"
+kit_init hiders
+pf=$tmp/postfix log=$tmp/maillog mail=$tmp/mail
+state=$tmp/state
+kit_on_exit "ip netns exec $mx postfix -c $pf stop >/dev/null 2>&1"
+# The swarm's dockerd leaves namespace mounts under its exec root
+# (unmounted lazily: they may still be busy).
+kit_on_exit "awk -v t='$tmp' 'index(\$2, t) == 1 { print \$2 }' /proc/mounts |
+    sort -r | xargs -r -n 1 umount -l 2>/dev/null"
 
 # --- topology --------------------------------------------------------------
 
-for ns in "$rem" "$mid" "$mx"; do
-	run ip netns add "$ns"
-	run ip -n "$ns" link set lo up
-done
+kit_ns "$rem" "$mid" "$mx"
 run ip link add ethr netns "$mid" type veth peer name eth0 netns "$rem"
 run ip -n "$mid" addr add 198.51.100.1/24 dev ethr
 run ip -n "$rem" addr add 198.51.100.2/24 dev eth0
@@ -92,21 +72,12 @@ run netns_sysctl "$mid" net.ipv4.ip_forward 1
 
 # DNS on the mail host's loopback: eight sender domains whose SPF passes
 # for the real client, one that fails it, an office's.
-mkdir -p "/etc/netns/$mx"
-echo "nameserver 127.0.0.1" > "/etc/netns/$mx/resolv.conf"
 {
 	hider_zone
 	echo 'mx-host=outside.test,mx.outside.test,10'
 	echo 'host-record=mx.outside.test,192.0.2.25'
 } > "$tmp/dnsmasq.conf"
-mkfifo "$tmp/dns.fifo"
-ip netns exec "$mx" dnsmasq --keep-in-foreground --user=root \
-    --conf-file="$tmp/dnsmasq.conf" --log-facility=- 2>"$tmp/dns.fifo" &
-pids="$pids $!"
-while read -r line; do
-	case "$line" in *started*) break ;; esac
-done < "$tmp/dns.fifo"
-cat "$tmp/dns.fifo" > "$tmp/dnsmasq.log" &
+dns_start "$mx" "$tmp/dnsmasq.conf"
 
 # Postfix, natguard before permit_mynetworks as conf/postfix says; the
 # office scanner 172.29.8.10 in mynetworks; port 10025 expects PROXY
@@ -138,24 +109,7 @@ state_dir = $state
 audit_log = $tmp/audit.json
 metrics_listen = 127.0.0.1:10042
 EOF
-natguard_start() {
-	rm -f "$tmp/ng.fifo"
-	mkfifo "$tmp/ng.fifo"
-	ip netns exec "$mx" env MAIL_CONFIG="$pf" "$@" "$NATGUARD" \
-	    -c "$tmp/natguard.conf" 2>"$tmp/ng.fifo" &
-	ng_pid=$!
-	while read -r line; do
-		echo "$line" >> "$nglog"
-		case "$line" in *"listening on"*) break ;; esac
-	done < "$tmp/ng.fifo"
-	cat "$tmp/ng.fifo" >> "$nglog" &
-	kill -0 "$ng_pid" 2>/dev/null || die "natguard did not start"
-}
-natguard_stop() {
-	kill "$ng_pid" 2>/dev/null
-	wait "$ng_pid"
-	ng_pid=
-}
+ng_start() { natguard_start "$mx" "$tmp/natguard.conf" MAIL_CONFIG="$pf" "$@"; }
 ng() {	# natguard SUBCOMMAND [ARGS]: with the daemon's configuration
 	local c=$1
 	shift
@@ -191,7 +145,7 @@ before() {	# client sender
 
 echo "$name: namespaces $rem $mid $mx, Postfix $(postconf -d -h mail_version)," \
     "$(haproxy -v | head -n 1 | cut -d' ' -f1-3), $(nginx -v 2>&1)"
-natguard_start
+ng_start
 
 # --- a: HAProxy in mode tcp, no PROXY protocol -------------------------------
 echo "--- a: HAProxy (mode tcp, no PROXY protocol) in front of Postfix"
@@ -216,7 +170,7 @@ backend mx-pp
 EOF
 ip netns exec "$mid" haproxy -db -f "$tmp/haproxy.cfg" \
     > "$tmp/haproxy.log" 2>&1 &
-pids="$pids $!"
+kit_pids="$kit_pids $!"
 wait_for "ip netns exec $mid ss -Hltn 'sport = :25' | grep -q ." ||
     die "haproxy is not listening: $(cat "$tmp/haproxy.log")"
 old=$(before 172.29.8.3 user@pass1.test)
@@ -265,7 +219,7 @@ has "a: natguard check knows what the daemon learned" \
 echo "--- a2: natguard restarted: the learned hider survives"
 natguard_stop
 n0=$(lines)
-natguard_start
+ng_start
 has "a2: the state file read at start" 'state file: 1 learned hiders' \
     "$nglog"
 send a2 198.51.100.1 25 user@pass1.test
@@ -288,27 +242,8 @@ table "TCP proxy with PROXY protocol (send-proxy / smtpd_upstream_proxy_protocol
 
 # --- b: nginx stream --------------------------------------------------------
 echo "--- b: nginx stream (proxy_pass, no proxy_protocol) in front of Postfix"
-mkdir -p "$tmp/nginx"
-cat > "$tmp/nginx.conf" <<EOF
-load_module $stream_mod;
-daemon off;
-master_process off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 64; }
-stream {
-	server {
-		listen 198.51.100.1:2525;
-		proxy_bind 172.29.8.4;
-		proxy_pass 172.29.8.2:25;
-	}
-}
-EOF
-ip netns exec "$mid" nginx -p "$tmp/nginx" -c "$tmp/nginx.conf" \
-    > "$tmp/nginx/out" 2>&1 &
-pids="$pids $!"
-wait_for "ip netns exec $mid ss -Hltn 'sport = :2525' | grep -q ." ||
-    die "nginx is not listening: $(cat "$tmp/nginx/out" "$tmp/nginx/error.log")"
+nginx_stream "$mid" 2525 \
+    "listen 198.51.100.1:2525; proxy_bind 172.29.8.4; proxy_pass 172.29.8.2:25;"
 old=$(before 172.29.8.4 user@pass1.test)
 for i in 1 2 3 4; do send "b$i" 198.51.100.1 2525 "user@pass$i.test"; done
 no_5xx "b: four SPF-passing senders through nginx" "$tmp"/b[1-4].swaks
@@ -325,7 +260,7 @@ run ip netns exec "$mid" iptables -t nat -A PREROUTING -d 198.51.100.1 \
 run ip netns exec "$mid" iptables -t nat -A POSTROUTING -p tcp \
     -m conntrack --ctorigdstport 30025 -j SNAT --to-source 172.29.8.5
 natguard_stop
-natguard_start KUBERNETES_SERVICE_HOST=10.96.0.1
+ng_start KUBERNETES_SERVICE_HOST=10.96.0.1
 old=$(before 172.29.8.5 user@pass1.test)
 for i in 1 2 3 4; do send "k$i" 198.51.100.1 30025 "user@pass$i.test"; done
 no_5xx "k: four senders through the NodePort" "$tmp"/k[1-4].swaks
@@ -338,7 +273,7 @@ table "kube-proxy, externalTrafficPolicy: Cluster (iptables DNAT + SNAT)" \
     "172.29.8.5" "$old" \
     "$(reply "$tmp/k1.swaks") (1-3); $(reply "$tmp/k4.swaks") (4)"
 natguard_stop
-natguard_start
+ng_start
 
 # --- r: a router's port forward with masquerading (hairpin NAT) ---------------
 echo "--- r: a NAT router's port forward with masquerading, rebuilt: iptables DNAT + SNAT"
@@ -369,7 +304,7 @@ then
 	    --pidfile "$dd/dockerd.pid" --storage-driver vfs --bridge none \
 	    --iptables=false --ip6tables=false > "$dd/dockerd.log" 2>&1 &
 	dpid=$!
-	pids="$pids $dpid"
+	kit_pids="$kit_pids $dpid"
 	wait_for "docker -H unix://$dd/docker.sock version >/dev/null 2>&1" ||
 	    swarm_err="dockerd did not start: $(tail -n 2 "$dd/dockerd.log")"
 	if [ -z "$swarm_err" ]; then
@@ -483,7 +418,7 @@ natguard_stop
 printf '{"format": "natguard-hiders", "version": 1, "hiders": [' \
     > "$state/hiders.json"
 n0=$(lines)
-natguard_start
+ng_start
 has "h: reported and moved aside" \
     'state file .*hiders\.json: line .*; ignored, and kept as .*hiders\.json\.corrupt' \
     "$nglog"

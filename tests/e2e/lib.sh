@@ -279,3 +279,30 @@ policy_ask() {
 	      printf "%s\n" "$@"; printf "\n"; } >&3
 	    head -n 1 <&3' ask "$port" "$@"
 }
+
+# nginx_stream NS PORT SERVER...: Debian's nginx with its stream module in
+# NS, one server block a SERVER ("listen ...; proxy_pass ...;"), its files
+# in $tmp/nginx; ready when PORT (the first server's) listens.
+stream_mod=/usr/lib/nginx/modules/ngx_stream_module.so
+nginx_stream() {
+	local ns=$1 port=$2 srv
+	shift 2
+	mkdir -p "$tmp/nginx"
+	{
+		echo "load_module $stream_mod;"
+		echo "daemon off;"
+		echo "master_process off;"
+		echo "pid $tmp/nginx/nginx.pid;"
+		echo "error_log $tmp/nginx/error.log warn;"
+		echo "events { worker_connections 64; }"
+		echo "stream {"
+		for srv; do echo "	server { $srv }"; done
+		echo "}"
+	} > "$tmp/nginx.conf"
+	ip netns exec "$ns" nginx -p "$tmp/nginx" -c "$tmp/nginx.conf" \
+	    > "$tmp/nginx/out" 2>&1 &
+	kit_pids="$kit_pids $!"
+	wait_for "ip netns exec $ns ss -Hltn 'sport = :$port' | grep -q ." ||
+	    die "nginx is not listening: $(cat "$tmp/nginx/out" \
+	    "$tmp/nginx/error.log" 2>&1)"
+}

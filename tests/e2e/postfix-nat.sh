@@ -34,37 +34,16 @@ perl -MIO::Socket::INET6 -e 1 2>/dev/null ||
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 
 host=ngh$$ ctr=ngc$$ rem=ngr$$
-tmp=$(mktemp -d)
-chmod 755 "$tmp"		# Postfix's own users walk into it
+. "$srcdir/tests/e2e/lib.sh"
+kit_init e2e
 pf=$tmp/postfix			# config directory
 log=$tmp/maillog		# Postfix's log (postlogd, maillog_file)
-nglog=$tmp/natguard.log
-pids=""
-
-cleanup() {
-	[ -n "${ng_pid:-}" ] && kill "$ng_pid" 2>/dev/null
-	ip netns exec "$ctr" postfix -c "$pf" stop >/dev/null 2>&1
-	# shellcheck disable=SC2086
-	[ -n "$pids" ] && kill $pids 2>/dev/null
-	for ns in "$ctr" "$host" "$rem"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns del "$ns" 2>/dev/null
-	done
-	wait 2>/dev/null
-	rm -rf "/etc/netns/$ctr" "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-. "$srcdir/tests/e2e/lib.sh"
 mail=$tmp/mail
+kit_on_exit "ip netns exec $ctr postfix -c $pf stop >/dev/null 2>&1"
 
 # --- topology --------------------------------------------------------------
 
-run ip netns add "$host"
-run ip netns add "$ctr"
-run ip netns add "$rem"
-for ns in "$host" "$ctr" "$rem"; do run ip -n "$ns" link set lo up; done
+kit_ns "$host" "$ctr" "$rem"
 
 # The container's network: a Linux bridge on the host, the gateway is the
 # subnet's first host, as Docker does it.
@@ -96,24 +75,15 @@ run netns_sysctl "$host" net.ipv6.conf.all.forwarding 1
 ip netns exec "$host" socat \
     TCP6-LISTEN:25,bind="[2001:db8:25::1]",reuseaddr,fork \
     TCP4:172.20.0.2:25 2>"$tmp/socat.err" &
-pids="$pids $!"
+kit_pids="$kit_pids $!"
 # socat has no readiness signal: its listening socket appearing is it.
 wait_for "ip netns exec $host ss -Hltn 'sport = :25' | grep -q ." ||
     die "socat is not listening"
 
 # DNS: the sender domains' SPF and address records, on the container's
 # loopback, named by its resolv.conf.
-mkdir -p "/etc/netns/$ctr"
-echo "nameserver 127.0.0.1" > "/etc/netns/$ctr/resolv.conf"
 zone_conf > "$tmp/dnsmasq.conf"
-mkfifo "$tmp/dns.fifo"
-ip netns exec "$ctr" dnsmasq --keep-in-foreground --user=root \
-    --conf-file="$tmp/dnsmasq.conf" --log-facility=- 2>"$tmp/dns.fifo" &
-pids="$pids $!"
-while read -r line; do		# ready when it says so
-	case "$line" in *started*) break ;; esac
-done < "$tmp/dns.fifo"
-cat "$tmp/dns.fifo" > "$tmp/dnsmasq.log" &
+dns_start "$ctr" "$tmp/dnsmasq.conf"
 
 # Postfix: Debian's package, a config and queue directory of the test's
 # own.
@@ -134,29 +104,14 @@ postfix_stop() {
 
 # natguard in the container, gateways = auto, nat_action as given.  Ready
 # when it logs "listening on" (right before it tells systemd READY=1).
-natguard_start() {
+ng_start() {
 	cat > "$tmp/natguard.conf" <<EOF
 listen = inet:127.0.0.1:10041
 log = stderr
 gateways = auto
 nat_action = $1
 EOF
-	rm -f "$tmp/ng.fifo"
-	mkfifo "$tmp/ng.fifo"
-	ip netns exec "$ctr" "$NATGUARD" -c "$tmp/natguard.conf" \
-	    2>"$tmp/ng.fifo" &
-	ng_pid=$!
-	while read -r line; do
-		echo "$line" >> "$nglog"
-		case "$line" in *"listening on"*) break ;; esac
-	done < "$tmp/ng.fifo"
-	cat "$tmp/ng.fifo" >> "$nglog" &
-	kill -0 "$ng_pid" 2>/dev/null || die "natguard did not start"
-}
-natguard_stop() {
-	kill "$ng_pid" 2>/dev/null
-	wait "$ng_pid"
-	ng_pid=
+	natguard_start "$ctr" "$tmp/natguard.conf"
 }
 
 gw=172.20.0.1
@@ -168,7 +123,7 @@ echo "$name: namespaces $host $ctr $rem, Postfix $(postconf -d -h mail_version)"
 # --- a: IPv6 client through the proxy, nat_action = defer --------------------
 echo "--- a: IPv6 through the userland proxy, nat_action = defer"
 postfix_start
-natguard_start defer
+ng_start defer
 send a $proxy user@pass.test postmaster@example.test
 has "a: swaks got 450 with natguard's 4.3.5 text" \
     '^<\*\* +450 4\.3\.5 .*Client address hidden by NAT' "$tmp/a.swaks"
@@ -184,7 +139,7 @@ not_delivered "a" a
 # --- b: same, nat_action = warn ---------------------------------------------
 echo "--- b: IPv6 through the userland proxy, nat_action = warn"
 natguard_stop
-natguard_start warn
+ng_start warn
 send b $proxy user@pass.test postmaster@example.test
 delivered "b" "$tmp/b.swaks" b ''
 has "b: Postfix logged natguard's warning" \
@@ -197,7 +152,7 @@ has "b: natguard's decision line" \
 # every IPv6 client through the proxy looks like a local one.
 echo "--- d: the gateway's network in mynetworks: the open-relay trap"
 natguard_stop
-natguard_start defer
+ng_start defer
 postfix_stop
 postconf -c "$pf" -e 'mynetworks = 127.0.0.0/8 [::1]/128 172.20.0.0/16'
 postfix_start

@@ -265,7 +265,6 @@ listening() {	# NS PORT
 }
 listening "$mx" 2525
 listening "$mx" 10025
-stream_mod=/usr/lib/nginx/modules/ngx_stream_module.so
 tools=""
 if command -v haproxy >/dev/null 2>&1; then
 	cat > "$tmp/haproxy.cfg" <<EOF
@@ -292,24 +291,9 @@ else
 	echo "SKIP: HAProxy: not installed (apt-get install haproxy)"
 fi
 if command -v nginx >/dev/null 2>&1 && [ -f "$stream_mod" ]; then
-	mkdir -p "$tmp/nginx"
-	cat > "$tmp/nginx.conf" <<EOF
-load_module $stream_mod;
-daemon off;
-master_process off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 64; }
-stream {
-	server { listen 198.51.100.1:2602; proxy_pass 198.51.100.1:2525; }
-	server { listen 198.51.100.1:2612; proxy_pass 127.0.0.1:10025;
-		proxy_protocol on; }
-}
-EOF
-	ip netns exec "$mx" nginx -p "$tmp/nginx" -c "$tmp/nginx.conf" \
-	    > "$tmp/nginx/out" 2>&1 &
-	kit_pids="$kit_pids $!"
-	listening "$mx" 2602
+	nginx_stream "$mx" 2602 \
+	    "listen 198.51.100.1:2602; proxy_pass 198.51.100.1:2525;" \
+	    "listen 198.51.100.1:2612; proxy_pass 127.0.0.1:10025; proxy_protocol on;"
 	tools="$tools nginx:2602:2612"
 else
 	echo "SKIP: nginx stream: not installed (apt-get install nginx-light libnginx-mod-stream)"
