@@ -448,6 +448,28 @@ decide_nat(const struct config *cfg, struct decision *d,
 }
 
 /*
+ * A learned hider said, not deferred: the decision names it, and the text
+ * starts "client address ADDR is WHERE and a hider learned from traffic
+ * (traffic): N requests ...".
+ */
+static void
+learned_said(struct decision *d, const struct gateway *gw, struct buf *b,
+    const char *where)
+{
+	d->class = CLIENT_GATEWAY;
+	d->has_gateway = 1;
+	d->gateway = *gw;
+	buf_adds(b, "client address ");
+	buf_adds(b, d->client);
+	buf_adds(b, where);
+	buf_adds(b, " and ");
+	buf_adds(b, source_phrase(gw));
+	buf_adds(b, " ");
+	gw_describe(b, gw);
+	add_evidence(b, &gw->ev);
+}
+
+/*
  * A hider learned on the mail host itself (a tunnel, a local proxy): every
  * client is hidden behind it, and Postfix answers all of them without SPF
  * (skip_addresses, mynetworks).  Said on every request, never deferred: a
@@ -460,18 +482,8 @@ same_host_report(struct decision *d, const struct addr *a,
 {
 	struct buf	b = { NULL, 0, 0 };
 
-	d->class = CLIENT_GATEWAY;
-	d->has_gateway = 1;
-	d->gateway = *gw;
-	buf_adds(&b, "client address ");
-	buf_adds(&b, d->client);
-	buf_adds(&b, addr_same_host(NULL, a) ? " is loopback" :
+	learned_said(d, gw, &b, addr_same_host(NULL, a) ? " is loopback" :
 	    " is an address of this host");
-	buf_adds(&b, " and ");
-	buf_adds(&b, source_phrase(gw));
-	buf_adds(&b, " ");
-	gw_describe(&b, gw);
-	add_evidence(&b, &gw->ev);
 	buf_adds(&b, ": a tunnel or proxy on the mail host hands every "
 	    "client over from it, so every client is hidden and SPF is "
 	    "skipped for all of them (");
@@ -528,16 +540,7 @@ decide_mynetworks(const struct config *cfg, const struct request *req,
 	if (gw != NULL && d->same_host && gw->source == GW_TRAFFIC) {
 		same_host_report(d, a, gw, "mynetworks", 1);
 	} else if (gw != NULL) {
-		d->class = CLIENT_GATEWAY;
-		d->has_gateway = 1;
-		d->gateway = *gw;
-		buf_adds(&b, "client address ");
-		buf_adds(&b, d->client);
-		buf_adds(&b, " is in mynetworks and ");
-		buf_adds(&b, source_phrase(gw));
-		buf_adds(&b, " ");
-		gw_describe(&b, gw);
-		add_evidence(&b, &gw->ev);
+		learned_said(d, gw, &b, " is in mynetworks");
 		buf_adds(&b, ": if it is a proxy or NAT, this is an open relay "
 		    "(every client it carries counts as local and Postfix "
 		    "relays for it): take it out of mynetworks; if it is your "
