@@ -211,6 +211,32 @@ END {
 AWK
 awk -f "$(dirname "$0")/median.awk" -f "$tmp/warm.awk" "$tmp/warm.out"
 
+# The cold path against BENCH_BASELINE (an older build), side by side: a
+# fresh process of each in turn asks all the domains once, nothing cached
+# (dnsmasq serves them from its configuration: no cache of its own in
+# between), in BENCH_COLD_ROUNDS rounds; the median ratio is reported.
+if [ -n "${BENCH_BASELINE:-}" ]; then
+	r=0
+	while [ $r -lt "${BENCH_COLD_ROUNDS:-5}" ]; do
+		ip netns exec "$ns" "$BENCHDIR/loadgen" -c "$conns" -N "$domains" \
+		    -R 1 -d "$domains" -a 192.0.2.10 -l cold-natguard -- \
+		    sh -c "exec $NATGUARD -c $tmp/natguard.conf 2>>$tmp/cold.log"
+		ip netns exec "$ns" "$BENCHDIR/loadgen" -c "$conns" -N "$domains" \
+		    -R 1 -d "$domains" -a 192.0.2.10 -l cold-base -- \
+		    sh -c "exec $BENCH_BASELINE -c $tmp/natguard.conf 2>>$tmp/cold.log"
+		r=$((r + 1))
+	done | tee "$tmp/cold.out"
+	cat > "$tmp/cold.awk" <<'AWK'
+/^cold-natguard-pass1:/ { n = $7; nr[++nn] = n }
+/^cold-base-pass1:/ { br[++nb] = $7; q[nb] = n / $7 }
+END {
+	printf "SPF cold path against BENCH_BASELINE, same rounds: natguard %d req/s, baseline %d req/s: %.1f%% (median of %d rounds)\n",
+	    median(nr, nn), median(br, nb), 100 * median(q, nb), nb
+}
+AWK
+	awk -f "$(dirname "$0")/median.awk" -f "$tmp/cold.awk" "$tmp/cold.out"
+fi
+
 # Slow DNS: every answer 300 ms late; 1000 requests for distinct domains
 # at once, and meanwhile one from a skip address, which must not wait.
 if command -v python3 >/dev/null 2>&1 && /usr/bin/python3 -c "import dns" 2>/dev/null; then
