@@ -314,6 +314,7 @@ main(int argc, char **argv)
 	const char	*label = "server";
 	char		 endpoint[128];
 	double		 secs = 5, warmup = 0.5, elapsed;
+	int		 warm_given = 0;
 	int		 passes = 1, pass;
 	const char	*given = NULL;	/* -e: a server already running */
 	uint64_t	 t0 = 0;
@@ -330,6 +331,7 @@ main(int argc, char **argv)
 			break;
 		case 'w':
 			warmup = atof(optarg);
+			warm_given = 1;
 			break;
 		case 'a':
 			client_addr = optarg;
@@ -373,6 +375,17 @@ main(int argc, char **argv)
 		for (i = 0; i < nconn; i++) {
 			clients[i].id = i;
 			connect_client(&clients[i], endpoint);
+		}
+		/*
+		 * -w here: that long idle, connected, before the first pass
+		 * (a server's start-up out of the measure).
+		 */
+		if (warm_given && warmup > 0) {
+			tv_warm.tv_sec = (time_t)warmup;
+			tv_warm.tv_usec = (suseconds_t)((warmup -
+			    (long)warmup) * 1e6);
+			event_base_loopexit(base, &tv_warm);
+			event_base_dispatch(base);
 		}
 		measuring = 1;
 		for (pass = 1; pass <= passes; pass++) {
