@@ -5,7 +5,9 @@ Opens N policy connections to HOST:PORT, asks one request on each, runs
 COMMAND (a restart that hands them over), asks again on each (served by
 the new process), then ends each the way CASE says and times the EOF:
   protocol  a line that is no attribute: natguard closes at once;
-  idle      nothing more: natguard closes at idle_timeout.
+  idle      nothing more: natguard closes at idle_timeout;
+  shutdown  COMMAND stops natguard without a store: nothing more is
+            asked, the stop itself must close them.
 Prints one line:
   closecheck-CASE: N connections, A answered after the handover, E saw EOF
   within LIMIT s (slowest S ms)
@@ -52,7 +54,7 @@ def main():
     ap.add_argument("--command", required=True)
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--limit", type=float, default=2.0)
-    ap.add_argument("case", choices=["protocol", "idle"])
+    ap.add_argument("case", choices=["protocol", "idle", "shutdown"])
     a = ap.parse_args()
     host, _, port = a.connect.rpartition(":")
     socks = []
@@ -64,6 +66,8 @@ def main():
     subprocess.run(a.command, shell=True, check=True)
     answered = 0
     for i, s in enumerate(socks):
+        if a.case == "shutdown":
+            break
         try:
             ask(s, 100 + i)
             answered += 1

@@ -214,13 +214,24 @@ held() {	# /proc/net/tcp state, or any but listening (0A)
 # at most one first-try failure a restart, the restart itself within 1 s
 # (the median; the slowest is printed), and no client connection left in
 # systemd's store once the clients are gone.
+limit_ms=1000
+ldd "$NATGUARD" | grep -q libasan && limit_ms=2000
 restarts_ok() {	# label, what
 	has "$2: no request failed after the retry, none refused" \
 	    ', 0 failed after the retry, 0 refused,' "$tmp/load-$1"
 	has "$2: at most one first-try failure a restart" \
 	    '\(at most [01] in one (restart|reload)\)' "$tmp/load-$1"
-	has "$2: the median restart within 1 s" \
-	    ' median [0-9]{1,3} ms ' "$tmp/load-$1"
+	# Every restart within 1 s (systemctl restart, the docker exec
+	# around it included); a sanitizer build runs two to three times
+	# slower, and gets 2 s.
+	slowest=$(sed -nE 's/.* median [0-9]+ ms \(slowest ([0-9]+) ms\).*/\1/p' \
+	    "$tmp/load-$1" | tail -n 1)
+	if [ -n "$slowest" ] && [ "$slowest" -lt "$limit_ms" ]; then
+		ok "$2: every restart within $limit_ms ms (slowest $slowest ms)"
+	else
+		bad "$2: every restart within $limit_ms ms" "< $limit_ms ms" \
+		    "$tmp/load-$1"
+	fi
 	n=$(held)
 	echo "    descriptors systemd holds for client connections: $n"
 	[ "$n" = 0 ] && ok "$2: nothing stale in the descriptor store" ||
@@ -235,6 +246,15 @@ run sd systemctl restart natguard
 load socket-only restart 0
 has "natguard.socket alone: nothing failed after the retry" \
     ', 0 failed after the retry, 0 refused,' "$tmp/load-socket-only"
+# Without a store, the stop closes every connection: the client sees EOF
+# at once, not at Postfix's timeout.
+ip netns exec "$host" /usr/bin/python3 "$srcdir/tests/e2e/closecheck.py" \
+    --connect "$cip:10041" --limit 2 \
+    --command "'$DOCKER_CLI' -H 'unix://$tmp/dockerd/docker.sock' exec sd systemctl restart natguard" \
+    shutdown > "$tmp/close-shutdown" 2>&1
+cat "$tmp/close-shutdown"
+has "a restart without a store: the stop's close reaches the client" \
+    ' 4 saw EOF within' "$tmp/close-shutdown"
 sd rm /etc/systemd/system/natguard.service.d/no-store.conf
 run sd systemctl daemon-reload
 run sd systemctl restart natguard
@@ -268,10 +288,11 @@ has "20 reloads, 5 ms pauses: not one first-try failure" \
 # (FDSTOREREMOVE), or its closes would not reach the client.
 sd sh -c 'echo "idle_timeout = 2s" >> /etc/natguard/natguard.conf'
 run sd systemctl restart natguard
+# Two restarts: each connection is handed over twice.
 close() {	# case, seconds
 	ip netns exec "$host" /usr/bin/python3 "$srcdir/tests/e2e/closecheck.py" \
 	    --connect "$cip:10041" --limit "$2" \
-	    --command "'$DOCKER_CLI' -H 'unix://$tmp/dockerd/docker.sock' exec sd systemctl restart natguard" \
+	    --command "'$DOCKER_CLI' -H 'unix://$tmp/dockerd/docker.sock' exec sd sh -c 'systemctl restart natguard && systemctl restart natguard'" \
 	    "$1" > "$tmp/close-$1" 2>&1
 	cat "$tmp/close-$1"
 }
