@@ -610,7 +610,6 @@ struct spf_query *spf_check(struct spf *, const struct addr *, const char *,
 void		 spf_cancel(struct spf_query *);
 #define SPF_CRASH_FILE	"spf-worker-crashes"	/* in state_dir */
 uint64_t	 spf_worker_crashes(const struct spf *);
-int		 spf_wait_worker(struct spf *, int);
 const char	*spf_worker_sandbox(const struct spf *);
 struct spf_run;
 typedef void	(*spf_run_cb)(const struct spf_verdict *,
@@ -697,7 +696,6 @@ struct spfjob	*spfworker_submit(struct spfworker *, struct buf *,
 		    const char *, spfjob_cb, void *);
 void		 spfworker_cancel(struct spfjob *);
 uint64_t	 spfworker_crashes(const struct spfworker *);
-int		 spfworker_wait(struct spfworker *, int);
 const char	*spfworker_sandbox(const struct spfworker *);
 int		 spfworker_main(void);
 int		 spfworker_selftest(char **);

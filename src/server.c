@@ -1047,10 +1047,6 @@ server_main(struct config *config, const char *path, int daemonize,
 	if ((dns = dns_new(base, cfg, &err)) == NULL)
 		fatalx("%s", err);
 	spf = spf_new(base, dns, cfg);
-	/* Ready means ready: the SPF worker too (its hello, 2 s at most). */
-	if (cfg->spf && spf_wait_worker(spf, 2000) != 0)
-		log_warnx("spf: the SPF worker has not said it is ready after "
-		    "2 s; serving anyway (evaluations wait for it)");
 	metrics_start(base, cfg->metrics_listen);
 	audit_open(cfg->audit_log);
 	gateways_rescan();

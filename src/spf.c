@@ -458,13 +458,6 @@ spf_free(struct spf *spf)
 	free(spf);
 }
 
-/* See spfworker_wait(). */
-int
-spf_wait_worker(struct spf *spf, int ms)
-{
-	return (spfworker_wait(spf->worker, ms));
-}
-
 uint64_t
 spf_worker_crashes(const struct spf *spf)
 {

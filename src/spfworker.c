@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -601,27 +600,6 @@ uint64_t
 spfworker_crashes(const struct spfworker *w)
 {
 	return (w != NULL ? w->crashes : 0);
-}
-
-/*
- * Wait, at most ms, for the worker's first frame (its hello) to be there
- * to read, so that a daemon that says it is ready is: the first requests
- * do not wait for an exec and a seccomp filter.  The frame stays in the
- * socket for worker_read().  Returns 0 when it came.
- */
-int
-spfworker_wait(struct spfworker *w, int ms)
-{
-	struct pollfd	pfd;
-	int		rc;
-
-	if (w == NULL || w->bev == NULL)
-		return (-1);
-	pfd.fd = bufferevent_getfd(w->bev);
-	pfd.events = POLLIN;
-	while ((rc = poll(&pfd, 1, ms)) == -1 && errno == EINTR)
-		;
-	return (rc == 1 ? 0 : -1);
 }
 
 const char *
