@@ -149,14 +149,7 @@ ng_start
 
 # --- a: HAProxy in mode tcp, no PROXY protocol -------------------------------
 echo "--- a: HAProxy (mode tcp, no PROXY protocol) in front of Postfix"
-cat > "$tmp/haproxy.cfg" <<EOF
-global
-	log stderr format short local0 warning
-defaults
-	mode tcp
-	timeout connect 5s
-	timeout client 60s
-	timeout server 60s
+haproxy_tcp "$mid" 25 <<EOF
 frontend smtp
 	bind 198.51.100.1:25
 	default_backend mx
@@ -168,11 +161,6 @@ frontend smtp-proxy-protocol
 backend mx-pp
 	server mx 172.29.8.2:10025 send-proxy
 EOF
-ip netns exec "$mid" haproxy -db -f "$tmp/haproxy.cfg" \
-    > "$tmp/haproxy.log" 2>&1 &
-kit_pids="$kit_pids $!"
-wait_for "ip netns exec $mid ss -Hltn 'sport = :25' | grep -q ." ||
-    die "haproxy is not listening: $(cat "$tmp/haproxy.log")"
 old=$(before 172.29.8.3 user@pass1.test)
 n0=$(lines)
 for i in 1 2 3 4 5 6 7 8; do

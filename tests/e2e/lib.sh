@@ -306,3 +306,21 @@ nginx_stream() {
 	    die "nginx is not listening: $(cat "$tmp/nginx/out" \
 	    "$tmp/nginx/error.log" 2>&1)"
 }
+
+# haproxy_tcp NS PORT: Debian's HAProxy in mode tcp in NS, its proxies
+# (frontend/backend or listen sections) on standard input; ready when PORT
+# listens.  Its log is $tmp/haproxy.log.
+haproxy_tcp() {
+	{
+		printf '%s\n' global \
+		    '	log stderr format short local0 warning' defaults \
+		    '	mode tcp' '	timeout connect 5s' \
+		    '	timeout client 60s' '	timeout server 60s'
+		cat
+	} > "$tmp/haproxy.cfg"
+	ip netns exec "$1" haproxy -db -f "$tmp/haproxy.cfg" \
+	    > "$tmp/haproxy.log" 2>&1 &
+	kit_pids="$kit_pids $!"
+	wait_for "ip netns exec $1 ss -Hltn 'sport = :$2' | grep -q ." ||
+	    die "haproxy is not listening: $(cat "$tmp/haproxy.log")"
+}

@@ -267,14 +267,7 @@ listening "$mx" 2525
 listening "$mx" 10025
 tools=""
 if command -v haproxy >/dev/null 2>&1; then
-	cat > "$tmp/haproxy.cfg" <<EOF
-global
-	log stderr format short local0 warning
-defaults
-	mode tcp
-	timeout connect 5s
-	timeout client 60s
-	timeout server 60s
+	haproxy_tcp "$mx" 2601 <<EOF
 listen plain
 	bind 198.51.100.1:2601
 	server pf 127.0.0.1:25
@@ -282,10 +275,6 @@ listen pp
 	bind 198.51.100.1:2611
 	server pf 127.0.0.1:10025 send-proxy
 EOF
-	ip netns exec "$mx" haproxy -db -f "$tmp/haproxy.cfg" \
-	    > "$tmp/haproxy.log" 2>&1 &
-	kit_pids="$kit_pids $!"
-	listening "$mx" 2601
 	tools="$tools haproxy:2601:2611"
 else
 	echo "SKIP: HAProxy: not installed (apt-get install haproxy)"
