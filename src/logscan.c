@@ -293,7 +293,10 @@ account(struct audit_sum *s, time_t t, const char *action, const char *reason,
 		count(&s->probe, probe);
 }
 
-/* The suspect of a private client; NULL for a public or bad address. */
+/*
+ * The suspect of a private client, or of loopback (a tunnel on the mail
+ * host); NULL for a public or bad address.
+ */
 static struct suspect *
 suspect_of(struct audit_sum *s, const char *client)
 {
@@ -309,7 +312,8 @@ suspect_of(struct audit_sum *s, const char *client)
 	s->last_client = xstrdup(client);
 	s->last_suspect = NULL;
 	if (addr_parse(client, &a) != 0 ||
-	    netlist_find(s->private_nets, &a) < 0)
+	    (netlist_find(s->private_nets, &a) < 0 &&
+	    !addr_same_host(NULL, &a)))
 		return (NULL);
 	addr_format(&a, buf, sizeof(buf));
 	for (i = 0; i < s->nsus; i++)
@@ -396,6 +400,37 @@ unangle(const char *v, size_t *len)
 	}
 	*len = n;
 	return (v);
+}
+
+/*
+ * Mail natguard answered without SPF for loopback (skip_addresses,
+ * mynetworks), from before it watched loopback: a tunnel or local proxy
+ * carries many unrelated domains from there, none of them refused.  Its
+ * domains count towards suspecting it; nothing is listed as refused.
+ */
+static void
+loopback_carried(struct audit_sum *s, time_t t, const char *reason,
+    const char *client, const char *from)
+{
+	struct suspect	*u;
+	struct addr	 a;
+	const char	*f, *at;
+	char		 dom[256];
+	size_t		 fl = 0, n;
+
+	if (reason == NULL || (strcmp(reason, "skip-address") != 0 &&
+	    strcmp(reason, "mynetworks") != 0) || client == NULL ||
+	    addr_parse(client, &a) != 0 || !addr_same_host(NULL, &a) ||
+	    (u = refused_client(s, t, client)) == NULL ||
+	    (f = unangle(from, &fl)) == NULL ||
+	    (at = memrchr(f, '@', fl)) == NULL)
+		return;
+	n = fl - (size_t)(at + 1 - f);
+	if (n == 0 || n >= sizeof(dom))
+		return;
+	memcpy(dom, at + 1, n);
+	dom[n] = '\0';
+	count(&u->domains, dom);
 }
 
 static void
@@ -546,6 +581,12 @@ scan_json(struct audit_sum *s, const char *line)
 		    json_string_value(json_object_get(o, "client")),
 		    json_string_value(json_object_get(o, "from")),
 		    json_string_value(json_object_get(o, "to")));
+		if (!refusing(json_string_value(json_object_get(o,
+		    "action"))))
+			loopback_carried(s, parse_iso(t ? t : ""),
+			    json_string_value(json_object_get(o, "reason")),
+			    json_string_value(json_object_get(o, "client")),
+			    json_string_value(json_object_get(o, "from")));
 	}
 	json_decref(o);
 }
@@ -587,7 +628,8 @@ audit_sum_line(struct audit_sum *s, const char *line)
 		to = kv(p + 2, "to");
 		natguard_refusal(s, t, action, reason, client, from, to);
 		free(to);
-	}
+	} else
+		loopback_carried(s, t, reason, client, from);
 	free(action);
 	free(reason);
 	free(client);

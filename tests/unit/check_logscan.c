@@ -94,6 +94,8 @@ END_TEST
  * domains (one.example.org and lists.example.org are one), in Postfix's
  * own log as policyd-spf's and natguard's replies are logged there, and
  * natguard's.  Public clients and refusals that are not SPF's are not.
+ * Loopback that carried mail of many unrelated domains is, refused or
+ * not.
  */
 START_TEST(test_hiders)
 {
@@ -110,6 +112,15 @@ START_TEST(test_hiders)
 	    "one domain is no hider");
 	ck_assert_msg(json_object_get(sus, "10.0.0.7") == NULL,
 	    "two domains (relay denial and a pass not counted)");
+	/*
+	 * Loopback answered without SPF for three unrelated domains (old
+	 * logs, before natguard watched it): a tunnel's suspect, nothing
+	 * refused; ::1 for one registrable domain is not.
+	 */
+	ck_assert_int_eq(num(sus, "127.0.0.1", "refused"), 0);
+	ck_assert_int_eq(num(sus, "127.0.0.1", "domains"), 3);
+	ck_assert_msg(json_object_get(sus, "::1") == NULL,
+	    "one registrable domain is no hider");
 	ck_assert_int_eq(json_array_size(ref), 4);
 	json_array_foreach(ref, i, r) {
 		ck_assert_str_eq(json_string_value(json_object_get(r,
