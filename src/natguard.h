@@ -529,6 +529,8 @@ struct sockowner {
 int		 sockdiag_tcp(uint32_t, struct sockent **, size_t *);
 int		 sockdiag_owner(const char *, unsigned long, struct sockowner *,
 		    int *);
+int		 sockdiag_peer_of(const char *, const struct addr *,
+		    struct sockowner *);
 
 /* netwatch.c: address, route and link changes (rtnetlink), debounced. */
 struct netwatch;

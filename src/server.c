@@ -330,6 +330,36 @@ learn_save_now(void)
 }
 
 /*
+ * Who holds the hidden connections, as this process can see it: after
+ * dropping privileges, other users' processes are out of its sight, and
+ * it says so (doctor, as root, names them).
+ */
+static void
+same_host_program(const struct addr *a, char *dst, size_t size)
+{
+	const struct hider_program_row	*r;
+	struct sockowner		 o;
+
+	switch (sockdiag_peer_of("/proc", a, &o)) {
+	case 0:
+		r = hider_program(o.comm);
+		snprintf(dst, size, "the program holding its connections to "
+		    "this host is %s (pid %d)%s%s", o.comm, (int)o.pid,
+		    r != NULL ? ": fix: " : "", r != NULL ? r->fix : "");
+		break;
+	case -2:
+		snprintf(dst, size, "natguard runs unprivileged and cannot see "
+		    "which program holds those connections: natguard doctor, "
+		    "as root, names it");
+		break;
+	default:
+		snprintf(dst, size, "no connection from it is open now: "
+		    "natguard doctor, as root, names the program while one is");
+		break;
+	}
+}
+
+/*
  * Evidence from a private client, or one on the mail host (host): maybe
  * a hider learned, said loudly.
  */
@@ -340,6 +370,7 @@ learn_evidence(const struct addr *a, int host, const char *client,
 	const struct gateway	*gw;
 	struct buf		 b = { NULL, 0, 0 };
 	struct timeval		 tv = { LEARN_SAVE_DELAY, 0 };
+	char			 prog[512];
 
 	if (learn_record(learn, a, host, domain, (long long)time(NULL)) != 1)
 		return;
@@ -350,18 +381,20 @@ learn_evidence(const struct addr *a, int host, const char *client,
 	if ((gw = gwset_find(gws, a)) == NULL || gw->source != GW_TRAFFIC)
 		return;
 	buf_adds(&b, gw->ev.domains);
-	if (host)
+	if (host) {
+		same_host_program(a, prog, sizeof(prog));
 		log_warnx("learned hider %s on the mail host (probably %s): "
 		    "%u requests failed SPF for %u unrelated domains (%s): a "
 		    "tunnel or proxy here hands every client over from it, so "
-		    "every client is hidden%s; if these are your own programs "
-		    "(a content filter, webmail), say so with spf_whitelist = "
-		    "%s", client, hider_kind_row(hider_kind_of(gws, gw))->name,
+		    "every client is hidden%s; %s; if these are your own "
+		    "programs (a content filter, webmail), say so with "
+		    "spf_whitelist = %s", client,
+		    hider_kind_row(hider_kind_of(gws, gw))->name,
 		    gw->ev.count, gw->ev.ndomains, b.s,
 		    netlist_find(cfg->mynetworks, a) >= 0 ? ", and with it in "
 		    "mynetworks this server relays for anyone who reaches the "
-		    "tunnel or proxy" : "", client);
-	else if (netlist_find(cfg->mynetworks, a) >= 0)
+		    "tunnel or proxy" : "", prog, client);
+	} else if (netlist_find(cfg->mynetworks, a) >= 0)
 		log_warnx("learned hider %s inside mynetworks: %u requests "
 		    "failed SPF for %u unrelated domains (%s): if it is a "
 		    "proxy or NAT, this is an open relay; if it is your own "

@@ -239,3 +239,73 @@ sockdiag_owner(const char *proc, unsigned long inode, struct sockowner *o,
 	closedir(d);
 	return (-1);
 }
+
+static int
+same_addr(const struct addr *a, const struct addr *b)
+{
+	return (a->family == b->family &&
+	    memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0);
+}
+
+static int
+any_addr(const struct addr *a)
+{
+	static const uint8_t	zero[16];
+
+	return (memcmp(a->bytes, zero, a->family == AF_INET ? 4 : 16) == 0);
+}
+
+/* Processes whose connections to a local listener are no hider's. */
+static int
+not_a_hider(const char *comm)
+{
+	static const char	*names[] = { "master", "smtpd", "smtp", "lmtp",
+	    "postscreen", "natguard", NULL };
+	int			 i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(comm, names[i]) == 0)
+			return (1);
+	return (0);
+}
+
+/*
+ * The program holding connections from address a (loopback, this host's
+ * own) to a listener of this host, as the daemon can see it: its name
+ * and pid in *o.  Returns 0 when found, -1 when there is none, -2 when
+ * some owner could not be seen (not root).
+ */
+int
+sockdiag_peer_of(const char *proc, const struct addr *a, struct sockowner *o)
+{
+	struct sockent	*v;
+	size_t		 n, i, j;
+	int		 denied = 0, d, rc = -1;
+
+	if (sockdiag_tcp(SOCKDIAG_LISTEN | SOCKDIAG_ESTABLISHED, &v, &n) != 0)
+		return (-1);
+	for (i = 0; i < n && rc != 0; i++) {
+		if (v[i].state != 1 || !same_addr(&v[i].src, a))
+			continue;
+		for (j = 0; j < n; j++)
+			if (v[j].state == 10 && v[j].sport == v[i].dport &&
+			    (same_addr(&v[j].src, &v[i].dst) ||
+			    (any_addr(&v[j].src) &&
+			    v[j].src.family == v[i].dst.family)))
+				break;
+		if (j == n)
+			continue;
+		/*
+		 * The socket is there and nobody visible holds it: its owner
+		 * is out of sight (another user's, or /proc hides it).
+		 */
+		if (sockdiag_owner(proc, v[i].inode, o, &d) != 0) {
+			denied = 1;
+			continue;
+		}
+		if (!not_a_hider(o->comm))
+			rc = 0;
+	}
+	free(v);
+	return (rc == 0 ? 0 : denied ? -2 : -1);
+}

@@ -225,6 +225,10 @@ has "Postfix saw every client as 127.0.0.1" \
 has "natguard learned loopback from the relayed mail" \
     'learned hider 127\.0\.0\.1 on the mail host \(probably same-host\): 3 requests failed SPF for 3 unrelated domains \(pass1\.test, pass2\.test, pass3\.test\)' \
     "$nglog"
+# The daemon runs as root here: it sees who holds the connections.
+has "the daemon names the program holding the connections" \
+    'learned hider 127\.0\.0\.1 on the mail host .*the program holding its connections to this host is socat \(pid [0-9]+\): fix: socat relays bytes' \
+    "$nglog"
 has "and said it on the next request" \
     'warning: .*client address 127\.0\.0\.1 is loopback and a hider learned from traffic' \
     "$nglog"
