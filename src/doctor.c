@@ -817,8 +817,8 @@ owner_name(const char *proc, const struct sockent *e, char *dst,
 
 /* One row a program and what it does (not one a connection). */
 static void
-smtp_program(struct doctor *d, struct strlist *said, const char *comm,
-    const char *who, const char *what)
+smtp_program(struct doctor *d, struct strlist *said, const char *check,
+    const char *comm, const char *who, const char *what)
 {
 	const struct hider_program_row	*r = hider_program(comm);
 	char				*key;
@@ -830,7 +830,7 @@ smtp_program(struct doctor *d, struct strlist *said, const char *comm,
 	}
 	strlist_add(said, key);
 	free(key);
-	doctor_add(d, DS_WARN, "smtp-ports", r != NULL ? r->fix :
+	doctor_add(d, DS_WARN, check, r != NULL ? r->fix :
 	    hider_kind_row(HK_SAME_HOST)->fix, "%s%s%s %s: every client "
 	    "reaches Postfix from it, hidden", who, r != NULL ? ", " : "",
 	    r != NULL ? r->what : "", what);
@@ -858,7 +858,7 @@ doctor_smtp_ports(struct doctor *d, const struct gwset *gs, const char *proc)
 
 	if (sockdiag_tcp(SOCKDIAG_LISTEN | SOCKDIAG_ESTABLISHED, &v, &n)
 	    != 0) {
-		doctor_add(d, DS_OK, "smtp-ports", NULL, "the kernel's socket "
+		doctor_add(d, DS_OK, "smtp-connections", NULL, "the kernel's socket "
 		    "table cannot be read here (%s): who holds the SMTP "
 		    "ports not checked", strerror(errno));
 		return;
@@ -882,7 +882,7 @@ doctor_smtp_ports(struct doctor *d, const struct gwset *gs, const char *proc)
 		}
 		snprintf(what, sizeof(what), "holds SMTP port %s:%u, not "
 		    "Postfix's master", a, v[i].sport);
-		smtp_program(d, &said, comm, who, what);
+		smtp_program(d, &said, "listen-sockets", comm, who, what);
 		warned++;
 	}
 	/* Postfix's end of a connection from this host: who is the other? */
@@ -905,11 +905,11 @@ doctor_smtp_ports(struct doctor *d, const struct gwset *gs, const char *proc)
 		addr_format(&v[i].dst, a, sizeof(a));
 		snprintf(what, sizeof(what), "connects to Postfix's port %u "
 		    "from %s", v[i].sport, a);
-		smtp_program(d, &said, comm, who, what);
+		smtp_program(d, &said, "smtp-connections", comm, who, what);
 		warned++;
 	}
 	if (warned == 0)
-		doctor_add(d, DS_OK, "smtp-ports", NULL, "%s%s%s",
+		doctor_add(d, DS_OK, "smtp-connections", NULL, "%s%s%s",
 		    ok.len ? "Postfix's master holds " : "no SMTP port (25, "
 		    "465, 587) is held by Postfix here", ok.len ? ok.s : "",
 		    denied ? "; natguard is not root here and cannot see who "

@@ -204,16 +204,18 @@ kit_on_exit() { kit_undo="$1; $kit_undo"; }
 kit_cleanup() {
 	local ns
 	eval "$kit_undo"
-	[ -n "${ng_pid:-}" ] && kill "$ng_pid" 2>/dev/null &&
-	    wait "$ng_pid" 2>/dev/null
-	# shellcheck disable=SC2086
-	[ -n "$kit_pids" ] && kill $kit_pids 2>/dev/null
-	for ns in $kit_nss; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns del "$ns" 2>/dev/null
-		rm -rf "/etc/netns/$ns"
-	done
-	wait 2>/dev/null
+	# Silently: bash would report each job the kill -9 ends.
+	{
+		[ -n "${ng_pid:-}" ] && kill "$ng_pid" && wait "$ng_pid"
+		# shellcheck disable=SC2086
+		[ -n "$kit_pids" ] && kill $kit_pids
+		for ns in $kit_nss; do
+			ip netns pids "$ns" | xargs -r kill -9
+			ip netns del "$ns"
+			rm -rf "/etc/netns/$ns"
+		done
+		wait
+	} 2>/dev/null
 	rm -rf --one-file-system "$tmp"
 }
 kit_ns() {

@@ -210,6 +210,14 @@ ip netns exec "$mx" socat TCP4-LISTEN:25,bind=198.51.100.1,reuseaddr,fork \
 kit_pids="$kit_pids $!"
 wait_for "ip netns exec $mx ss -Hltn 'sport = :25' | grep -q 198.51.100.1" ||
     die "socat is not listening"
+# A connection held open through socat meanwhile: the daemon, learning,
+# and doctor, later, see who holds it.
+ip netns exec "$rem" bash -c 'exec 3<>/dev/tcp/198.51.100.1/25 &&
+    head -n 1 <&3 > "$0/held.banner" && exec sleep 30 <&3' "$tmp" &
+held=$!
+kit_pids="$kit_pids $held"
+wait_for "grep -q '^220 ' '$tmp/held.banner' 2>/dev/null" ||
+    bad "a connection through socat" "Postfix's 220" "$tmp/held.banner"
 for i in 1 2 3 4; do
 	ip netns exec "$rem" swaks --server 198.51.100.1 --port 25 \
 	    --timeout 20 --helo "mx.pass$i.test" --from "user@pass$i.test" \
@@ -233,20 +241,14 @@ has "and said it on the next request" \
     'warning: .*client address 127\.0\.0\.1 is loopback and a hider learned from traffic' \
     "$nglog"
 # doctor, as root, names the program: the listener, and the other end
-# of a connection held open through it meanwhile.
-ip netns exec "$rem" bash -c 'exec 3<>/dev/tcp/198.51.100.1/25 &&
-    head -n 1 <&3 > "$0/held.banner" && exec sleep 30 <&3' "$tmp" &
-held=$!
-kit_pids="$kit_pids $held"
-wait_for "grep -q '^220 ' '$tmp/held.banner' 2>/dev/null" ||
-    bad "a connection through socat" "Postfix's 220" "$tmp/held.banner"
+# of the connection held open through it.
 ip netns exec "$mx" env MAIL_CONFIG="$pf" "$NATGUARD" doctor \
     -c "$tmp/natguard.conf" > "$tmp/doctor2" 2>&1
 has "doctor names the program holding the public SMTP port" \
-    '^WARN smtp-ports: socat \(pid [0-9]+\), socat holds SMTP port 198\.51\.100\.1:25, not Postfix.s master' \
+    '^WARN listen-sockets: socat \(pid [0-9]+\), socat holds SMTP port 198\.51\.100\.1:25, not Postfix.s master' \
     "$tmp/doctor2"
 has "doctor names the program at the other end of Postfix's connection" \
-    '^WARN smtp-ports: socat \(pid [0-9]+\), socat connects to Postfix.s port 25 from 127\.0\.0\.1' \
+    '^WARN smtp-connections: socat \(pid [0-9]+\), socat connects to Postfix.s port 25 from 127\.0\.0\.1' \
     "$tmp/doctor2"
 has "with its fix" 'fix: socat relays bytes and cannot send PROXY protocol' \
     "$tmp/doctor2"
@@ -278,16 +280,20 @@ listen plain
 listen pp
 	bind 198.51.100.1:2611
 	server pf 127.0.0.1:10025 send-proxy
+listen own
+	bind 198.51.100.1:2621
+	server pf 198.51.100.1:2525
 EOF
-	tools="$tools haproxy:2601:2611"
+	tools="$tools haproxy:2601:2611 haproxy-own:2621::haproxy"
 else
 	echo "SKIP: HAProxy: not installed (apt-get install haproxy)"
 fi
 if command -v nginx >/dev/null 2>&1 && [ -f "$stream_mod" ]; then
 	nginx_stream "$mx" 2602 \
 	    "listen 198.51.100.1:2602; proxy_pass 198.51.100.1:2525;" \
-	    "listen 198.51.100.1:2612; proxy_pass 127.0.0.1:10025; proxy_protocol on;"
-	tools="$tools nginx:2602:2612"
+	    "listen 198.51.100.1:2612; proxy_pass 127.0.0.1:10025; proxy_protocol on;" \
+	    "listen 198.51.100.1:2622; proxy_pass 127.0.0.1:25;"
+	tools="$tools nginx:2602:2612 nginx-lo:2622::nginx"
 else
 	echo "SKIP: nginx stream: not installed (apt-get install nginx-light libnginx-mod-stream)"
 fi
@@ -363,7 +369,8 @@ for t in frpc rathole cloudflared tailscaled; do
 	port=$((port + 1))
 done
 
-# One sender through each (and one through its PROXY twin).
+# One sender through each (and one through its PROXY twin).  A tool is
+# LABEL:PORT:PROXY-PORT:PROCESS, the last two optional.
 relay() {	# name host port [tls]
 	ip netns exec "$rem" swaks --server "$2" --port "$3" ${4:+--tlsc} \
 	    --timeout 20 --helo mx.pass1.test --from user@pass1.test \
@@ -372,8 +379,9 @@ relay() {	# name host port [tls]
 }
 tool_host() { case $1 in ssh) echo 198.51.100.2 ;; *) echo 198.51.100.1 ;; esac; }
 for t in $tools; do
-	tool=${t%%:*} rest=${t#*:}
-	port=${rest%%:*} pp=${rest#*:}
+	IFS=: read -r tool port pp comm <<EOF
+$t
+EOF
 	tls=
 	[ "$tool" = stunnel4 ] && tls=yes
 	relay "$tool" "$(tool_host "$tool")" "$port" $tls
@@ -395,8 +403,9 @@ done
 
 # doctor names each program: one connection held through each meanwhile.
 for t in $tools; do
-	tool=${t%%:*} rest=${t#*:}
-	port=${rest%%:*}
+	IFS=: read -r tool port pp comm <<EOF
+$t
+EOF
 	if [ "$tool" = stunnel4 ]; then
 		ip netns exec "$rem" sh -c 'sleep 30 | openssl s_client -quiet \
 		    -connect 198.51.100.1:$1 > "$0/held-stunnel4" 2>/dev/null' \
@@ -413,9 +422,11 @@ done
 ip netns exec "$mx" env MAIL_CONFIG="$pf" "$NATGUARD" doctor \
     -c "$tmp/natguard.conf" > "$tmp/doctor3" 2>&1
 for t in $tools; do
-	tool=${t%%:*}
-	has "doctor names $tool at the other end of Postfix's connection" \
-	    "^WARN smtp-ports: $tool \\(pid [0-9]+\\), .* connects to Postfix.s port (25|2525) from (127\\.0\\.0\\.1|198\\.51\\.100\\.1)" \
+	IFS=: read -r tool port pp comm <<EOF
+$t
+EOF
+	has "doctor names ${comm:-$tool} ($tool) at the other end of Postfix's connection" \
+	    "^WARN smtp-connections: ${comm:-$tool} \\(pid [0-9]+\\), .* connects to Postfix.s port (25|2525) from (127\\.0\\.0\\.1|198\\.51\\.100\\.1)" \
 	    "$tmp/doctor3"
 done
 
