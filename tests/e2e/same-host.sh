@@ -36,8 +36,13 @@ run ip -n "$rem" link set eth0 up
 # for it (told as a tunnel by the kernel, tun_flags), and a link named
 # wg0 for one told by its name only.
 echo "    (the VPN relay is rebuilt: a tun device and a link named wg0 stand in for WireGuard, which this kernel lacks)"
-run ip -n "$mx" tuntap add dev tun0 mode tun
-run ip -n "$mx" addr add 10.8.0.1/24 dev tun0
+vpns=10.9.0.2
+if ip -n "$mx" tuntap add dev tun0 mode tun 2>"$tmp/tun.err"; then
+	run ip -n "$mx" addr add 10.8.0.1/24 dev tun0
+	vpns="10.8.0.2 $vpns"
+else
+	echo "SKIP: the VPN relay over a tun device: none can be made here ($(cat "$tmp/tun.err")); the link named wg0 still runs"
+fi
 run ip -n "$mx" link add wg0 type veth peer name wg0peer
 run ip -n "$mx" addr add 10.9.0.1/24 dev wg0
 
@@ -156,13 +161,13 @@ answers "198.51.100.1, learned: nat_action" 198.51.100.1 4 4 \
     "action=DEFER 4.3.5"
 
 # --- a VPN relay: a VPS's SNAT over the tunnel ----------------------------------
-for vps in 10.8.0.2 10.9.0.2; do
+for vps in $vpns; do
 	answers "$vps, over a tunnel: three failing domains" $vps 1 3 \
 	    "action=DEFER_IF_PERMIT 4.7.23"
 	has "$vps learned as a VPN relay" \
 	    "learned hider ${vps//./\\.} \\(probably vpn-relay\\)" "$nglog"
 done
-r=$(ng check client_address=10.8.0.2 sender=a@d4.test)
+r=$(ng check client_address=10.9.0.2 sender=a@d4.test)
 case "$r" in *"probably vpn-relay"*"DNAT without SNAT on the VPS"*)
 	ok "its explanation names the VPN relay and the fix" ;;
 *)	bad "the VPN relay's explanation" "probably vpn-relay ... DNAT without SNAT" "$r" ;;
