@@ -631,7 +631,7 @@ decide(const struct config *cfg, const struct gwset *gws,
 	 */
 	mynet = netlist_find(cfg->mynetworks, &a) >= 0;
 	if (gw != NULL && gw->source == GW_TRAFFIC && !mynet &&
-	    d->same_host && addr_same_host(NULL, &a)) {
+	    addr_same_host(NULL, &a)) {
 		/* Loopback learned: reported, never deferred (5a). */
 		xasprintf(&d->warning, "client address %s is loopback and "
 		    "learned from traffic: a tunnel or proxy on the mail host "
@@ -889,8 +889,9 @@ helo_decides(const struct spf_sets *hs, const struct spf_sets *ms,
 /*
  * A private client whose deciding SPF result rejects: no Internet sender
  * has its address (nor one of this host's, public ones too), so the
- * result is probably the hider's, not the real client's.  A temporary answer: senders retry, nothing is lost while the
- * network is fixed (private_spf_action = reject restores the 550).
+ * result is probably the hider's, not the real client's.  A temporary
+ * answer: senders retry, nothing is lost while the network is fixed
+ * (private_spf_action = reject restores the 550).
  */
 static void
 decide_private(const struct config *cfg, struct decision *d,

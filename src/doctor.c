@@ -769,31 +769,6 @@ doctor_spf_worker(struct doctor *d, const struct config *cfg)
 }
 
 static int
-same_addr(const struct addr *a, const struct addr *b)
-{
-	return (a->family == b->family &&
-	    memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0);
-}
-
-/*
- * Postfix's own processes: master holds the listening sockets and hands
- * them to its children, so any of these may be the first found holding
- * one.
- */
-static int
-postfix_process(const char *comm)
-{
-	static const char	*names[] = { "master", "smtpd", "postscreen",
-	    "tlsproxy", "smtp", "lmtp", NULL };
-	int			 i;
-
-	for (i = 0; names[i] != NULL; i++)
-		if (strcmp(comm, names[i]) == 0)
-			return (1);
-	return (0);
-}
-
-static int
 smtp_port(uint16_t port)
 {
 	return (port == 25 || port == 465 || port == 587);
@@ -869,7 +844,7 @@ doctor_smtp_ports(struct doctor *d, const struct gwset *gs, const char *proc)
 		if (v[i].state != 10 || owner_name(proc, &v[i], who,
 		    sizeof(who), &comm, &o, &denied) != 0)
 			continue;
-		postfix[i] = postfix_process(comm);
+		postfix[i] = sockdiag_postfix(comm);
 		if (!smtp_port(v[i].sport))
 			continue;
 		addr_format(&v[i].src, a, sizeof(a));
@@ -897,10 +872,10 @@ doctor_smtp_ports(struct doctor *d, const struct gwset *gs, const char *proc)
 		for (j = 0; j < n; j++)
 			if (v[j].state == 1 && v[j].sport == v[i].dport &&
 			    v[j].dport == v[i].sport &&
-			    same_addr(&v[j].src, &v[i].dst))
+			    sockdiag_same_addr(&v[j].src, &v[i].dst))
 				break;
 		if (j == n || owner_name(proc, &v[j], who, sizeof(who), &comm,
-		    &o, &denied) != 0 || postfix_process(comm))
+		    &o, &denied) != 0 || sockdiag_postfix(comm))
 			continue;
 		addr_format(&v[i].dst, a, sizeof(a));
 		snprintf(what, sizeof(what), "connects to Postfix's port %u "

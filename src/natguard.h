@@ -531,6 +531,8 @@ int		 sockdiag_owner(const char *, unsigned long, struct sockowner *,
 		    int *);
 int		 sockdiag_peer_of(const char *, const struct addr *,
 		    struct sockowner *);
+int		 sockdiag_same_addr(const struct addr *, const struct addr *);
+int		 sockdiag_postfix(const char *);
 
 /* netwatch.c: address, route and link changes (rtnetlink), debounced. */
 struct netwatch;

@@ -240,8 +240,8 @@ sockdiag_owner(const char *proc, unsigned long inode, struct sockowner *o,
 	return (-1);
 }
 
-static int
-same_addr(const struct addr *a, const struct addr *b)
+int
+sockdiag_same_addr(const struct addr *a, const struct addr *b)
 {
 	return (a->family == b->family &&
 	    memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0);
@@ -255,12 +255,16 @@ any_addr(const struct addr *a)
 	return (memcmp(a->bytes, zero, a->family == AF_INET ? 4 : 16) == 0);
 }
 
-/* Processes whose connections to a local listener are no hider's. */
-static int
-not_a_hider(const char *comm)
+/*
+ * Postfix's own processes, and natguard: their connections to a local
+ * listener are no hider's.  master holds the listening sockets and hands
+ * them to its children, so any of Postfix's may be found holding one.
+ */
+int
+sockdiag_postfix(const char *comm)
 {
 	static const char	*names[] = { "master", "smtpd", "smtp", "lmtp",
-	    "postscreen", "natguard", NULL };
+	    "postscreen", "tlsproxy", NULL };
 	int			 i;
 
 	for (i = 0; names[i] != NULL; i++)
@@ -285,11 +289,11 @@ sockdiag_peer_of(const char *proc, const struct addr *a, struct sockowner *o)
 	if (sockdiag_tcp(SOCKDIAG_LISTEN | SOCKDIAG_ESTABLISHED, &v, &n) != 0)
 		return (-1);
 	for (i = 0; i < n && rc != 0; i++) {
-		if (v[i].state != 1 || !same_addr(&v[i].src, a))
+		if (v[i].state != 1 || !sockdiag_same_addr(&v[i].src, a))
 			continue;
 		for (j = 0; j < n; j++)
 			if (v[j].state == 10 && v[j].sport == v[i].dport &&
-			    (same_addr(&v[j].src, &v[i].dst) ||
+			    (sockdiag_same_addr(&v[j].src, &v[i].dst) ||
 			    (any_addr(&v[j].src) &&
 			    v[j].src.family == v[i].dst.family)))
 				break;
@@ -303,7 +307,8 @@ sockdiag_peer_of(const char *proc, const struct addr *a, struct sockowner *o)
 			denied = 1;
 			continue;
 		}
-		if (!not_a_hider(o->comm))
+		if (!sockdiag_postfix(o->comm) &&
+		    strcmp(o->comm, "natguard") != 0)
 			rc = 0;
 	}
 	free(v);
